@@ -1,0 +1,2 @@
+import MapperCore
+@main enum Bench { static func main() {} }

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A file acting as a disk: I/O is `pread`/`pwrite`/`fsync` on it, run inline on the
+/// submitting thread (a tmpfs or page-cache hit costs a few microseconds; a hop to another
+/// thread would cost more than the I/O).
+///
+/// The descriptor stays open until the last reference goes away, so I/O still in flight when
+/// the backend is removed from the namespace finishes safely.
+public final class FileBackend: BlockNode {
+    public let name: String
+    /// The file as the caller named it (relative to the data directory for the API).
+    public let file: String
+    /// The absolute path opened.
+    public let url: URL
+    public let sizeSectors: UInt64
+    public let holders = Holders()
+    public var kind: BlockNodeKind { .backend }
+    private let fd: Int32
+
+    /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
+    /// it sparse with that size; when it exists and `createSizeBytes` is given, the sizes must
+    /// agree. The size must be a non-zero multiple of 512 (EINVAL); open errors keep their
+    /// errno.
+    public init(name: String, file: String, url: URL, createSizeBytes: UInt64? = nil) throws {
+        self.name = name
+        self.file = file
+        self.url = url
+        if let size = createSizeBytes {
+            guard size > 0, size % 512 == 0, size <= UInt64(Int64.max) else {
+                throw MapperError(.EINVAL, "sizeBytes must be a positive multiple of 512")
+            }
+        }
+        var flags = O_RDWR | O_CLOEXEC
+        if createSizeBytes != nil { flags |= O_CREAT }
+        let fd = open(url.path, flags, 0o644)
+        guard fd >= 0 else {
+            let err = Errno.current
+            throw MapperError(err == .ENOENT ? .ENOENT : err, "cannot open backend file '\(file)': \(String(cString: strerror(err.rawValue)))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let err = Errno.current
+            close(fd)
+            throw MapperError(err, "cannot stat backend file '\(file)'")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw MapperError(.EINVAL, "backend file '\(file)' is not a regular file")
+        }
+        var size = UInt64(st.st_size)
+        if let wanted = createSizeBytes {
+            if size == 0 {
+                guard ftruncate(fd, off_t(wanted)) == 0 else {
+                    let err = Errno.current
+                    close(fd)
+                    throw MapperError(err, "cannot size backend file '\(file)'")
+                }
+                size = wanted
+            } else if size != wanted {
+                close(fd)
+                throw MapperError(.EINVAL, "backend file '\(file)' exists with \(size) bytes, not \(wanted)")
+            }
+        }
+        guard size > 0, size % 512 == 0 else {
+            close(fd)
+            throw MapperError(.EINVAL, "backend file '\(file)' has \(size) bytes, not a positive multiple of 512")
+        }
+        self.fd = fd
+        self.sizeSectors = size >> 9
+    }
+
+    deinit { close(fd) }
+
+    public func submit(_ request: BlockRequest) {
+        request.completion.blockIOCompleted(perform(request))
+    }
+
+    /// Runs the request synchronously and returns its error.
+    public func perform(_ request: BlockRequest) -> Errno? {
+        let end = request.sector &+ request.sectors
+        guard end >= request.sector, end <= sizeSectors else { return .EIO }
+        let offset = off_t(request.sector << 9)
+        switch request.op {
+        case .read:
+            guard let buffer = request.buffer else { return .EINVAL }
+            return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
+                pread(self.fd, $0, $1, $2)
+            }
+        case .write:
+            guard let buffer = request.buffer else { return .EINVAL }
+            return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
+                pwrite(self.fd, $0, $1, $2)
+            }
+        case .flush:
+            return fsync(fd) == 0 ? nil : .EIO
+        case .discard:
+            // Discard is advisory: zero the range so later reads see zeros, as a thin device would.
+            return zeroRange(offset: offset, count: request.byteCount)
+        }
+    }
+
+    private func zeroRange(offset: off_t, count: Int) -> Errno? {
+        let chunk = 1 << 20
+        let zeros = UnsafeMutableRawPointer.allocate(byteCount: min(count, chunk), alignment: 4096)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0, count: min(count, chunk))
+        var done = 0
+        while done < count {
+            let n = min(chunk, count - done)
+            if let error = transfer(zeros, count: n, offset: offset + off_t(done), { pwrite(self.fd, $0, $1, $2) }) {
+                return error
+            }
+            done += n
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private func transfer(
+        _ pointer: UnsafeMutableRawPointer, count: Int, offset: off_t,
+        _ call: (UnsafeMutableRawPointer, Int, off_t) -> Int
+    ) -> Errno? {
+        var done = 0
+        while done < count {
+            let n = call(pointer + done, count - done, offset + off_t(done))
+            if n > 0 {
+                done += n
+            } else if n == 0 {
+                // Short read past the end of a file that shrank underneath us.
+                (pointer + done).initializeMemory(as: UInt8.self, repeating: 0, count: count - done)
+                return .EIO
+            } else if errno != EINTR {
+                return .EIO
+            }
+        }
+        return nil
+    }
+}

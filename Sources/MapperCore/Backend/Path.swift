@@ -1,0 +1,137 @@
+import Dispatch
+import Synchronization
+
+/// A named route to a backend, like one SCSI path to a LUN (SEMANTICS §1, §6).
+///
+/// A path has a dm state (active or failed, with a fail count), global to the path: every
+/// multipath target that uses it sees the same state and is told of changes through
+/// ``PathStateObserver``. Its transport is simulated by a ``FaultMode``: `none` passes I/O to
+/// the backend, `error` fails it, `stall` parks it until the mode changes, `delay` runs it
+/// after a delay on a timer thread. Changing the fault mode never changes the dm state.
+public final class Path: BlockNode {
+    public let name: String
+    public let backend: FileBackend
+    public let holders = Holders()
+    public var kind: BlockNodeKind { .path }
+    public var sizeSectors: UInt64 { backend.sizeSectors }
+
+    private struct State {
+        var active = true
+        var failCount = 0
+        var fault = FaultMode.none
+        var stalled: [BlockRequest] = []
+        var observers: [ObjectIdentifier: WeakObserver] = [:]
+    }
+
+    private struct WeakObserver {
+        weak var observer: (any PathStateObserver)?
+    }
+
+    private let state = Mutex(State())
+
+    public init(name: String, backend: FileBackend) {
+        self.name = name
+        self.backend = backend
+    }
+
+    /// Whether the dm state is active.
+    public var isActive: Bool { state.withLock { $0.active } }
+    public var failCount: Int { state.withLock { $0.failCount } }
+    public var fault: FaultMode { state.withLock { $0.fault } }
+    /// Requests parked by a stall.
+    public var stalledCount: Int { state.withLock { $0.stalled.count } }
+
+    public func submit(_ request: BlockRequest) {
+        let mode = state.withLock { state -> FaultMode in
+            if case .stall = state.fault { state.stalled.append(request) }
+            return state.fault
+        }
+        run(request, under: mode)
+    }
+
+    private func run(_ request: BlockRequest, under mode: FaultMode) {
+        switch mode {
+        case .none:
+            backend.submit(request)
+        case .error:
+            request.completion.blockIOCompleted(.EIO)
+        case .stall:
+            break
+        case .delay(let ms):
+            let backend = self.backend
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
+                backend.submit(request)
+            }
+        }
+    }
+
+    /// Sets the transport's fault mode; stalled I/O proceeds under a mode other than stall.
+    public func setFault(_ mode: FaultMode) {
+        let released = state.withLock { state -> [BlockRequest] in
+            state.fault = mode
+            if case .stall = mode { return [] }
+            defer { state.stalled = [] }
+            return state.stalled
+        }
+        for request in released { run(request, under: mode) }
+    }
+
+    /// Marks the path failed (dm's `fail_path`). Returns `false` if it already was.
+    /// Observers are told after the change, outside the path's lock.
+    @discardableResult
+    public func fail() -> Bool {
+        let observers = state.withLock { state -> [any PathStateObserver]? in
+            guard state.active else { return nil }
+            state.active = false
+            state.failCount += 1
+            return state.observers.values.compactMap(\.observer)
+        }
+        guard let observers else { return false }
+        for observer in observers { observer.pathFailed(self) }
+        return true
+    }
+
+    /// Marks the path active (dm's `reinstate_path`). Returns `false` if it already was.
+    @discardableResult
+    public func reinstate() -> Bool {
+        let observers = state.withLock { state -> [any PathStateObserver]? in
+            guard !state.active else { return nil }
+            state.active = true
+            return state.observers.values.compactMap(\.observer)
+        }
+        guard let observers else { return false }
+        for observer in observers { observer.pathReinstated(self) }
+        return true
+    }
+
+    /// Restores a persisted dm state without telling observers (start-up).
+    public func restore(active: Bool, failCount: Int) {
+        state.withLock {
+            $0.active = active
+            $0.failCount = failCount
+        }
+    }
+
+    /// Registers a target to be told of state changes (held weakly).
+    public func addObserver(_ observer: any PathStateObserver) {
+        state.withLock { $0.observers[ObjectIdentifier(observer)] = WeakObserver(observer: observer) }
+    }
+
+    public func removeObserver(_ observer: any PathStateObserver) {
+        state.withLock { _ = $0.observers.removeValue(forKey: ObjectIdentifier(observer)) }
+    }
+
+    /// A snapshot for the API.
+    public var info: PathInfo {
+        let (active, failCount, fault) = state.withLock { ($0.active, $0.failCount, $0.fault) }
+        return PathInfo(
+            name: name, backend: backend.name, active: active, failCount: failCount, fault: fault,
+            usedBy: holders.deviceNames)
+    }
+}
+
+/// Told when a path's dm state changes, whoever changed it (message, path endpoint, I/O error).
+public protocol PathStateObserver: AnyObject, Sendable {
+    func pathFailed(_ path: Path)
+    func pathReinstated(_ path: Path)
+}

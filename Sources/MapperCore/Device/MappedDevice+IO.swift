@@ -1,0 +1,283 @@
+/// The I/O path: submission, splitting, map/end_io and completion aggregation (dm's
+/// `dm_request`, `__split_bio`, `__map_bio`, `clone_endio` and `dec_pending`).
+extension MappedDevice {
+    /// What submission decided under the lock.
+    private enum Admission {
+        case issue(Table)
+        case deferred
+        case fail(Errno)
+    }
+
+    /// Submits `bio`. Errors in the request itself throw at once: EINVAL beyond the device's
+    /// end (or a non-empty flush), EROFS for a write to a read-only device, ENODEV after
+    /// removal. Otherwise the bio ends later through ``Bio/wait()`` / its end-I/O receiver:
+    /// while the device blocks I/O it waits in `deferred`; without a live table it ends with EIO.
+    public func submit(_ bio: Bio) throws {
+        if bio.op.isWrite && readOnly {
+            throw MapperError(.EROFS, "device '\(name)' is read-only")
+        }
+        if bio.op == .flush && bio.sectors != 0 {
+            throw MapperError(.EINVAL, "a flush carries no data")
+        }
+        if bio.op != .flush {
+            if bio.sectors == 0 { throw MapperError(.EINVAL, "length must be at least one sector") }
+            if let buffer = bio.buffer, bio.bufferOffset + bio.byteCount > buffer.count {
+                throw MapperError(.EINVAL, "buffer smaller than the bio")
+            }
+            if bio.buffer == nil && bio.op != .discard {
+                throw MapperError(.EINVAL, "\(bio.op.rawValue) needs a buffer")
+            }
+        }
+        let admission = try state.withLock { state -> Admission in
+            if state.removed { throw MapperError(.ENODEV, "device was removed") }
+            if bio.op != .flush {
+                let size = state.live?.sizeSectors ?? 0
+                let (end, overflow) = bio.sector.addingReportingOverflow(bio.sectors)
+                if overflow || end > size {
+                    throw MapperError(
+                        .EINVAL,
+                        "I/O \(bio.sector)+\(bio.sectors) sectors beyond the end of '\(state.name)' (\(size) sectors)")
+                }
+            }
+            if state.blockIO {
+                appendDeferred(bio, &state)
+                return .deferred
+            }
+            guard let table = state.live else { return .fail(.EIO) }
+            state.pending += 1
+            return .issue(table)
+        }
+        switch admission {
+        case .issue(let table): split(bio, through: table)
+        case .deferred: break
+        case .fail(let errno): bio.finish(errno)
+        }
+    }
+
+    /// Submits `bio` and waits for it to end; returns its error (`nil` on success).
+    public func perform(_ bio: Bio) async throws -> Errno? {
+        try submit(bio)
+        return await bio.wait()
+    }
+
+    /// Appends to `deferred` and journals it. Caller holds the lock.
+    func appendDeferred(_ bio: Bio, _ state: inout DeviceState) {
+        state.deferred.append(bio)
+        state.orderTail += 1
+        bio.setState(.deferred)
+        journalQueued(bio, .deferred, order: state.orderTail, &state)
+    }
+
+    func journalQueued(_ bio: Bio, _ location: BioLocation, order: Int64, _ state: inout DeviceState) {
+        bio.aggregation.journaled = true
+        let bioState: BioState
+        switch location {
+        case .deferred: bioState = .deferred
+        case .pushback: bioState = .pushback
+        case .targetQueue: bioState = .queued
+        }
+        engine.journal.bioQueued(
+            bio, device: state.name, location: location, order: order,
+            ack: BioJournalAck(bio: bio, state: bioState))
+    }
+
+    /// Splits `bio` into clones at target (and `maxIOSectors`) boundaries and maps each.
+    /// The caller has counted the bio in `pending`.
+    func split(_ bio: Bio, through table: Table) {
+        if bio.op == .flush {
+            bio.aggregation = Bio.Aggregation(remaining: table.targets.count, journaled: bio.aggregation.journaled)
+            for index in table.targets.indices {
+                issue(
+                    Clone(
+                        bio: bio, device: self, table: table, targetIndex: index,
+                        sector: table.targets[index].start, sectors: 0))
+            }
+            return
+        }
+        // Re-issued bios were range-checked against the table they were submitted to.
+        guard bio.sector + bio.sectors <= table.sizeSectors else {
+            bio.aggregation = Bio.Aggregation(remaining: 1, journaled: bio.aggregation.journaled)
+            cloneEndedDirectly(bio, .error(.EIO))
+            return
+        }
+        var count = 0
+        forEachPiece(of: bio, in: table) { _, _, _ in count += 1 }
+        bio.aggregation = Bio.Aggregation(remaining: count, journaled: bio.aggregation.journaled)
+        forEachPiece(of: bio, in: table) { index, sector, sectors in
+            issue(Clone(bio: bio, device: self, table: table, targetIndex: index, sector: sector, sectors: sectors))
+        }
+    }
+
+    @inline(__always)
+    private func forEachPiece(
+        of bio: Bio, in table: Table, _ body: (_ index: Int, _ sector: UInt64, _ sectors: UInt64) -> Void
+    ) {
+        var sector = bio.sector
+        let end = bio.sector + bio.sectors
+        var index = table.targetIndex(for: sector)
+        while sector < end {
+            let instance = table.targets[index]
+            var pieceEnd = min(end, instance.end)
+            if let limit = instance.target.maxIOSectors, limit > 0 {
+                let offset = sector - instance.start
+                pieceEnd = min(pieceEnd, instance.start + (offset / limit + 1) * limit)
+            }
+            body(index, sector, pieceEnd - sector)
+            sector = pieceEnd
+            if sector >= instance.end { index += 1 }
+        }
+    }
+
+    /// Maps a clone through its target and carries out the answer (dm's `__map_bio`).
+    func issue(_ clone: Clone) {
+        switch clone.target.map(clone) {
+        case .remapped(let device, let request):
+            device.submit(request)
+        case .submitted:
+            break
+        case .requeue:
+            cloneEnded(clone, .requeue)
+        case .error(let errno):
+            cloneEnded(clone, .error(errno))
+        case .completed:
+            cloneEnded(clone, .ok)
+        }
+    }
+
+    /// A remapped clone's I/O finished: ask the target (dm's `clone_endio`).
+    func cloneIOCompleted(_ clone: Clone, _ error: Errno?) {
+        switch clone.target.endIO(clone, error: error) {
+        case .done: cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
+        case .error(let errno): cloneEnded(clone, .error(errno))
+        case .requeue: cloneEnded(clone, .requeue)
+        case .incomplete: break
+        }
+    }
+
+    /// A clone ended: fold its outcome into the original bio (dm's `dec_pending`).
+    func cloneEnded(_ clone: Clone, _ outcome: CloneOutcome) {
+        cloneEndedDirectly(clone.bio, outcome)
+    }
+
+    private enum Ending {
+        case none
+        case pushedBack
+        case finish(Errno?)
+    }
+
+    private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
+        let (ending, waiter) = state.withLock { state -> (Ending, CheckedContinuation<Bool, Never>?) in
+            bio.aggregation.outcome = bio.aggregation.outcome.merging(
+                outcome, noflushSuspending: state.noflushSuspending)
+            bio.aggregation.remaining -= 1
+            guard bio.aggregation.remaining == 0 else { return (.none, nil) }
+            state.pending -= 1
+            var waiter: CheckedContinuation<Bool, Never>?
+            if state.pending == 0 {
+                waiter = state.suspendWaiter
+                state.suspendWaiter = nil
+            }
+            let ending: Ending
+            switch bio.aggregation.outcome {
+            case .requeue where state.noflushSuspending:
+                // The check of noflushSuspending and the append are one step (pushback_lock).
+                state.pushback.append(bio)
+                bio.setState(.pushback)
+                journalQueued(bio, .pushback, order: Int64(state.pushback.count), &state)
+                ending = .pushedBack
+            case .requeue:
+                ending = .finish(.EIO)
+            case .error(let errno):
+                ending = .finish(errno)
+            case .ok:
+                ending = .finish(nil)
+            }
+            if case .finish(let error) = ending, bio.aggregation.journaled {
+                engine.journal.bioEnded(bio.id, device: state.name, error: error)
+            }
+            return (ending, waiter)
+        }
+        waiter?.resume(returning: true)
+        if case .finish(let error) = ending {
+            if let error, error != .EIO || bio.aggregation.journaled {
+                logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(error)"])
+            }
+            bio.finish(error)
+        }
+    }
+
+    /// A target reports it holds `clone` in its queue.
+    func cloneQueued(_ clone: Clone) {
+        state.withLock { state in
+            let bio = clone.bio
+            bio.aggregation.queuedClones += 1
+            if bio.aggregation.queuedClones == 1 {
+                state.queuedBios += 1
+                bio.setState(.queued)
+            }
+            state.orderTail += 1
+            journalQueued(bio, .targetQueue(clone.targetIndex), order: state.orderTail, &state)
+        }
+    }
+
+    /// A target reports `clone` left its queue.
+    func cloneDequeued(_ clone: Clone) {
+        state.withLock { state in
+            let bio = clone.bio
+            bio.aggregation.queuedClones -= 1
+            if bio.aggregation.queuedClones == 0 {
+                state.queuedBios -= 1
+                bio.setState(.inflight)
+            }
+            engine.journal.bioDequeued(bio.id, device: state.name, location: .targetQueue(clone.targetIndex))
+        }
+    }
+
+    /// Re-issues `deferred` in order through the live table, keeping new bios behind the old
+    /// ones (dm holds `io_lock` for writing while flushing deferred): `blockIO` stays set until
+    /// a pass finds `deferred` empty, then it is cleared in the same locked step.
+    func drainDeferred() {
+        while true {
+            let (bios, table) = state.withLock { state -> ([Bio], Table?) in
+                guard !state.deferred.isEmpty else {
+                    state.blockIO = false
+                    return ([], nil)
+                }
+                let bios = state.deferred
+                state.deferred = []
+                for bio in bios {
+                    engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
+                    bio.setState(.inflight)
+                }
+                if state.live != nil { state.pending += bios.count }
+                return (bios, state.live)
+            }
+            if bios.isEmpty { return }
+            for bio in bios {
+                if let table {
+                    split(bio, through: table)
+                } else {
+                    bio.finish(.EIO)
+                }
+            }
+        }
+    }
+
+    /// Fails every bio in `deferred` and `pushback` with `errno` (forced removal).
+    func failHeldBios(_ errno: Errno) {
+        let bios = state.withLock { state -> [Bio] in
+            let bios = state.pushback + state.deferred
+            for bio in state.pushback {
+                engine.journal.bioDequeued(bio.id, device: state.name, location: .pushback)
+            }
+            for bio in state.deferred {
+                engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
+            }
+            for bio in bios { engine.journal.bioEnded(bio.id, device: state.name, error: errno) }
+            state.pushback = []
+            state.deferred = []
+            return bios
+        }
+        for bio in bios { bio.finish(errno) }
+    }
+}

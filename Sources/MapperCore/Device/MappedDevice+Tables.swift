@@ -1,0 +1,49 @@
+/// Table slots: load, clear and messages (SEMANTICS §3).
+extension MappedDevice {
+    /// Builds a table from `lines` and puts it in the inactive slot, replacing (and dropping)
+    /// what was there. Allowed when active or suspended. A failed load leaves the previous
+    /// inactive table in place. Errors are EINVAL naming the line.
+    func load(_ lines: [TableLine], resolver: @escaping (String) -> (any BlockNode)?) throws {
+        if state.withLock({ $0.removed }) { throw MapperError(.ENODEV, "device was removed") }
+        let table = try Table.build(
+            lines: lines, registry: engine.targetTypes, engine: engine, device: self, resolver: resolver)
+        let old = state.withLock { state -> Table? in
+            defer { state.inactive = table }
+            return state.inactive
+        }
+        old?.destroy(holder: self)
+        engine.events.append(kind: "table.loaded", device: name, detail: "\(table.targets.count) targets")
+        try engine.store.record(.tableChanged(device: name, slot: .inactive, text: table.text))
+    }
+
+    /// Drops the inactive table (no-op without one).
+    public func clear() throws {
+        let old = state.withLock { state -> Table? in
+            defer { state.inactive = nil }
+            return state.inactive
+        }
+        guard let old else { return }
+        old.destroy(holder: self)
+        engine.events.append(kind: "table.cleared", device: name)
+        try engine.store.record(.tableChanged(device: name, slot: .inactive, text: nil))
+    }
+
+    /// Sends `text` (split on white space) to the live target holding `sector` (dm's
+    /// `target_message`). Allowed while suspended. EINVAL without a live table, beyond the
+    /// end, for an empty message, or when the target rejects it.
+    public func message(sector: UInt64 = 0, _ text: String) throws -> String {
+        let argv = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+        guard !argv.isEmpty else { throw MapperError(.EINVAL, "empty message") }
+        guard let table = liveTable else {
+            throw MapperError(.EINVAL, "device '\(name)' has no live table")
+        }
+        guard let instance = table.target(for: sector) else {
+            throw MapperError(.EINVAL, "sector \(sector) is beyond the end of '\(name)'")
+        }
+        do {
+            return try instance.target.message(argv)
+        } catch let error as MapperError {
+            throw MapperError(error.errno, "\(instance.type) target at sector \(instance.start): \(error.message)")
+        }
+    }
+}

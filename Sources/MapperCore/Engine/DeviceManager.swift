@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The engine's front door: the one namespace of block-device names shared by backends,
+/// paths and mapped devices, and the operations on them (SEMANTICS §1, §3).
+///
+/// Names match `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`. A name means one thing at a time (EEXIST
+/// otherwise). Objects in use cannot be removed (EBUSY).
+public final class DeviceManager: Sendable {
+    public let engine: EngineServices
+    let nodes = Mutex<[String: any BlockNode]>([:])
+
+    public init(engine: EngineServices = EngineServices()) {
+        self.engine = engine
+    }
+
+    /// Checks a name against the namespace's pattern (EINVAL).
+    public static func validateName(_ name: String, what: String = "name") throws {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= 128 else {
+            throw MapperError(.EINVAL, "\(what) must be 1 to 128 characters")
+        }
+        func isAlnum(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+        }
+        guard isAlnum(first), bytes.allSatisfy({ isAlnum($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+            throw MapperError(
+                .EINVAL, "\(what) '\(name)' must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+        }
+    }
+
+    /// Looks any node up by name.
+    public func node(named name: String) -> (any BlockNode)? {
+        nodes.withLock { $0[name] }
+    }
+
+    func resolver() -> (String) -> (any BlockNode)? {
+        { [self] name in self.node(named: name) }
+    }
+
+    private func insert(_ node: any BlockNode) throws {
+        try nodes.withLock { nodes in
+            if let existing = nodes[node.name] {
+                throw MapperError(.EEXIST, "name '\(node.name)' is already taken by a \(existing.kind.rawValue)")
+            }
+            nodes[node.name] = node
+        }
+    }
+
+    private func lookUp<T>(_ name: String, as type: T.Type, _ what: String) throws -> T {
+        guard let node = node(named: name) as? T else {
+            throw MapperError(.ENOENT, "no \(what) named '\(name)'")
+        }
+        return node
+    }
+
+    // MARK: Backends
+
+    /// Adds a backend over the file at `url` (see ``FileBackend/init(name:file:url:createSizeBytes:)``).
+    @discardableResult
+    public func createBackend(name: String, file: String, url: URL, sizeBytes: UInt64? = nil) throws -> FileBackend {
+        try Self.validateName(name)
+        if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
+        let backend = try FileBackend(name: name, file: file, url: url, createSizeBytes: sizeBytes)
+        try insert(backend)
+        engine.events.append(kind: "backend.created", detail: name)
+        try engine.store.record(.backendAdded(name: name, file: file, sizeSectors: backend.sizeSectors))
+        return backend
+    }
+
+    public func backend(named name: String) throws -> FileBackend {
+        try lookUp(name, as: FileBackend.self, "backend")
+    }
+
+    /// All backends, sorted by name.
+    public var backends: [FileBackend] { all(FileBackend.self) }
+
+    /// A backend's snapshot; `usedBy` lists its paths and the devices mapping onto it.
+    public func info(_ backend: FileBackend) -> BackendInfo {
+        let pathNames = paths.filter { $0.backend === backend }.map(\.name)
+        return BackendInfo(
+            name: backend.name, file: backend.file, sizeSectors: backend.sizeSectors,
+            usedBy: (pathNames + backend.holders.deviceNames).sorted())
+    }
+
+    /// Removes a backend from the namespace (the file is kept). EBUSY while a path or a table
+    /// uses it.
+    public func removeBackend(named name: String) throws {
+        try nodes.withLock { nodes in
+            guard let backend = nodes[name] as? FileBackend else {
+                throw MapperError(.ENOENT, "no backend named '\(name)'")
+            }
+            let users = nodes.values.compactMap { ($0 as? Path)?.backend === backend ? $0.name : nil }
+            if !users.isEmpty || backend.holders.openCount > 0 {
+                throw MapperError(
+                    .EBUSY, "backend '\(name)' is used by \((users + backend.holders.deviceNames).sorted().joined(separator: ", "))")
+            }
+            nodes[name] = nil
+        }
+        engine.events.append(kind: "backend.removed", detail: name)
+        try engine.store.record(.backendRemoved(name: name))
+    }
+
+    // MARK: Paths
+
+    /// Adds a path to an existing backend; it starts active with fault mode none.
+    @discardableResult
+    public func createPath(name: String, backend backendName: String) throws -> Path {
+        try Self.validateName(name)
+        let backend = try backend(named: backendName)
+        let path = Path(name: name, backend: backend)
+        try insert(path)
+        engine.events.append(kind: "path.created", path: name)
+        try engine.store.record(.pathAdded(name: name, backend: backendName))
+        return path
+    }
+
+    public func path(named name: String) throws -> Path {
+        try lookUp(name, as: Path.self, "path")
+    }
+
+    /// All paths, sorted by name.
+    public var paths: [Path] { all(Path.self) }
+
+    /// Removes a path. EBUSY while a table (live or inactive) uses it.
+    public func removePath(named name: String) throws {
+        try nodes.withLock { nodes in
+            guard let path = nodes[name] as? Path else { throw MapperError(.ENOENT, "no path named '\(name)'") }
+            if path.holders.openCount > 0 {
+                throw MapperError(.EBUSY, "path '\(name)' is used by \(path.holders.deviceNames.joined(separator: ", "))")
+            }
+            nodes[name] = nil
+        }
+        engine.events.append(kind: "path.removed", path: name)
+        try engine.store.record(.pathRemoved(name: name))
+    }
+
+    /// Fails a path's dm state (every multipath target using it is told).
+    @discardableResult
+    public func failPath(named name: String) throws -> Path {
+        let path = try path(named: name)
+        if path.fail() { try engine.store.record(.pathChanged(path.info)) }
+        return path
+    }
+
+    /// Reinstates a path's dm state.
+    @discardableResult
+    public func reinstatePath(named name: String) throws -> Path {
+        let path = try path(named: name)
+        if path.reinstate() { try engine.store.record(.pathChanged(path.info)) }
+        return path
+    }
+
+    /// Sets a path's transport fault mode (its dm state is unchanged).
+    @discardableResult
+    public func setFault(path name: String, _ mode: FaultMode) throws -> Path {
+        let path = try path(named: name)
+        path.setFault(mode)
+        engine.events.append(kind: "path.fault", path: name, detail: mode.name)
+        try engine.store.record(.pathChanged(path.info))
+        return path
+    }
+
+    // MARK: Devices
+
+    /// Creates a device. With a table: create, load, resume; on any failure nothing is left.
+    @discardableResult
+    public func createDevice(
+        name: String, uuid: String? = nil, readOnly: Bool = false, table: [TableLine]? = nil
+    ) async throws -> MappedDevice {
+        try Self.validateName(name)
+        if let uuid {
+            guard !uuid.isEmpty, uuid.utf8.count <= 128, !uuid.contains(where: \.isWhitespace) else {
+                throw MapperError(.EINVAL, "uuid must be 1 to 128 characters without white space")
+            }
+        }
+        let device = MappedDevice(name: name, uuid: uuid, readOnly: readOnly, engine: engine)
+        try nodes.withLock { nodes in
+            if let existing = nodes[name] {
+                throw MapperError(.EEXIST, "name '\(name)' is already taken by a \(existing.kind.rawValue)")
+            }
+            if let uuid, nodes.values.contains(where: { ($0 as? MappedDevice)?.uuid == uuid }) {
+                throw MapperError(.EEXIST, "uuid '\(uuid)' is already taken")
+            }
+            nodes[name] = device
+        }
+        // The device starts suspended with no table, like a fresh dm device.
+        device.state.withLock { state in
+            state.suspended = true
+            state.blockIO = true
+        }
+        do {
+            try engine.store.record(.deviceCreated(name: name, uuid: uuid, readOnly: readOnly))
+            if let table {
+                try device.load(table, resolver: resolver())
+                try await device.resume()
+            }
+        } catch {
+            try? await device.removeLocked(force: true)
+            nodes.withLock { _ = $0.removeValue(forKey: name) }
+            try? engine.store.record(.deviceRemoved(name: name))
+            throw error
+        }
+        engine.events.append(kind: "device.created", device: name)
+        return device
+    }
+
+    public func device(named name: String) throws -> MappedDevice {
+        try lookUp(name, as: MappedDevice.self, "device")
+    }
+
+    /// All devices, sorted by name.
+    public var devices: [MappedDevice] { all(MappedDevice.self) }
+
+    /// Loads `lines` into the device's inactive slot (SEMANTICS §2 validation).
+    public func load(device name: String, lines: [TableLine]) throws {
+        try device(named: name).load(lines, resolver: resolver())
+    }
+
+    /// Loads dm table text into the device's inactive slot.
+    public func load(device name: String, text: String) throws {
+        try load(device: name, lines: TableParser.parse(text))
+    }
+
+    /// Removes a device (see ``MappedDevice`` removal rules); then its name is free.
+    public func removeDevice(named name: String, force: Bool = false) async throws {
+        let device = try device(named: name)
+        try await device.removeLocked(force: force)
+        nodes.withLock { nodes in
+            if nodes[name] === device { nodes[name] = nil }
+        }
+        engine.events.append(kind: "device.removed", device: name)
+        try engine.store.record(.deviceRemoved(name: name))
+    }
+
+    /// Renames a device. EEXIST when the new name is taken. Bumps the device's `eventNr`.
+    @discardableResult
+    public func renameDevice(named name: String, to newName: String) throws -> MappedDevice {
+        try Self.validateName(newName, what: "new name")
+        let device = try nodes.withLock { nodes -> MappedDevice in
+            guard let device = nodes[name] as? MappedDevice else {
+                throw MapperError(.ENOENT, "no device named '\(name)'")
+            }
+            if name == newName { return device }
+            if let existing = nodes[newName] {
+                throw MapperError(.EEXIST, "name '\(newName)' is already taken by a \(existing.kind.rawValue)")
+            }
+            nodes[name] = nil
+            nodes[newName] = device
+            return device
+        }
+        guard name != newName else { return device }
+        try engine.store.record(.deviceRenamed(from: name, to: newName))
+        device.setName(newName)
+        return device
+    }
+
+    /// A new bio with an engine-unique id.
+    public func makeBio(
+        op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, idempotencyKey: String? = nil
+    ) -> Bio {
+        Bio(id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
+    }
+
+    private func all<T: BlockNode>(_ type: T.Type) -> [T] {
+        nodes.withLock { $0.values.compactMap { $0 as? T } }.sorted { $0.name < $1.name }
+    }
+}

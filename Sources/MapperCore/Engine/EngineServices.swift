@@ -1,0 +1,46 @@
+import Logging
+import Synchronization
+
+/// What every device and target of one engine shares: target types, the event log, the
+/// failure points, the persistence seams, the bio id counter and the logger.
+public final class EngineServices: Sendable {
+    public let targetTypes: TargetRegistry
+    public let events: EventLog
+    public let failurePoints: FailurePoints
+    public let journal: any BioJournal
+    public let store: any StateStore
+    public let logger: Logger
+    private let lastBioID: Atomic<UInt64>
+
+    public init(
+        targetTypes: TargetRegistry = TargetRegistry(), events: EventLog = EventLog(),
+        failurePoints: FailurePoints = FailurePoints(),
+        journal: any BioJournal = InMemoryBioJournal(keepsEntries: false),
+        store: any StateStore = InMemoryStateStore(), logger: Logger = Logger(label: "mapperd.core"),
+        lastBioID: UInt64 = 0
+    ) {
+        self.targetTypes = targetTypes
+        self.events = events
+        self.failurePoints = failurePoints
+        self.journal = journal
+        self.store = store
+        self.logger = logger
+        self.lastBioID = Atomic(lastBioID)
+    }
+
+    /// A new, engine-unique bio id.
+    public func nextBioID() -> UInt64 {
+        lastBioID.add(1, ordering: .relaxed).newValue
+    }
+
+    /// Makes sure later ids are greater than `id` (start-up after recovering journaled bios).
+    public func reserveBioIDs(through id: UInt64) {
+        var current = lastBioID.load(ordering: .relaxed)
+        while current < id {
+            let (exchanged, original) = lastBioID.compareExchange(
+                expected: current, desired: id, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+}

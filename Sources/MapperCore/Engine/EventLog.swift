@@ -1,0 +1,65 @@
+import Foundation
+import Synchronization
+
+/// The engine-wide event log: a bounded ring of ``EngineEvent``s with long-poll waiters.
+///
+/// Keeps the newest `capacity` events; `seq` keeps counting across evictions.
+public final class EventLog: Sendable {
+    private struct State {
+        var events: [EngineEvent] = []
+        var lastSeq: UInt64 = 0
+        var waiters = WaiterList<UInt64>()
+    }
+
+    private let state: Mutex<State>
+    private let capacity: Int
+
+    public init(capacity: Int = 10_000, startingAfter seq: UInt64 = 0) {
+        self.capacity = max(1, capacity)
+        var initial = State()
+        initial.lastSeq = seq
+        self.state = Mutex(initial)
+    }
+
+    /// Appends an event and wakes long-pollers. Returns it.
+    @discardableResult
+    public func append(kind: String, device: String? = nil, path: String? = nil, detail: String = "") -> EngineEvent {
+        let (event, waiters) = state.withLock { state in
+            state.lastSeq += 1
+            let event = EngineEvent(
+                seq: state.lastSeq, at: Date(), kind: kind, device: device, path: path, detail: detail)
+            state.events.append(event)
+            if state.events.count > capacity + capacity / 4 {
+                state.events.removeFirst(state.events.count - capacity)
+            }
+            return (event, state.waiters.takeAll())
+        }
+        for waiter in waiters { waiter.resume(returning: event.seq) }
+        return event
+    }
+
+    /// The newest sequence number (0 when empty).
+    public var lastSeq: UInt64 { state.withLock { $0.lastSeq } }
+
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    public func events(after: UInt64, limit: Int = 1000) -> [EngineEvent] {
+        state.withLock { state in
+            Array(state.events.lazy.filter { $0.seq > after }.prefix(limit))
+        }
+    }
+
+    /// Waits until an event newer than `after` exists or `timeout` passes, then returns the
+    /// events after `after` (possibly none) and the newest seq.
+    public func wait(after: UInt64, timeout: Duration) async -> (events: [EngineEvent], last: UInt64) {
+        _ = await WaiterList<UInt64>.wait(
+            timeout: timeout,
+            register: { continuation in
+                state.withLock { state -> WaiterList<UInt64>.Registration in
+                    if state.lastSeq > after { return .ready(state.lastSeq) }
+                    return state.waiters.add(continuation)
+                }
+            },
+            take: { [self] id in self.state.withLock { $0.waiters.remove(id) } })
+        return (events(after: after), lastSeq)
+    }
+}

@@ -1,0 +1,24 @@
+/// Anything a table line can map onto: a file backend, a path or another mapped device.
+///
+/// `submit` may complete the request before it returns (file backends do, so the hot path
+/// needs no thread hop) or later from any thread (stalled or delayed paths, queued bios).
+public protocol BlockDevice: AnyObject, Sendable {
+    /// The name in the shared block-device namespace.
+    var name: String { get }
+    /// The size in sectors.
+    var sizeSectors: UInt64 { get }
+    /// Starts the I/O. The request's completion is called exactly once.
+    func submit(_ request: BlockRequest)
+}
+
+/// The kinds of object that share the block-device namespace.
+public enum BlockNodeKind: String, Sendable {
+    case backend, path, device
+}
+
+/// A named object in the shared namespace that tables can reference.
+public protocol BlockNode: BlockDevice {
+    var kind: BlockNodeKind { get }
+    /// Who holds this node open through a table.
+    var holders: Holders { get }
+}

@@ -1,0 +1,20 @@
+/// A change of engine state that a ``StateStore`` persists.
+public enum StateChange: Sendable, Equatable {
+    case backendAdded(name: String, file: String, sizeSectors: UInt64)
+    case backendRemoved(name: String)
+    case pathAdded(name: String, backend: String)
+    case pathChanged(PathInfo)
+    case pathRemoved(name: String)
+    case deviceCreated(name: String, uuid: String?, readOnly: Bool)
+    /// Flags or `eventNr` changed.
+    case deviceChanged(DeviceInfo)
+    case deviceRenamed(from: String, to: String)
+    case deviceRemoved(name: String)
+    /// A table slot got a new table (`text`) or was emptied (`nil`).
+    case tableChanged(device: String, slot: TableSlot, text: String?)
+}
+
+/// The two table slots of a device.
+public enum TableSlot: String, Sendable, CaseIterable {
+    case live, inactive
+}

@@ -1,0 +1,49 @@
+/// A device-mapper target: the behaviour behind one table line (dm's `struct target_type`).
+///
+/// The core creates one instance per table line when the table is loaded (the constructor,
+/// ``TargetType/construct``) and calls ``destroy()`` when the table is dropped. Hooks other
+/// than ``map(_:)`` have default no-op bodies.
+///
+/// Threading: `map` and `endIO` are called concurrently from any thread, never under the
+/// device's lock; the suspend hooks are called serially from the device's control path.
+public protocol Target: AnyObject, Sendable {
+    /// dm's `split_io`: when set, the core never lets a clone cross a multiple of this many
+    /// sectors counted from the target's start.
+    var maxIOSectors: UInt64? { get }
+
+    /// Maps a clone (dm's `map`). See ``MapResult`` for what each answer makes the core do.
+    func map(_ clone: Clone) -> MapResult
+
+    /// Called when a remapped clone's I/O finished, with its error (dm's `end_io`).
+    /// Default: ``EndIOResult/done``.
+    func endIO(_ clone: Clone, error: Errno?) -> EndIOResult
+
+    /// Called first during suspend, after `noflushSuspending` is set and before I/O is blocked.
+    func presuspend()
+    /// Called when a suspend completed, after all pending I/O ended.
+    func postsuspend()
+    /// Called on resume before the deferred list is re-issued.
+    func resume()
+    /// The INFO status line (dm's `STATUSTYPE_INFO`).
+    func status() -> String
+    /// The constructor arguments, normalised (dm's `STATUSTYPE_TABLE`).
+    func table() -> String
+    /// Handles a message (dm's `message`); throws EINVAL for unknown messages.
+    func message(_ argv: [String]) throws -> String
+    /// Called when the table holding the target is dropped (dm's `dtr`). Must end any clone
+    /// the target still holds (with EIO).
+    func destroy()
+}
+
+extension Target {
+    public var maxIOSectors: UInt64? { nil }
+    public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult { .done }
+    public func presuspend() {}
+    public func postsuspend() {}
+    public func resume() {}
+    public func status() -> String { "" }
+    public func message(_ argv: [String]) throws -> String {
+        throw MapperError(.EINVAL, "target takes no messages")
+    }
+    public func destroy() {}
+}

@@ -1,0 +1,27 @@
+/// `linear <dev> <offset>`: maps the target's sectors onto `dev` from `offset` (dm-linear).
+public final class LinearTarget: Target {
+    public static let type = TargetType(name: "linear", version: (1, 0, 2)) { context in
+        var reader = ArgReader(context.args)
+        let name = try reader.next("device")
+        let offset = try reader.number("offset")
+        try reader.finish()
+        let device = try context.getDevice(name, offset: offset, length: context.length)
+        return LinearTarget(device: device, offset: offset, start: context.start)
+    }
+
+    let device: any BlockNode
+    let offset: UInt64
+    let start: UInt64
+
+    init(device: any BlockNode, offset: UInt64, start: UInt64) {
+        self.device = device
+        self.offset = offset
+        self.start = start
+    }
+
+    public func map(_ clone: Clone) -> MapResult {
+        .remapped(device, clone.request(to: clone.op == .flush ? 0 : offset + (clone.sector - start)))
+    }
+
+    public func table() -> String { "\(device.name) \(offset)" }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+import Logging
+import MapperCore
+
+/// The `mapperd` command line.
+@main
+struct Mapperd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mapperd",
+        abstract: "A userspace device-mapper managed over REST/JSON.",
+        version: MapperdVersion.string,
+        subcommands: [VersionCommand.self]
+    )
+}
