@@ -23,6 +23,13 @@ public struct DeviceInfo: Sendable, Equatable {
         public var queued: Int
         public var pushback: Int
         public var deferred: Int
+
+        public init(inFlight: Int, queued: Int, pushback: Int, deferred: Int) {
+            self.inFlight = inFlight
+            self.queued = queued
+            self.pushback = pushback
+            self.deferred = deferred
+        }
     }
 
     /// `"active"` or `"suspended"`.

@@ -32,6 +32,8 @@ public final class MappedDevice: BlockNode {
     /// dm's `dm_noflush_suspending`.
     public var isNoflushSuspending: Bool { state.withLock { $0.noflushSuspending } }
     public var isSuspended: Bool { state.withLock { $0.suspended } }
+    /// dm's `DMF_BLOCK_IO`: new bios are deferred.
+    public var isBlockingIO: Bool { state.withLock { $0.blockIO } }
     /// The live table, if any.
     public var liveTable: Table? { state.withLock { $0.live } }
     /// The staged (inactive) table, if any.

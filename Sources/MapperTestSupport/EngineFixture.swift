@@ -1,0 +1,73 @@
+import Foundation
+import MapperCore
+
+/// An engine over a fresh temporary directory, with in-memory persistence, the `test` target
+/// registered, and helpers for backends and byte-level I/O.
+public final class EngineFixture: Sendable {
+    public let directory: URL
+    public let manager: DeviceManager
+    public let journal: InMemoryBioJournal
+    public let store: InMemoryStateStore
+    public let controlled = ControlledTargets()
+
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        journal = InMemoryBioJournal()
+        store = InMemoryStateStore()
+        let registry = TargetRegistry()
+        registry.register(controlled.type)
+        manager = DeviceManager(engine: EngineServices(targetTypes: registry, journal: journal, store: store))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    public var engine: EngineServices { manager.engine }
+
+    /// Creates a sparse backend file of `sectors` sectors named `name`.
+    @discardableResult
+    public func backend(_ name: String, sectors: UInt64) throws -> FileBackend {
+        try manager.createBackend(
+            name: name, file: "\(name).img", url: directory.appendingPathComponent("\(name).img"),
+            sizeBytes: sectors * 512)
+    }
+
+    /// The raw bytes of a backend's file at a byte range (checks data byte for byte).
+    public func fileBytes(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: directory.appendingPathComponent("\(name).img"))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        return Array(try handle.read(upToCount: count) ?? Data())
+    }
+
+    /// A device created with `table` text.
+    @discardableResult
+    public func device(_ name: String, table: String, readOnly: Bool = false) async throws -> MappedDevice {
+        try await manager.createDevice(name: name, readOnly: readOnly, table: TableParser.parse(table))
+    }
+
+    /// A write bio of `sectors` sectors filled with `byte`.
+    public func writeBio(sector: UInt64, sectors: UInt64, byte: UInt8) -> Bio {
+        manager.makeBio(
+            op: .write, sector: sector, sectors: sectors,
+            buffer: IOBuffer(copying: [UInt8](repeating: byte, count: Int(sectors) * 512)))
+    }
+
+    /// A read bio of `sectors` sectors.
+    public func readBio(sector: UInt64, sectors: UInt64) -> Bio {
+        manager.makeBio(op: .read, sector: sector, sectors: sectors, buffer: IOBuffer(count: Int(sectors) * 512))
+    }
+
+    /// Writes `sectors` sectors of `byte` and returns the bio's error.
+    public func write(_ device: MappedDevice, sector: UInt64, sectors: UInt64, byte: UInt8) async throws -> Errno? {
+        try await device.perform(writeBio(sector: sector, sectors: sectors, byte: byte))
+    }
+
+    /// Reads `sectors` sectors; throws the bio's errno on failure.
+    public func read(_ device: MappedDevice, sector: UInt64, sectors: UInt64) async throws -> [UInt8] {
+        let bio = readBio(sector: sector, sectors: sectors)
+        if let error = try await device.perform(bio) { throw error }
+        return bio.buffer?.bytes ?? []
+    }
+}
