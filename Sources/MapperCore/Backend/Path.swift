@@ -20,11 +20,9 @@ public final class Path: BlockNode {
         var failCount = 0
         var fault = FaultMode.none
         var stalled: [BlockRequest] = []
-        var observers: [ObjectIdentifier: WeakObserver] = [:]
-    }
-
-    private struct WeakObserver {
-        weak var observer: (any PathStateObserver)?
+        /// Held strongly (a weak reference would move every retain of the observer to the slow
+        /// side-table path); observers unregister in their `destroy`.
+        var observers: [ObjectIdentifier: any PathStateObserver] = [:]
     }
 
     private let state = Mutex(State())
@@ -84,7 +82,7 @@ public final class Path: BlockNode {
             guard state.active else { return nil }
             state.active = false
             state.failCount += 1
-            return state.observers.values.compactMap(\.observer)
+            return Array(state.observers.values)
         }
         guard let observers else { return false }
         for observer in observers { observer.pathFailed(self) }
@@ -97,7 +95,7 @@ public final class Path: BlockNode {
         let observers = state.withLock { state -> [any PathStateObserver]? in
             guard !state.active else { return nil }
             state.active = true
-            return state.observers.values.compactMap(\.observer)
+            return Array(state.observers.values)
         }
         guard let observers else { return false }
         for observer in observers { observer.pathReinstated(self) }
@@ -112,9 +110,9 @@ public final class Path: BlockNode {
         }
     }
 
-    /// Registers a target to be told of state changes (held weakly).
+    /// Registers a target to be told of state changes, until ``removeObserver(_:)``.
     public func addObserver(_ observer: any PathStateObserver) {
-        state.withLock { $0.observers[ObjectIdentifier(observer)] = WeakObserver(observer: observer) }
+        state.withLock { $0.observers[ObjectIdentifier(observer)] = observer }
     }
 
     public func removeObserver(_ observer: any PathStateObserver) {

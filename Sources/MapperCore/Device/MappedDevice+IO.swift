@@ -57,6 +57,8 @@ extension MappedDevice {
     /// Submits `bio` and waits for it to end; returns its error (`nil` on success).
     public func perform(_ bio: Bio) async throws -> Errno? {
         try submit(bio)
+        // Most bios end inside submit: skip the wait's async frame for them.
+        if let ended = bio.ended { return ended }
         return await bio.wait()
     }
 
@@ -87,10 +89,11 @@ extension MappedDevice {
         if bio.op == .flush {
             bio.aggregation = Bio.Aggregation(remaining: table.targets.count, journaled: bio.aggregation.journaled)
             for index in table.targets.indices {
+                let start = table.starts[index]
                 issue(
                     Clone(
-                        bio: bio, device: self, table: table, targetIndex: index,
-                        sector: table.targets[index].start, sectors: 0))
+                        bio: bio, device: self, target: table.objects[index], targetIndex: index,
+                        targetStart: start, sector: start, sectors: 0))
             }
             return
         }
@@ -104,7 +107,10 @@ extension MappedDevice {
         forEachPiece(of: bio, in: table) { _, _, _ in count += 1 }
         bio.aggregation = Bio.Aggregation(remaining: count, journaled: bio.aggregation.journaled)
         forEachPiece(of: bio, in: table) { index, sector, sectors in
-            issue(Clone(bio: bio, device: self, table: table, targetIndex: index, sector: sector, sectors: sectors))
+            issue(
+                Clone(
+                    bio: bio, device: self, target: table.objects[index], targetIndex: index,
+                    targetStart: table.starts[index], sector: sector, sectors: sectors))
         }
     }
 
@@ -116,15 +122,16 @@ extension MappedDevice {
         let end = bio.sector + bio.sectors
         var index = table.targetIndex(for: sector)
         while sector < end {
-            let instance = table.targets[index]
-            var pieceEnd = min(end, instance.end)
-            if let limit = instance.target.maxIOSectors, limit > 0 {
-                let offset = sector - instance.start
-                pieceEnd = min(pieceEnd, instance.start + (offset / limit + 1) * limit)
+            let targetEnd = table.end(of: index)
+            var pieceEnd = min(end, targetEnd)
+            let limit = table.maxIO[index]
+            if limit > 0 {
+                let start = table.starts[index]
+                pieceEnd = min(pieceEnd, start + ((sector - start) / limit + 1) * limit)
             }
             body(index, sector, pieceEnd - sector)
             sector = pieceEnd
-            if sector >= instance.end { index += 1 }
+            if sector >= targetEnd { index += 1 }
         }
     }
 

@@ -112,9 +112,9 @@ extension MappedDevice {
     /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task.
     private func waitForPendingIO(timeout: Duration?) async {
         let timer: Task<Void, Never>? = timeout.map { timeout in
-            Task { [weak self] in
+            Task { [self] in
                 try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self?.cancelSuspend() }
+                if !Task.isCancelled { self.cancelSuspend() }
             }
         }
         defer { timer?.cancel() }

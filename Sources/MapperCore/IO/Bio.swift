@@ -20,7 +20,9 @@ public final class Bio: Sendable {
     public let bufferOffset: Int
     /// The client's idempotency key, if any.
     public let idempotencyKey: String?
-    public let submittedAt: Date
+    private let submittedNanos: Int64
+    /// When the bio was created.
+    public var submittedAt: Date { WallClock.date(submittedNanos) }
 
     struct Aggregation {
         /// Clones not yet ended (dm's `io_count`).
@@ -36,7 +38,7 @@ public final class Bio: Sendable {
     struct Observable {
         var state = BioState.inflight
         var error: Errno?
-        var completedAt: Date?
+        var completedNanos: Int64 = 0
         var durable = false
         var waiters: [CheckedContinuation<Errno?, Never>] = []
         var stateWaiters: [CheckedContinuation<Void, Never>] = []
@@ -49,7 +51,7 @@ public final class Bio: Sendable {
 
     public init(
         id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?,
-        bufferOffset: Int = 0, idempotencyKey: String? = nil, submittedAt: Date = Date(),
+        bufferOffset: Int = 0, idempotencyKey: String? = nil, submittedAt: Date? = nil,
         endIO: (any BlockIOCompletion)? = nil
     ) {
         self.id = id
@@ -59,7 +61,7 @@ public final class Bio: Sendable {
         self.buffer = buffer
         self.bufferOffset = bufferOffset
         self.idempotencyKey = idempotencyKey
-        self.submittedAt = submittedAt
+        self.submittedNanos = submittedAt.map(WallClock.nanos) ?? WallClock.nowNanos()
         self.observable = Mutex(Observable(endIO: endIO))
     }
 
@@ -70,9 +72,18 @@ public final class Bio: Sendable {
     public var state: BioState { observable.withLock { $0.state } }
     /// The error a failed bio ended with.
     public var error: Errno? { observable.withLock { $0.error } }
-    public var completedAt: Date? { observable.withLock { $0.completedAt } }
+    /// When the bio ended (`nil` while it has not).
+    public var completedAt: Date? {
+        let nanos = observable.withLock { $0.completedNanos }
+        return nanos == 0 ? nil : WallClock.date(nanos)
+    }
     /// Whether the journal has durably recorded the bio's current queue position.
     public var isDurablyQueued: Bool { observable.withLock { $0.durable && $0.state.isQueued } }
+
+    /// The outcome if the bio has ended: `.some(error)`; `nil` while it has not.
+    public var ended: Errno?? {
+        observable.withLock { $0.state.isFinal ? .some($0.error) : .none }
+    }
 
     /// Waits for the bio to end and returns its error (`nil` on success). Returns at once if it
     /// has already ended. Any number of callers may wait.
@@ -140,7 +151,7 @@ public final class Bio: Sendable {
             guard !state.state.isFinal else { return ([], [], nil) }
             state.state = error == nil ? .completed : .failed
             state.error = error
-            state.completedAt = Date()
+            state.completedNanos = WallClock.nowNanos()
             defer {
                 state.waiters = []
                 state.stateWaiters = []

@@ -9,9 +9,13 @@
 public final class Clone: BlockIOCompletion, @unchecked Sendable {
     public let bio: Bio
     /// The device the clone belongs to.
-    public unowned let device: MappedDevice
-    /// The table the clone was mapped through.
-    let table: Table
+    /// The device the clone belongs to (strong: clones can outlive a removed device's tables;
+    /// no weak or unowned references to devices, which would slow every retain of them).
+    public let device: MappedDevice
+    /// The target this clone belongs to.
+    public let target: any Target
+    /// First sector of that target in the device.
+    public let targetStart: UInt64
     /// Index of the target in ``table``.
     public let targetIndex: Int
     /// First sector, in the mapped device's address space.
@@ -24,10 +28,14 @@ public final class Clone: BlockIOCompletion, @unchecked Sendable {
     /// Only the owning target touches it.
     public var mapContext: AnyObject?
 
-    init(bio: Bio, device: MappedDevice, table: Table, targetIndex: Int, sector: UInt64, sectors: UInt64) {
+    init(
+        bio: Bio, device: MappedDevice, target: any Target, targetIndex: Int, targetStart: UInt64, sector: UInt64,
+        sectors: UInt64
+    ) {
         self.bio = bio
         self.device = device
-        self.table = table
+        self.target = target
+        self.targetStart = targetStart
         self.targetIndex = targetIndex
         self.sector = sector
         self.sectors = sectors
@@ -36,11 +44,8 @@ public final class Clone: BlockIOCompletion, @unchecked Sendable {
 
     public var op: BioOp { bio.op }
 
-    /// The target this clone belongs to.
-    public var target: any Target { table.targets[targetIndex].target }
-
     /// Sector offset of the clone from the start of its target (dm's `dm_target_offset`).
-    public var targetOffset: UInt64 { sector - table.targets[targetIndex].start }
+    public var targetOffset: UInt64 { sector - targetStart }
 
     /// Builds the request a target remaps this clone to.
     public func request(to sector: UInt64) -> BlockRequest {

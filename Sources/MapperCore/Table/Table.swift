@@ -10,6 +10,11 @@ public final class Table: Sendable {
     public let targets: [TargetInstance]
     /// `ends[i]` = one past the last sector of target `i` (dm's `highs`, exclusive).
     private let ends: [UInt64]
+    /// Hot-path copies of each target's start, object and `maxIOSectors` (0 = no limit), so
+    /// mapping never copies a whole ``TargetInstance``.
+    let starts: [UInt64]
+    let objects: [any Target]
+    let maxIO: [UInt64]
     /// Total size in sectors.
     public let sizeSectors: UInt64
     private let destroyed = Atomic<Bool>(false)
@@ -17,6 +22,9 @@ public final class Table: Sendable {
     init(targets: [TargetInstance]) {
         self.targets = targets
         self.ends = targets.map(\.end)
+        self.starts = targets.map(\.start)
+        self.objects = targets.map(\.target)
+        self.maxIO = targets.map { $0.target.maxIOSectors ?? 0 }
         self.sizeSectors = targets.last?.end ?? 0
     }
 
@@ -49,7 +57,7 @@ public final class Table: Sendable {
                 built.append(
                     TargetInstance(
                         start: line.start, length: line.length, type: line.type, target: target,
-                        opened: context.opened))
+                        opened: context.opened, context: context))
             }
         } catch {
             Table(targets: built).destroy(holder: device)
@@ -61,14 +69,20 @@ public final class Table: Sendable {
     /// Index of the target holding `sector` (binary search). `sector` must be < ``sizeSectors``.
     @inline(__always)
     public func targetIndex(for sector: UInt64) -> Int {
-        var low = 0
-        var high = ends.count - 1
-        while low < high {
-            let mid = (low + high) >> 1
-            if ends[mid] > sector { high = mid } else { low = mid + 1 }
+        ends.withUnsafeBufferPointer { ends in
+            var low = 0
+            var high = ends.count - 1
+            while low < high {
+                let mid = (low + high) >> 1
+                if ends[mid] > sector { high = mid } else { low = mid + 1 }
+            }
+            return low
         }
-        return low
     }
+
+    /// One past the last sector of target `index`.
+    @inline(__always)
+    func end(of index: Int) -> UInt64 { ends[index] }
 
     /// The target holding `sector`, or `nil` beyond the end.
     public func target(for sector: UInt64) -> TargetInstance? {
@@ -105,6 +119,7 @@ public final class Table: Sendable {
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for instance in targets {
             instance.target.destroy()
+            instance.context?.detach()
             for node in instance.opened { node.holders.remove(holder) }
         }
     }

@@ -6,6 +6,8 @@ public struct TargetInstance: Sendable {
     public let target: any Target
     /// Devices opened by the constructor (closed when the table is dropped).
     let opened: [any BlockNode]
+    /// The constructor's context, detached from the device when the table is dropped.
+    let context: TargetContext?
 
     /// One past the last sector.
     public var end: UInt64 { start + length }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a target's constructor gets: its place in the table, its arguments, and access to
 /// the devices it may map onto. After construction the target may keep it to reach its
 /// device (``isNoflushSuspending``, ``triggerEvent()``).
@@ -10,7 +12,7 @@ public final class TargetContext: @unchecked Sendable {
     public let args: [String]
     /// The engine-wide services (path registry, timers).
     public let engine: EngineServices
-    weak var device: MappedDevice?
+    private let owner: Mutex<MappedDevice?>
     let resolver: (String) -> (any BlockNode)?
     var opened: [any BlockNode] = []
 
@@ -22,9 +24,15 @@ public final class TargetContext: @unchecked Sendable {
         self.length = length
         self.args = args
         self.engine = engine
-        self.device = device
+        self.owner = Mutex(device)
         self.resolver = resolver
     }
+
+    /// The owning device, until the table is dropped.
+    var device: MappedDevice? { owner.withLock { $0 } }
+
+    /// Called when the table is dropped: breaks the device → table → target → context cycle.
+    func detach() { owner.withLock { $0 = nil } }
 
     /// Opens the device named `name` for `length` sectors from `offset` (dm's
     /// `dm_get_device`): ENOENT-style EINVAL when there is no such name, EINVAL when the area

@@ -1,0 +1,43 @@
+import Foundation
+import MapperCore
+
+/// `mapperd-bench <suite> [--seconds S] [--dirs DIR,DIR]`: benchmark suites that print one
+/// JSON line per case, each with the figure measured and a baseline measured in the same run.
+@main
+enum BenchMain {
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let suite = arguments.first else {
+            usage()
+            exit(2)
+        }
+        let options = BenchOptions(arguments.dropFirst())
+        // Keep the measured work off the main actor.
+        let code = await Task.detached { () -> Int32 in
+            do {
+                switch suite {
+                case "engine": try await EngineBench(options: options).run()
+                default:
+                    usage()
+                    return 2
+                }
+                return 0
+            } catch {
+                FileHandle.standardError.write(Data("mapperd-bench: \(error)\n".utf8))
+                return 1
+            }
+        }.value
+        exit(code)
+    }
+
+    static func usage() {
+        FileHandle.standardError.write(
+            Data(
+                """
+                usage: mapperd-bench engine [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
+                  engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
+                           and the load time of a 100,000-line table
+
+                """.utf8))
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// Prints result lines as JSON.
+enum BenchReport {
+    static func emit(_ fields: [(String, Any)]) {
+        var parts: [String] = []
+        for (key, value) in fields {
+            switch value {
+            case let string as String: parts.append("\"\(key)\":\"\(string)\"")
+            case let double as Double: parts.append("\"\(key)\":\(String(format: "%.3f", double))")
+            default: parts.append("\"\(key)\":\(value)")
+            }
+        }
+        FileHandle.standardOutput.write(Data(("{" + parts.joined(separator: ",") + "}\n").utf8))
+    }
+
+    /// One throughput case: ops/s of the engine and of the baseline, and their ratio.
+    static func throughput(_ name: String, ops: Double, baseline: Double, extra: [(String, Any)] = []) {
+        emit(
+            [("bench", name), ("opsPerSec", Int(ops)), ("baselineOpsPerSec", Int(baseline)), ("ratio", ops / baseline)]
+                + extra)
+    }
+}

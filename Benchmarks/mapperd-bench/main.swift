@@ -1,2 +1,0 @@
-import MapperCore
-@main enum Bench { static func main() {} }
