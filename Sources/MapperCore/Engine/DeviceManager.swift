@@ -10,9 +10,11 @@ import Synchronization
 public final class DeviceManager: Sendable {
     public let engine: EngineServices
     let nodes = Mutex<[String: any BlockNode]>([:])
+    private let pathRecorder: PathStateRecorder
 
     public init(engine: EngineServices = EngineServices()) {
         self.engine = engine
+        self.pathRecorder = PathStateRecorder(engine: engine)
     }
 
     /// Checks a name against the namespace's pattern (EINVAL).
@@ -111,6 +113,7 @@ public final class DeviceManager: Sendable {
         let backend = try backend(named: backendName)
         let path = Path(name: name, backend: backend)
         try insert(path)
+        path.addObserver(pathRecorder)
         engine.events.append(kind: "path.created", path: name)
         try engine.store.record(.pathAdded(name: name, backend: backendName))
         return path
@@ -131,6 +134,7 @@ public final class DeviceManager: Sendable {
                 throw MapperError(.EBUSY, "path '\(name)' is used by \(path.holders.deviceNames.joined(separator: ", "))")
             }
             nodes[name] = nil
+            path.removeObserver(pathRecorder)
         }
         engine.events.append(kind: "path.removed", path: name)
         try engine.store.record(.pathRemoved(name: name))
@@ -140,7 +144,7 @@ public final class DeviceManager: Sendable {
     @discardableResult
     public func failPath(named name: String) throws -> Path {
         let path = try path(named: name)
-        if path.fail() { try engine.store.record(.pathChanged(path.info)) }
+        path.fail()
         return path
     }
 
@@ -148,7 +152,7 @@ public final class DeviceManager: Sendable {
     @discardableResult
     public func reinstatePath(named name: String) throws -> Path {
         let path = try path(named: name)
-        if path.reinstate() { try engine.store.record(.pathChanged(path.info)) }
+        path.reinstate()
         return path
     }
 

@@ -1,0 +1,21 @@
+/// Persists a path's dm state and logs a device-less event whenever it changes, whoever
+/// changed it (message, path endpoint or an I/O error in a multipath target). Devices whose
+/// multipath targets use the path log their own events too.
+final class PathStateRecorder: PathStateObserver {
+    let engine: EngineServices
+
+    init(engine: EngineServices) { self.engine = engine }
+
+    func pathFailed(_ path: Path) { record(path, kind: "path.failed") }
+    func pathReinstated(_ path: Path) { record(path, kind: "path.reinstated") }
+
+    private func record(_ path: Path, kind: String) {
+        let info = path.info
+        engine.events.append(kind: kind, path: path.name, detail: "failCount \(info.failCount)")
+        do {
+            try engine.store.record(.pathChanged(info))
+        } catch {
+            engine.logger.error("path state not persisted", metadata: ["path": "\(path.name)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/// The mutable state of a multipath target (dm's `struct multipath` fields), guarded by the
+/// target's lock.
+struct MultipathState: @unchecked Sendable {
+    var groups: [PriorityGroup]
+    var currentGroup: PriorityGroup?
+    /// Set by `switch_group` (and the initial group): tried first at the next choice.
+    var nextGroup: PriorityGroup?
+    /// dm's `current_pgpath`.
+    var currentPath: Path?
+    /// I/Os left before choosing again (dm's `repeat_count`).
+    var repeatCount = 0
+    var queueIfNoPath: Bool
+    var savedQueueIfNoPath: Bool
+    /// Clones held while there is no path (dm's `queued_ios`).
+    var queue: [Clone] = []
+
+    /// Active paths over all groups (dm's `nr_valid_paths`; path state is global, so it is
+    /// counted rather than kept).
+    var validPathCount: Int { groups.reduce(0) { $0 + $1.activePaths.count } }
+}

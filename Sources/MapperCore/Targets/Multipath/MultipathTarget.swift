@@ -1,0 +1,205 @@
+import Synchronization
+
+/// `multipath`: routes I/O over priority groups of paths to one backend, fails over on path
+/// errors and, with `queue_if_no_path`, holds I/O while no path is usable (SEMANTICS §5,
+/// dm-mpath of Linux 2.6.20 with noflush pushback).
+///
+/// Lock order: target lock → device lock (queue bookkeeping, `dm_noflush_suspending`) and
+/// target lock → path lock (path state reads). Paths call ``pathFailed(_:)`` /
+/// ``pathReinstated(_:)`` outside their own lock.
+public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendable {
+    public static let type = TargetType(name: "multipath", version: (1, 0, 5)) { context in
+        let arguments = try MultipathArguments(context: context)
+        let target = MultipathTarget(context: context, arguments: arguments)
+        for path in target.paths { path.addObserver(target) }
+        return target
+    }
+
+    let context: TargetContext
+    let state: Mutex<MultipathState>
+    let hardwareHandler: [String]
+    /// Every path, in table order.
+    public let paths: [Path]
+
+    init(context: TargetContext, arguments: MultipathArguments) {
+        self.context = context
+        self.hardwareHandler = arguments.hardwareHandler
+        self.paths = arguments.groups.flatMap(\.paths)
+        var initial = MultipathState(
+            groups: arguments.groups, queueIfNoPath: arguments.queueIfNoPath,
+            savedQueueIfNoPath: arguments.queueIfNoPath)
+        if arguments.initialGroup > 0 { initial.nextGroup = arguments.groups[arguments.initialGroup - 1] }
+        self.state = Mutex(initial)
+    }
+
+    // MARK: Path choice
+
+    /// dm's `__choose_pgpath`: the requested group first, then stay in the current group while
+    /// it has a usable path, then every enabled group in order, then the bypassed ones.
+    static func choosePath(_ state: inout MultipathState) {
+        if let next = state.nextGroup {
+            state.nextGroup = nil
+            if choosePath(in: next, &state) { return }
+        }
+        if let current = state.currentGroup, choosePath(in: current, &state) { return }
+        for bypassed in [false, true] {
+            for group in state.groups where group.bypassed == bypassed {
+                if choosePath(in: group, &state) { return }
+            }
+        }
+        state.currentPath = nil
+        state.currentGroup = nil
+    }
+
+    /// dm's `__choose_path_in_pg`.
+    private static func choosePath(in group: PriorityGroup, _ state: inout MultipathState) -> Bool {
+        guard let (path, repeatCount) = group.selector.select(from: group.activePaths) else { return false }
+        state.currentPath = path
+        state.repeatCount = repeatCount
+        state.currentGroup = group
+        return true
+    }
+
+    /// dm's `__must_push_back`: queue_if_no_path was turned off by presuspend (not by a
+    /// message) and a noflush suspend is in progress. Caller holds the target lock.
+    func mustPushBack(_ state: MultipathState) -> Bool {
+        state.queueIfNoPath != state.savedQueueIfNoPath && context.isNoflushSuspending
+    }
+
+    // MARK: map and end_io
+
+    private enum Decision {
+        case path(Path)
+        case queued
+        case requeue
+        case fail
+        case retry
+    }
+
+    public func map(_ clone: Clone) -> MapResult {
+        let decision = state.withLock { state -> Decision in
+            if state.currentPath == nil || state.currentPath?.isActive == false
+                || (state.repeatCount > 0 && { state.repeatCount -= 1; return state.repeatCount == 0 }())
+            {
+                Self.choosePath(&state)
+            }
+            if let path = state.currentPath {
+                if let group = state.currentGroup, group.selector.tracksIO {
+                    group.selector.startIO(path, sectors: clone.sectors)
+                }
+                return .path(path)
+            }
+            if state.queueIfNoPath {
+                state.queue.append(clone)
+                clone.enteredTargetQueue()
+                return .queued
+            }
+            return mustPushBack(state) ? .requeue : .fail
+        }
+        switch decision {
+        case .path(let path):
+            clone.mapContext = path
+            return .remapped(path, clone.request(to: clone.op == .flush ? 0 : clone.sector))
+        case .queued, .retry: return .submitted
+        case .requeue: return .requeue
+        case .fail: return .error(.EIO)
+        }
+    }
+
+    public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
+        let path = clone.mapContext as? Path
+        if let path {
+            state.withLock { state in
+                for group in state.groups where group.selector.tracksIO && group.paths.contains(where: { $0 === path }) {
+                    group.selector.endIO(path, sectors: clone.sectors)
+                }
+            }
+        }
+        guard error != nil else { return .done }
+        // An error from a path fails it for every target using it (global path state).
+        if let path { path.fail() }
+        clone.mapContext = nil
+        let decision = state.withLock { state -> Decision in
+            if state.validPathCount > 0 { return .retry }
+            if mustPushBack(state) { return .requeue }
+            if state.queueIfNoPath {
+                state.queue.append(clone)
+                clone.enteredTargetQueue()
+                return .queued
+            }
+            return .fail
+        }
+        switch decision {
+        case .retry:
+            clone.reissue()
+            return .incomplete
+        case .queued, .path: return .incomplete
+        case .requeue: return .requeue
+        case .fail: return .error(.EIO)
+        }
+    }
+
+    /// dm's `process_queued_ios`: unless there is still no path and queueing is on, every
+    /// queued clone leaves the queue and is mapped again.
+    func dispatchQueue() {
+        let clones = state.withLock { state -> [Clone] in
+            guard !state.queue.isEmpty else { return [] }
+            if state.currentPath == nil || state.currentPath?.isActive == false { Self.choosePath(&state) }
+            if state.currentPath == nil && state.queueIfNoPath { return [] }
+            let clones = state.queue
+            state.queue = []
+            for clone in clones { clone.leftTargetQueue() }
+            return clones
+        }
+        for clone in clones { clone.reissue() }
+    }
+
+    /// dm's `queue_if_no_path()`: sets the live value, and the saved one to the old value
+    /// (presuspend) or to the new one (messages); dispatches the queue when turned off.
+    func setQueueIfNoPath(_ value: Bool, saveOld: Bool) {
+        state.withLock { state in
+            state.savedQueueIfNoPath = saveOld ? state.queueIfNoPath : value
+            state.queueIfNoPath = value
+        }
+        if !value { dispatchQueue() }
+    }
+
+    // MARK: Path state (global)
+
+    public func pathFailed(_ path: Path) {
+        state.withLock { state in
+            if state.currentPath === path { state.currentPath = nil }
+        }
+        context.triggerEvent(kind: "path.failed", path: path.name, detail: "failCount \(path.failCount)")
+    }
+
+    public func pathReinstated(_ path: Path) {
+        state.withLock { state in
+            if !state.queue.isEmpty { state.currentPath = nil }
+        }
+        dispatchQueue()
+        context.triggerEvent(kind: "path.reinstated", path: path.name)
+    }
+
+    // MARK: Hooks
+
+    /// Saves `queue_if_no_path`, turns it off and dispatches the queue: a flush suspend fails
+    /// queued bios with EIO, a noflush suspend pushes them back.
+    public func presuspend() { setQueueIfNoPath(false, saveOld: true) }
+
+    /// Restores the `queue_if_no_path` saved by presuspend.
+    public func resume() {
+        state.withLock { $0.queueIfNoPath = $0.savedQueueIfNoPath }
+    }
+
+    /// Unregisters from the paths and fails any clone still queued with EIO.
+    public func destroy() {
+        for path in paths { path.removeObserver(self) }
+        let clones = state.withLock { state -> [Clone] in
+            defer { state.queue = [] }
+            for clone in state.queue { clone.leftTargetQueue() }
+            return state.queue
+        }
+        for clone in clones { clone.end(.error(.EIO)) }
+    }
+}
