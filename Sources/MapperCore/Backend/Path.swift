@@ -26,6 +26,11 @@ public final class Path: BlockNode {
     }
 
     private let state = Mutex(State())
+    /// Mirror of `State.active` for lock-free reads on the I/O path (written under the lock).
+    private let activeFlag = Atomic<Bool>(true)
+    /// Whether the fault mode is `none`, for a lock-free fast path (written under the lock).
+    /// An I/O that reads `true` just before a mode change proceeds as if submitted before it.
+    private let transparent = Atomic<Bool>(true)
 
     public init(name: String, backend: FileBackend) {
         self.name = name
@@ -33,13 +38,17 @@ public final class Path: BlockNode {
     }
 
     /// Whether the dm state is active.
-    public var isActive: Bool { state.withLock { $0.active } }
+    public var isActive: Bool { activeFlag.load(ordering: .acquiring) }
     public var failCount: Int { state.withLock { $0.failCount } }
     public var fault: FaultMode { state.withLock { $0.fault } }
     /// Requests parked by a stall.
     public var stalledCount: Int { state.withLock { $0.stalled.count } }
 
     public func submit(_ request: BlockRequest) {
+        if transparent.load(ordering: .acquiring) {
+            backend.submit(request)
+            return
+        }
         let mode = state.withLock { state -> FaultMode in
             if case .stall = state.fault { state.stalled.append(request) }
             return state.fault
@@ -67,6 +76,7 @@ public final class Path: BlockNode {
     public func setFault(_ mode: FaultMode) {
         let released = state.withLock { state -> [BlockRequest] in
             state.fault = mode
+            transparent.store(mode == .none, ordering: .releasing)
             if case .stall = mode { return [] }
             defer { state.stalled = [] }
             return state.stalled
@@ -81,6 +91,7 @@ public final class Path: BlockNode {
         let observers = state.withLock { state -> [any PathStateObserver]? in
             guard state.active else { return nil }
             state.active = false
+            activeFlag.store(false, ordering: .releasing)
             state.failCount += 1
             return Array(state.observers.values)
         }
@@ -95,6 +106,7 @@ public final class Path: BlockNode {
         let observers = state.withLock { state -> [any PathStateObserver]? in
             guard !state.active else { return nil }
             state.active = true
+            activeFlag.store(true, ordering: .releasing)
             return Array(state.observers.values)
         }
         guard let observers else { return false }
@@ -107,6 +119,7 @@ public final class Path: BlockNode {
         state.withLock {
             $0.active = active
             $0.failCount = failCount
+            activeFlag.store(active, ordering: .releasing)
         }
     }
 

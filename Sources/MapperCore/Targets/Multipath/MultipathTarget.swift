@@ -20,11 +20,14 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     let hardwareHandler: [String]
     /// Every path, in table order.
     public let paths: [Path]
+    /// Whether any group's selector counts I/O (end_io then takes the lock).
+    let selectorsTrackIO: Bool
 
     init(context: TargetContext, arguments: MultipathArguments) {
         self.context = context
         self.hardwareHandler = arguments.hardwareHandler
         self.paths = arguments.groups.flatMap(\.paths)
+        self.selectorsTrackIO = arguments.groups.contains { $0.selector.tracksIO }
         var initial = MultipathState(
             groups: arguments.groups, queueIfNoPath: arguments.queueIfNoPath,
             savedQueueIfNoPath: arguments.queueIfNoPath)
@@ -53,7 +56,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
 
     /// dm's `__choose_path_in_pg`.
     private static func choosePath(in group: PriorityGroup, _ state: inout MultipathState) -> Bool {
-        guard let (path, repeatCount) = group.selector.select(from: group.activePaths) else { return false }
+        guard let (path, repeatCount) = group.selector.select(from: group.paths) else { return false }
         state.currentPath = path
         state.repeatCount = repeatCount
         state.currentGroup = group
@@ -108,7 +111,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
 
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
         let path = clone.mapContext as? Path
-        if let path {
+        if let path, selectorsTrackIO {
             state.withLock { state in
                 for group in state.groups where group.selector.tracksIO && group.paths.contains(where: { $0 === path }) {
                     group.selector.endIO(path, sectors: clone.sectors)

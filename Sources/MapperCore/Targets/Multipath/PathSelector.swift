@@ -15,9 +15,10 @@ protocol PathSelector: AnyObject {
 
     /// Adds a path with its per-path arguments (EINVAL on bad ones).
     func addPath(_ path: Path, args: [String]) throws
-    /// Chooses among `candidates` (active paths, in table order); returns the path and how
-    /// many I/Os to send down it before choosing again (dm's `repeat_count`).
-    func select(from candidates: [Path]) -> (path: Path, repeatCount: Int)?
+    /// Chooses among the active paths of `paths` (the group's paths in table order; inactive
+    /// ones must be skipped); returns the path and how many I/Os to send down it before
+    /// choosing again (dm's `repeat_count`).
+    func select(from paths: [Path]) -> (path: Path, repeatCount: Int)?
     func startIO(_ path: Path, sectors: UInt64)
     func endIO(_ path: Path, sectors: UInt64)
     /// The per-path TABLE arguments, normalised.

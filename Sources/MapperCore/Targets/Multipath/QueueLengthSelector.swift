@@ -22,8 +22,8 @@ final class QueueLengthSelector: PathSelector {
         inFlight[ObjectIdentifier(path)] = 0
     }
 
-    func select(from candidates: [Path]) -> (path: Path, repeatCount: Int)? {
-        guard let best = candidates.min(by: { inFlight[ObjectIdentifier($0), default: 0] < inFlight[ObjectIdentifier($1), default: 0] })
+    func select(from paths: [Path]) -> (path: Path, repeatCount: Int)? {
+        guard let best = paths.filter(\.isActive).min(by: { inFlight[ObjectIdentifier($0), default: 0] < inFlight[ObjectIdentifier($1), default: 0] })
         else { return nil }
         return (best, repeatCounts[ObjectIdentifier(best)] ?? 1)
     }

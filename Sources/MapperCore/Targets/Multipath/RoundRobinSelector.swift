@@ -6,9 +6,8 @@ final class RoundRobinSelector: PathSelector {
     let tableArgCount = 1
     let infoArgCount = 0
     private var repeatCounts: [ObjectIdentifier: Int] = [:]
-    /// Rotation position: the next path to try is the first candidate after this one.
-    private var last: ObjectIdentifier?
-    private var order: [ObjectIdentifier] = []
+    /// Where the next search starts (index into the group's paths).
+    private var next = 0
 
     func addPath(_ path: Path, args: [String]) throws {
         guard args.count <= 1 else { throw MapperError(.EINVAL, "round-robin takes at most 1 per-path argument") }
@@ -20,25 +19,22 @@ final class RoundRobinSelector: PathSelector {
             repeatCount = value
         }
         repeatCounts[ObjectIdentifier(path)] = repeatCount
-        order.append(ObjectIdentifier(path))
     }
 
-    func select(from candidates: [Path]) -> (path: Path, repeatCount: Int)? {
-        guard !candidates.isEmpty else { return nil }
-        var chosen = candidates[0]
-        if let last, let position = order.firstIndex(of: last) {
-            // The first candidate after `last` in table order, wrapping around.
-            let ids = candidates.map(ObjectIdentifier.init)
-            for step in 1...order.count {
-                let id = order[(position + step) % order.count]
-                if let index = ids.firstIndex(of: id) {
-                    chosen = candidates[index]
-                    break
-                }
+    /// The first active path from the rotation point on, wrapping around; the rotation then
+    /// moves past it (dm moves the chosen path to the tail of its valid list).
+    func select(from paths: [Path]) -> (path: Path, repeatCount: Int)? {
+        let count = paths.count
+        guard count > 0 else { return nil }
+        for step in 0..<count {
+            let index = (next + step) % count
+            let path = paths[index]
+            if path.isActive {
+                next = (index + 1) % count
+                return (path, repeatCounts[ObjectIdentifier(path)] ?? Self.defaultRepeatCount)
             }
         }
-        last = ObjectIdentifier(chosen)
-        return (chosen, repeatCounts[ObjectIdentifier(chosen)] ?? Self.defaultRepeatCount)
+        return nil
     }
 
     func tableArgs(for path: Path) -> [String] {

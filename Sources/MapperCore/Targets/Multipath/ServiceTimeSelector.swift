@@ -30,7 +30,8 @@ final class ServiceTimeSelector: PathSelector {
         inFlightSectors[ObjectIdentifier(path)] = 0
     }
 
-    func select(from candidates: [Path]) -> (path: Path, repeatCount: Int)? {
+    func select(from paths: [Path]) -> (path: Path, repeatCount: Int)? {
+        let candidates = paths.filter(\.isActive)
         func cost(_ path: Path) -> Double {
             let id = ObjectIdentifier(path)
             let throughput = settings[id]?.throughput ?? 1
