@@ -12,11 +12,21 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
             name: "MapperCore",
             dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "MapperStore",
+            dependencies: [
+                "MapperCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.process("Migrations")]
         ),
         .target(
             name: "MapperTestSupport",
@@ -26,6 +36,7 @@ let package = Package(
             name: "mapperd",
             dependencies: [
                 "MapperCore",
+                "MapperStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -34,6 +45,7 @@ let package = Package(
             name: "mapperd-bench",
             dependencies: [
                 "MapperCore",
+                "MapperStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/mapperd-bench"
@@ -41,6 +53,10 @@ let package = Package(
         .testTarget(
             name: "MapperCoreTests",
             dependencies: ["MapperCore", "MapperTestSupport"]
+        ),
+        .testTarget(
+            name: "MapperStoreTests",
+            dependencies: ["MapperCore", "MapperStore", "MapperTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,7 +2,7 @@ import Foundation
 import MapperCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `mapperd-bench engine`: 4 KiB random reads and writes through a linear device against raw
@@ -49,7 +49,8 @@ struct EngineBench {
         defer { close(fd) }
 
         let zeroDev = try await manager.createDevice(name: "z", table: TableParser.parse("0 \(sectors) zero"))
-        let devices: [(String, MappedDevice)] = [("linear", linear), ("zero", zeroDev)] + (try await extraDevices(manager, sectors: sectors))
+        let devices: [(String, MappedDevice)] =
+            [("linear", linear), ("zero", zeroDev)] + (try await extraDevices(manager, sectors: sectors))
         for (label, device) in devices {
             for op in [BioOp.read, .write] {
                 for submitters in [1, 2] {

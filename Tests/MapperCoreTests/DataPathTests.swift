@@ -74,7 +74,8 @@ struct DataPathTests {
     func flush() async throws {
         let fixture = try EngineFixture()
         try fixture.backend("disk", sectors: 64)
-        let device = try await fixture.device("dm0", table: "0 16 linear disk 0\n16 32 striped 2 8 disk 16 disk 32\n48 8 zero")
+        let device = try await fixture.device(
+            "dm0", table: "0 16 linear disk 0\n16 32 striped 2 8 disk 16 disk 32\n48 8 zero")
         let bio = fixture.manager.makeBio(op: .flush, sector: 0, sectors: 0, buffer: nil)
         #expect(try await device.perform(bio) == nil)
     }
@@ -113,7 +114,9 @@ struct DataPathTests {
         #expect(throws: MapperError.self) { try fixture.manager.removePath(named: "p1") }
     }
 
-    @Test("fault modes parse from their API form", arguments: [("none", nil), ("error", nil), ("stall", nil), ("delay", 5)])
+    @Test(
+        "fault modes parse from their API form",
+        arguments: [("none", nil), ("error", nil), ("stall", nil), ("delay", 5)])
     func faultModeNames(name: String, delay: Int?) throws {
         #expect(try FaultMode(name: name, delayMs: delay).name == name)
     }

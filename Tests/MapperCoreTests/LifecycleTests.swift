@@ -77,9 +77,13 @@ struct LifecycleTests {
         let fixture = try EngineFixture()
         let a = try await fixture.device("a", table: "0 8 zero")
         _ = try await fixture.device("b", table: "0 8 linear a 0")
-        let selfError = #expect(throws: MapperError.self) { try fixture.manager.load(device: "a", text: "0 8 linear a 0") }
+        let selfError = #expect(throws: MapperError.self) {
+            try fixture.manager.load(device: "a", text: "0 8 linear a 0")
+        }
         #expect(selfError?.message.contains("onto itself") == true)
-        let cycleError = #expect(throws: MapperError.self) { try fixture.manager.load(device: "a", text: "0 8 linear b 0") }
+        let cycleError = #expect(throws: MapperError.self) {
+            try fixture.manager.load(device: "a", text: "0 8 linear b 0")
+        }
         #expect(cycleError?.errno == .EINVAL)
         #expect(cycleError?.message.contains("cycle") == true)
         #expect(a.inactiveTable == nil)

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A file acting as a disk: I/O is `pread`/`pwrite`/`fsync` on it, run inline on the
 /// submitting thread (a tmpfs or page-cache hit costs a few microseconds; a hop to another
@@ -38,7 +39,9 @@ public final class FileBackend: BlockNode {
         let fd = open(url.path, flags, 0o644)
         guard fd >= 0 else {
             let err = Errno.current
-            throw MapperError(err == .ENOENT ? .ENOENT : err, "cannot open backend file '\(file)': \(String(cString: strerror(err.rawValue)))")
+            throw MapperError(
+                err == .ENOENT ? .ENOENT : err,
+                "cannot open backend file '\(file)': \(String(cString: strerror(err.rawValue)))")
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

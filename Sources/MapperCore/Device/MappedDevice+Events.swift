@@ -46,3 +46,10 @@ extension MappedDevice {
         }
     }
 }
+
+extension MappedDevice {
+    /// Restores a persisted `eventNr` (start-up only; wakes no one).
+    public func restoreEventNr(_ number: UInt32) {
+        state.withLock { $0.eventNr = number }
+    }
+}

@@ -71,6 +71,7 @@ extension MappedDevice {
     }
 
     func journalQueued(_ bio: Bio, _ location: BioLocation, order: Int64, _ state: inout DeviceState) {
+        let firstEntry = !bio.aggregation.journaled
         bio.aggregation.journaled = true
         let bioState: BioState
         switch location {
@@ -79,7 +80,7 @@ extension MappedDevice {
         case .targetQueue: bioState = .queued
         }
         engine.journal.bioQueued(
-            bio, device: state.name, location: location, order: order,
+            bio, device: state.name, location: location, order: order, firstEntry: firstEntry,
             ack: BioJournalAck(bio: bio, state: bioState))
     }
 

@@ -19,7 +19,8 @@ extension MappedDevice {
                 if busy && !force {
                     throw MapperError(
                         .EBUSY,
-                        "device '\(state.name)' has I/O in flight or queued (\(state.pending) pending, \(state.deferred.count) deferred); use force")
+                        "device '\(state.name)' has I/O in flight or queued (\(state.pending) pending, \(state.deferred.count) deferred); use force"
+                    )
                 }
                 state.removed = true
                 state.blockIO = true

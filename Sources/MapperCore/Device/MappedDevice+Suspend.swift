@@ -167,6 +167,7 @@ extension MappedDevice {
             engine.events.append(kind: "table.swapped", device: deviceName)
             persist(.tableChanged(device: deviceName, slot: .live, text: text))
             persist(.tableChanged(device: deviceName, slot: .inactive, text: nil))
+            persistTargetStates()
         } else if !suspended {
             return
         }

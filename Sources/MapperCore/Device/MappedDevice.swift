@@ -78,6 +78,17 @@ public final class MappedDevice: BlockNode {
         return false
     }
 
+    /// Persists the live targets' run-time state.
+    func persistTargetStates() {
+        guard let live = liveTable else { return }
+        var states: [Int: [String: String]] = [:]
+        for (index, instance) in live.targets.enumerated() {
+            if let state = instance.target.persistentState { states[index] = state }
+        }
+        guard !states.isEmpty else { return }
+        persist(.targetStates(device: name, states: states))
+    }
+
     /// Records a state change in the store, logging (not throwing) a failure: used where the
     /// in-memory operation cannot be undone.
     func persist(_ change: StateChange) {

@@ -96,7 +96,9 @@ public final class DeviceManager: Sendable {
             let users = nodes.values.compactMap { ($0 as? Path)?.backend === backend ? $0.name : nil }
             if !users.isEmpty || backend.holders.openCount > 0 {
                 throw MapperError(
-                    .EBUSY, "backend '\(name)' is used by \((users + backend.holders.deviceNames).sorted().joined(separator: ", "))")
+                    .EBUSY,
+                    "backend '\(name)' is used by \((users + backend.holders.deviceNames).sorted().joined(separator: ", "))"
+                )
             }
             nodes[name] = nil
         }
@@ -131,7 +133,8 @@ public final class DeviceManager: Sendable {
         try nodes.withLock { nodes in
             guard let path = nodes[name] as? Path else { throw MapperError(.ENOENT, "no path named '\(name)'") }
             if path.holders.openCount > 0 {
-                throw MapperError(.EBUSY, "path '\(name)' is used by \(path.holders.deviceNames.joined(separator: ", "))")
+                throw MapperError(
+                    .EBUSY, "path '\(name)' is used by \(path.holders.deviceNames.joined(separator: ", "))")
             }
             nodes[name] = nil
             path.removeObserver(pathRecorder)
@@ -227,6 +230,11 @@ public final class DeviceManager: Sendable {
         try load(device: name, lines: TableParser.parse(text))
     }
 
+    /// Drops the device's inactive table.
+    public func clear(device name: String) throws {
+        try device(named: name).clear()
+    }
+
     /// Removes a device (see ``MappedDevice`` removal rules); then its name is free.
     public func removeDevice(named name: String, force: Bool = false) async throws {
         let device = try device(named: name)
@@ -264,7 +272,9 @@ public final class DeviceManager: Sendable {
     public func makeBio(
         op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, idempotencyKey: String? = nil
     ) -> Bio {
-        Bio(id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
+        Bio(
+            id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
+            idempotencyKey: idempotencyKey)
     }
 
     private func all<T: BlockNode>(_ type: T.Type) -> [T] {

@@ -13,6 +13,7 @@ public final class EventLog: Sendable {
 
     private let state: Mutex<State>
     private let capacity: Int
+    private let sink = Mutex<(@Sendable (EngineEvent) -> Void)?>(nil)
 
     public init(capacity: Int = 10_000, startingAfter seq: UInt64 = 0) {
         self.capacity = max(1, capacity)
@@ -35,7 +36,22 @@ public final class EventLog: Sendable {
             return (event, state.waiters.takeAll())
         }
         for waiter in waiters { waiter.resume(returning: event.seq) }
+        sink.withLock { $0 }?(event)
         return event
+    }
+
+    /// Sets a receiver called with every appended event (the store persists them).
+    public func setSink(_ receiver: @escaping @Sendable (EngineEvent) -> Void) {
+        sink.withLock { $0 = receiver }
+    }
+
+    /// Puts persisted events back (start-up), oldest first; later appends continue after the
+    /// newest of them.
+    public func preload(_ events: [EngineEvent]) {
+        state.withLock { state in
+            state.events = Array(events.suffix(capacity))
+            state.lastSeq = max(state.lastSeq, events.last?.seq ?? 0)
+        }
     }
 
     /// The newest sequence number (0 when empty).

@@ -26,7 +26,8 @@ public final class FailurePoints: Sendable {
     /// a count below 1.
     public func arm(_ point: String, errno: Errno, count: Int = 1) throws {
         guard Self.known.contains(point) else {
-            throw MapperError(.EINVAL, "unknown failure point '\(point)' (known: \(Self.known.joined(separator: ", ")))")
+            throw MapperError(
+                .EINVAL, "unknown failure point '\(point)' (known: \(Self.known.joined(separator: ", ")))")
         }
         guard count >= 1 else { throw MapperError(.EINVAL, "count must be at least 1") }
         armed.withLock { $0[point] = Armed(errno: errno, remaining: count) }

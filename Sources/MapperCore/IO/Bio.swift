@@ -147,7 +147,9 @@ public final class Bio: Sendable {
     /// Only the first call has an effect.
     func finish(_ error: Errno?) {
         let (waiters, stateWaiters, endIO) = observable.withLock {
-            state -> ([CheckedContinuation<Errno?, Never>], [CheckedContinuation<Void, Never>], (any BlockIOCompletion)?) in
+            state -> (
+                [CheckedContinuation<Errno?, Never>], [CheckedContinuation<Void, Never>], (any BlockIOCompletion)?
+            ) in
             guard !state.state.isFinal else { return ([], [], nil) }
             state.state = error == nil ? .completed : .failed
             state.error = error

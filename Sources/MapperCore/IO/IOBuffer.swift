@@ -10,23 +10,52 @@ public final class IOBuffer: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     /// The size in bytes.
     public let count: Int
+    /// The arena the bytes live in, or `nil` when the buffer owns its allocation.
+    private let arena: IOArena?
 
     /// Allocates `count` zeroed bytes.
-    public init(count: Int) {
-        precondition(count >= 0, "negative buffer size")
-        self.count = count
-        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 4096)
+    public convenience init(count: Int) {
+        self.init(uninitializedCount: count)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
     }
 
-    /// Allocates a buffer holding a copy of `bytes`.
-    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
-        self.init(count: bytes.count)
-        let target = UnsafeMutableRawBufferPointer(start: base, count: count)
-        _ = target.initializeMemory(as: UInt8.self, from: bytes)
+    private init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative buffer size")
+        self.count = count
+        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 4096)
+        self.arena = nil
     }
 
-    deinit { base.deallocate() }
+    /// A buffer over `count` bytes of `arena` from `offset`; keeps the arena alive.
+    init(arena: IOArena, offset: Int, count: Int) {
+        self.arena = arena
+        self.base = arena.base + offset
+        self.count = count
+    }
+
+    /// Allocates a buffer holding a copy of `bytes` (one `memcpy` for contiguous storage).
+    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
+        self.init(uninitializedCount: bytes.count)
+        let copied = bytes.withContiguousStorageIfAvailable { source -> Bool in
+            if let address = source.baseAddress { base.copyMemory(from: address, byteCount: source.count) }
+            return true
+        }
+        if copied == nil {
+            _ = UnsafeMutableRawBufferPointer(start: base, count: count).initializeMemory(as: UInt8.self, from: bytes)
+        }
+    }
+
+    /// Allocates a buffer holding a copy of `data`.
+    public convenience init(copying data: Data) {
+        self.init(uninitializedCount: data.count)
+        data.withUnsafeBytes { source in
+            if let address = source.baseAddress { base.copyMemory(from: address, byteCount: source.count) }
+        }
+    }
+
+    deinit {
+        if arena == nil { base.deallocate() }
+    }
 
     /// A pointer `offset` bytes into the buffer.
     @inline(__always)

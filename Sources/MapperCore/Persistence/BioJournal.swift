@@ -11,8 +11,11 @@
 /// - `order` sorts bios within one list (lower first). Pushed-back bios moved to the head of
 ///   `deferred` get orders below every bio already there.
 public protocol BioJournal: AnyObject, Sendable {
-    /// `bio` entered `location` on `device`. The payload of a write is `bio.buffer`.
-    func bioQueued(_ bio: Bio, device: String, location: BioLocation, order: Int64, ack: BioJournalAck)
+    /// `bio` entered `location` on `device`. `firstEntry` is true the first time the journal
+    /// hears of the bio (store its payload then: a write's payload is `bio.buffer`, and it does
+    /// not change later).
+    func bioQueued(
+        _ bio: Bio, device: String, location: BioLocation, order: Int64, firstEntry: Bool, ack: BioJournalAck)
     /// The bio left `location` (dispatched, re-issued, pushed back or failed).
     func bioDequeued(_ bioID: UInt64, device: String, location: BioLocation)
     /// A bio that had been journaled ended (`nil` = success).

@@ -19,7 +19,9 @@ public final class InMemoryBioJournal: BioJournal {
 
     public var entries: [Entry] { log.withLock { $0 } }
 
-    public func bioQueued(_ bio: Bio, device: String, location: BioLocation, order: Int64, ack: BioJournalAck) {
+    public func bioQueued(
+        _ bio: Bio, device: String, location: BioLocation, order: Int64, firstEntry: Bool, ack: BioJournalAck
+    ) {
         if keepsEntries {
             log.withLock { $0.append(.queued(bio: bio.id, device: device, location: location, order: order)) }
         }

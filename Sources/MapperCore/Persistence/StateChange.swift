@@ -12,6 +12,9 @@ public enum StateChange: Sendable, Equatable {
     case deviceRemoved(name: String)
     /// A table slot got a new table (`text`) or was emptied (`nil`).
     case tableChanged(device: String, slot: TableSlot, text: String?)
+    /// The run-time state of the live table's targets, by target index (targets without state
+    /// are absent).
+    case targetStates(device: String, states: [Int: [String: String]])
 }
 
 /// The two table slots of a device.

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Wall-clock time as nanoseconds since the Unix epoch, converted to `Date` only when read.
 ///

@@ -33,6 +33,12 @@ public protocol Target: AnyObject, Sendable {
     /// Called when the table holding the target is dropped (dm's `dtr`). Must end any clone
     /// the target still holds (with EIO).
     func destroy()
+    /// Run-time state that must survive a restart (multipath's live and saved
+    /// `queue_if_no_path`), or `nil`. Targets call ``TargetContext/persistState()`` when it
+    /// changes.
+    var persistentState: [String: String]? { get }
+    /// Restores state saved from ``persistentState`` (start-up, after the table is live).
+    func restore(_ state: [String: String])
 }
 
 extension Target {
@@ -46,4 +52,6 @@ extension Target {
         throw MapperError(.EINVAL, "target takes no messages")
     }
     public func destroy() {}
+    public var persistentState: [String: String]? { nil }
+    public func restore(_ state: [String: String]) {}
 }

@@ -71,6 +71,12 @@ public final class TargetContext: @unchecked Sendable {
         device?.triggerEvent(kind: kind, path: path, detail: detail)
     }
 
+    /// Asks the owning device to persist this target's ``Target/persistentState`` (only targets
+    /// of the live table are persisted).
+    public func persistState() {
+        device?.persistTargetStates()
+    }
+
     /// The owning device's current name.
     public var deviceName: String { device?.name ?? "" }
 }

@@ -21,7 +21,9 @@ public final class DelayTarget: Target {
             let name = try reader.next("\(what)device")
             let offset = try reader.number("\(what)offset")
             let ms = try reader.int("\(what)delay", in: 0...600_000)
-            return Leg(device: try context.getDevice(name, offset: offset, length: context.length), offset: offset, milliseconds: ms)
+            return Leg(
+                device: try context.getDevice(name, offset: offset, length: context.length), offset: offset,
+                milliseconds: ms)
         }
     }
 

@@ -67,6 +67,7 @@ public final class StripedTarget: Target {
     }
 
     public func status() -> String {
-        "\(legs.count) " + legs.map(\.device.name).joined(separator: " ") + " " + String(repeating: "A", count: legs.count)
+        "\(legs.count) " + legs.map(\.device.name).joined(separator: " ") + " "
+            + String(repeating: "A", count: legs.count)
     }
 }

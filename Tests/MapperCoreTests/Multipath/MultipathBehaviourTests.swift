@@ -72,8 +72,10 @@ struct MultipathBehaviourTests {
 
     @Test(
         "bad messages are EINVAL",
-        arguments: ["bogus", "fail_path", "fail_path p9", "switch_group 0", "switch_group 3", "disable_group x",
-                    "queue_if_no_path extra", "reinstate_path p1 p2"])
+        arguments: [
+            "bogus", "fail_path", "fail_path p9", "switch_group 0", "switch_group 3", "disable_group x",
+            "queue_if_no_path extra", "reinstate_path p1 p2",
+        ])
     func badMessages(message: String) async throws {
         let fixture = try MultipathFixture()
         let device = try await fixture.engine.device("mp", table: Self.twoGroups)

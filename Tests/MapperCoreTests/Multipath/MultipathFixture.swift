@@ -45,7 +45,8 @@ struct MultipathFixture {
 
     /// Whether the backend holds `byte` over the range.
     func landed(sector: Int, sectors: Int = 8, byte: UInt8) throws -> Bool {
-        try engine.fileBytes("disk", offset: sector * 512, count: sectors * 512) == [UInt8](repeating: byte, count: sectors * 512)
+        try engine.fileBytes("disk", offset: sector * 512, count: sectors * 512)
+            == [UInt8](repeating: byte, count: sectors * 512)
     }
 
     func multipath(_ device: MappedDevice, at index: Int = 0) throws -> MultipathTarget {

@@ -56,7 +56,8 @@ struct MultipathArguments {
                 if let backend, backend !== path.backend {
                     throw MapperError(
                         .EINVAL,
-                        "path '\(name)' leads to backend '\(path.backend.name)', not '\(backend.name)': all paths must reach the same backend")
+                        "path '\(name)' leads to backend '\(path.backend.name)', not '\(backend.name)': all paths must reach the same backend"
+                    )
                 }
                 backend = path.backend
                 var args: [String] = []

@@ -82,7 +82,10 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     public func map(_ clone: Clone) -> MapResult {
         let decision = state.withLock { state -> Decision in
             if state.currentPath == nil || state.currentPath?.isActive == false
-                || (state.repeatCount > 0 && { state.repeatCount -= 1; return state.repeatCount == 0 }())
+                || (state.repeatCount > 0
+                    && {
+                        state.repeatCount -= 1; return state.repeatCount == 0
+                    }())
             {
                 Self.choosePath(&state)
             }
@@ -113,7 +116,8 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         let path = clone.mapContext as? Path
         if let path, selectorsTrackIO {
             state.withLock { state in
-                for group in state.groups where group.selector.tracksIO && group.paths.contains(where: { $0 === path }) {
+                for group in state.groups where group.selector.tracksIO && group.paths.contains(where: { $0 === path })
+                {
                     group.selector.endIO(path, sectors: clone.sectors)
                 }
             }
@@ -164,6 +168,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             state.savedQueueIfNoPath = saveOld ? state.queueIfNoPath : value
             state.queueIfNoPath = value
         }
+        context.persistState()
         if !value { dispatchQueue() }
     }
 
@@ -193,6 +198,24 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     /// Restores the `queue_if_no_path` saved by presuspend.
     public func resume() {
         state.withLock { $0.queueIfNoPath = $0.savedQueueIfNoPath }
+        context.persistState()
+    }
+
+    /// `queueIfNoPath` and `savedQueueIfNoPath` as `"1"`/`"0"`.
+    public var persistentState: [String: String]? {
+        state.withLock { state in
+            [
+                "queueIfNoPath": state.queueIfNoPath ? "1" : "0",
+                "savedQueueIfNoPath": state.savedQueueIfNoPath ? "1" : "0",
+            ]
+        }
+    }
+
+    public func restore(_ saved: [String: String]) {
+        state.withLock { state in
+            if let value = saved["queueIfNoPath"] { state.queueIfNoPath = value == "1" }
+            if let value = saved["savedQueueIfNoPath"] { state.savedQueueIfNoPath = value == "1" }
+        }
     }
 
     /// Unregisters from the paths and fails any clone still queued with EIO.

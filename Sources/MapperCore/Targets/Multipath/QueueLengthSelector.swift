@@ -23,7 +23,10 @@ final class QueueLengthSelector: PathSelector {
     }
 
     func select(from paths: [Path]) -> (path: Path, repeatCount: Int)? {
-        guard let best = paths.filter(\.isActive).min(by: { inFlight[ObjectIdentifier($0), default: 0] < inFlight[ObjectIdentifier($1), default: 0] })
+        guard
+            let best = paths.filter(\.isActive).min(by: {
+                inFlight[ObjectIdentifier($0), default: 0] < inFlight[ObjectIdentifier($1), default: 0]
+            })
         else { return nil }
         return (best, repeatCounts[ObjectIdentifier(best)] ?? 1)
     }

@@ -54,6 +54,9 @@ final class ServiceTimeSelector: PathSelector {
     }
 
     func infoArgs(for path: Path) -> [String] {
-        ["\(inFlightSectors[ObjectIdentifier(path), default: 0])", "\(settings[ObjectIdentifier(path)]?.throughput ?? 1)"]
+        [
+            "\(inFlightSectors[ObjectIdentifier(path), default: 0])",
+            "\(settings[ObjectIdentifier(path)]?.throughput ?? 1)",
+        ]
     }
 }

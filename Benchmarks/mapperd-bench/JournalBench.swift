@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import MapperCore
+import MapperStore
+
+/// `mapperd-bench journal`: durable queueing of 4 KiB writes (64 submitters, durability
+/// full) against the same number of plain completed writes in the same run, and the time to
+/// recover 10,000 and 100,000 queued bios at start-up.
+struct JournalBench {
+    let options: BenchOptions
+    static let submitters = 64
+    static let table = "0 262144 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"
+    static let plainTable = "0 262144 linear disk 0"
+
+    func run() async throws {
+        let directory = URL(fileURLWithPath: options.directories.last ?? NSTemporaryDirectory())
+            .appendingPathComponent("mapperd-bench-journal-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        if options.filter.map({ "journal.queue".contains($0) }) ?? true {
+            try await queueing(in: directory.appendingPathComponent("queue"))
+        }
+        for count in [10_000, 100_000] where options.filter.map({ "journal.recover.\(count)".contains($0) }) ?? true {
+            try await recovery(count: count, in: directory.appendingPathComponent("recover-\(count)"))
+        }
+    }
+
+    /// An engine over a fresh store in `directory`, with a backend `disk`, a failed path `p1`,
+    /// a queueing multipath device `mp` and a linear device `lin`.
+    private func setUp(_ directory: URL) async throws -> (SQLiteStore, DeviceManager) {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: DataDirectory.databasePath(in: directory))
+        let manager = DeviceManager(engine: store.engineServices())
+        try manager.createBackend(
+            name: "disk", file: "disk.img", url: directory.appendingPathComponent("disk.img"), sizeBytes: 262_144 * 512)
+        try manager.createPath(name: "p1", backend: "disk")
+        try await manager.createDevice(name: "mp", table: TableParser.parse(Self.table))
+        try await manager.createDevice(name: "lin", table: TableParser.parse(Self.plainTable))
+        try manager.failPath(named: "p1")
+        return (store, manager)
+    }
+
+    /// Runs `total` writes from 64 submitters; each waits until its bio ended or is durably queued.
+    private func drive(_ manager: DeviceManager, device: MappedDevice, total: Int) async -> Double {
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for submitter in 0..<Self.submitters {
+                group.addTask {
+                    let buffer = IOBuffer(copying: [UInt8](repeating: UInt8(submitter), count: 4096))
+                    for index in stride(from: submitter, to: total, by: Self.submitters) {
+                        let bio = manager.makeBio(
+                            op: .write, sector: UInt64(index % 32768) * 8, sectors: 8, buffer: buffer)
+                        try? device.submit(bio)
+                        await bio.waitUntilEndedOrDurablyQueued()
+                    }
+                }
+            }
+        }
+        return seconds(since: start)
+    }
+
+    private func queueing(in directory: URL) async throws {
+        let (store, manager) = try await setUp(directory)
+        let total = max(20_000, Int(options.seconds * 100_000))
+        let commitsBefore = store.commitCount
+        let queuedSeconds = await drive(manager, device: try manager.device(named: "mp"), total: total)
+        let commits = store.commitCount - commitsBefore
+        let plainSeconds = await drive(manager, device: try manager.device(named: "lin"), total: total)
+        let queued = Double(total) / queuedSeconds
+        let plain = Double(total) / plainSeconds
+        BenchReport.emit([
+            ("bench", "journal.queue.4k.c64"), ("biosPerSec", Int(queued)), ("baselineBiosPerSec", Int(plain)),
+            ("ratio", queued / plain), ("goalBiosPerSec", 20_000), ("bios", total), ("commits", commits),
+            ("durability", "full"),
+        ])
+        store.close()
+    }
+
+    /// Queues `count` bios, drops the engine, then recovers in a fresh process (a real
+    /// restart: cold allocator, store opened from scratch) and reports that process's time.
+    private func recovery(count: Int, in directory: URL) async throws {
+        let (store, manager) = try await setUp(directory)
+        _ = await drive(manager, device: try manager.device(named: "mp"), total: count)
+        store.close()
+        // Let the setup's writes reach the disk so they do not compete with the measurement.
+        sync()
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["recover-once", directory.path]
+        let pipe = Pipe()
+        child.standardOutput = pipe
+        try child.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        child.waitUntilExit()
+        let fields = String(decoding: output, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap {
+            Double($0)
+        }
+        guard fields.count == 3 else {
+            throw MapperError(.EIO, "recover-once failed: \(String(decoding: output, as: UTF8.self))")
+        }
+        BenchReport.emit([
+            ("bench", "journal.recover.\(count)"), ("seconds", fields[0]), ("budgetSeconds", 2.0),
+            ("ratio", fields[0] / 2.0), ("recovered", Int(fields[1])), ("queuedAfter", Int(fields[2])),
+        ])
+    }
+
+    /// The child side of ``recovery(count:in:)``: opens the store in `directory`, recovers,
+    /// prints `seconds recovered queued`.
+    static func recoverOnce(directory: URL) async throws {
+        let start = ContinuousClock.now
+        let store = try SQLiteStore(path: DataDirectory.databasePath(in: directory))
+        let manager = DeviceManager(engine: store.engineServices())
+        let report = try await StoreRecovery.recover(
+            store: store, into: manager, dataDirectory: directory, logger: Logger(label: "bench"))
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let queued = try manager.device(named: "mp").info.io.queued
+        FileHandle.standardOutput.write(Data("\(seconds) \(report.bios) \(queued)\n".utf8))
+        store.close()
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}

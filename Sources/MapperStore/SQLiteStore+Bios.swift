@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import MapperCore
+import Synchronization
+
+/// A journaled bio as the store holds it (for `GET /v1/bios` after the bio left memory).
+public struct StoredBio: Sendable, Equatable {
+    public let id: UInt64
+    public let device: String
+    public let op: String
+    public let sector: UInt64
+    public let sectors: UInt64
+    public let idempotencyKey: String?
+    public let state: String
+    public let error: String?
+    public let submittedAt: Date
+    public let completedAt: Date?
+}
+
+extension SQLiteStore {
+    /// Reserves this run's bio ids: each start takes a new epoch of 2^32 ids above every id
+    /// the store has seen, so ids never repeat across restarts (not even ids of bios that were
+    /// never journaled). Returns the last id not to use.
+    public func reserveBioIDs() throws -> UInt64 {
+        let floor = Mutex<UInt64>(0)
+        try writer.perform { db in
+            let epoch = (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'bio_id_epoch'") ?? 0) + 1
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('bio_id_epoch', ?)", arguments: [epoch])
+            let maxID = UInt64(try Int64.fetchOne(db, sql: "SELECT max(id) FROM bio") ?? 0)
+            floor.withLock { $0 = max(UInt64(epoch) << 32, maxID) }
+        }
+        return floor.withLock { $0 }
+    }
+
+    /// Marks bios that cannot be re-issued after a restart (reads: nobody waits for their data
+    /// any more) as failed with EIO.
+    public func markLost(_ ids: [UInt64]) throws {
+        guard !ids.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try writer.perform { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE bio SET state = 'failed', error = 'EIO', completed_at = ? WHERE id = ?",
+                    arguments: [now, Int64(id)])
+                try db.execute(sql: "DELETE FROM bio_payload WHERE id = ?", arguments: [Int64(id)])
+            }
+        }
+    }
+
+    /// A journaled bio by id.
+    public func bio(id: UInt64) throws -> StoredBio? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM bio WHERE id = ?", arguments: [Int64(id)]).map(Self.storedBio)
+        }
+    }
+
+    /// Journaled bios, newest first, optionally filtered.
+    public func bios(device: String? = nil, state: String? = nil, limit: Int = 1000) throws -> [StoredBio] {
+        var sql = "SELECT * FROM bio WHERE 1"
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let device {
+            sql += " AND device = ?"
+            arguments.append(device)
+        }
+        if let state {
+            sql += " AND state = ?"
+            arguments.append(state)
+        }
+        sql += " ORDER BY id DESC LIMIT ?"
+        arguments.append(limit)
+        let finalSQL = sql
+        let finalArguments = StatementArguments(arguments)
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map(Self.storedBio)
+        }
+    }
+
+    /// The newest ended bio of `device` with this idempotency key, or any unended one.
+    public func bio(device: String, idempotencyKey: String) throws -> StoredBio? {
+        try pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM bio WHERE device = ? AND idempotency_key = ? ORDER BY id DESC LIMIT 1",
+                arguments: [device, idempotencyKey]
+            ).map(Self.storedBio)
+        }
+    }
+
+    static func storedBio(_ row: Row) -> StoredBio {
+        StoredBio(
+            id: UInt64(row["id"] as Int64), device: row["device"], op: row["op"],
+            sector: UInt64(row["sector"] as Int64), sectors: UInt64(row["sectors"] as Int64),
+            idempotencyKey: row["idempotency_key"], state: row["state"], error: row["error"],
+            submittedAt: Date(timeIntervalSince1970: row["submitted_at"]),
+            completedAt: (row["completed_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
+    }
+}

@@ -1,0 +1,21 @@
+import Logging
+import MapperCore
+
+extension SQLiteStore {
+    /// Engine services wired to this store: state changes, the bio journal and the event log
+    /// all persist here.
+    public func engineServices(
+        targetTypes: TargetRegistry = TargetRegistry(), failurePoints: FailurePoints = FailurePoints(),
+        logger: Logger = Logger(label: "mapperd.core")
+    ) -> EngineServices {
+        let events = EventLog()
+        events.setSink { [self] event in self.recordEvent(event) }
+        return EngineServices(
+            targetTypes: targetTypes, events: events, failurePoints: failurePoints, journal: journal, store: self,
+            logger: logger)
+    }
+
+    /// Commits made so far by the writer (each holds every item queued while the previous
+    /// one was committing).
+    public var commitCount: Int { writer.commitCount }
+}

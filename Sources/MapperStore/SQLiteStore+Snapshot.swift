@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import MapperCore
+
+extension SQLiteStore {
+    /// Reads the whole state in one read transaction.
+    public func snapshot(recentEvents: Int = 1000) throws -> StoreSnapshot {
+        do {
+            return try pool.read { db in try Self.readSnapshot(db, recentEvents: recentEvents) }
+        } catch let error as DatabaseError {
+            throw StoreError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)").mapperError
+        }
+    }
+
+    private static func readSnapshot(_ db: Database, recentEvents: Int) throws -> StoreSnapshot {
+        var snapshot = StoreSnapshot()
+        for row in try Row.fetchAll(db, sql: "SELECT name, file, size_sectors FROM backend ORDER BY name") {
+            snapshot.backends.append(
+                .init(name: row["name"], file: row["file"], sizeSectors: UInt64(row["size_sectors"] as Int64)))
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM path ORDER BY name") {
+            let mode: String = row["fault_mode"]
+            let fault = (try? FaultMode(name: mode, delayMs: row["delay_ms"])) ?? .none
+            snapshot.paths.append(
+                .init(
+                    name: row["name"], backend: row["backend"], active: row["active"], failCount: row["fail_count"],
+                    fault: fault))
+        }
+        var lines: [String: [String: [String]]] = [:]
+        for row in try Row.fetchAll(
+            db, sql: "SELECT device, slot, line FROM table_line ORDER BY device, slot, position")
+        {
+            lines[row["device"], default: [:]][row["slot"], default: []].append(row["line"])
+        }
+        var states: [String: [Int: [String: String]]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT device, target_index, key, value FROM target_state") {
+            states[row["device"], default: [:]][row["target_index"], default: [:]][row["key"]] = row["value"]
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY created, name") {
+            let name: String = row["name"]
+            snapshot.devices.append(
+                .init(
+                    name: name, uuid: row["uuid"], readOnly: row["read_only"], suspended: row["suspended"],
+                    eventNr: UInt32(truncatingIfNeeded: row["event_nr"] as Int64), live: lines[name]?["live"] ?? [],
+                    inactive: lines[name]?["inactive"] ?? [], targetStates: states[name] ?? [:]))
+        }
+        // Order the small metadata rows; read payloads separately in rowid order, so SQLite
+        // never sorts the blobs.
+        var payloads: [Int64: IOBuffer] = [:]
+        let (rows, bytes) =
+            try Row.fetchOne(db, sql: "SELECT count(*), total(length(data) + 4095) FROM bio_payload")
+            .map { (Int($0[0] as Int64), Int($0[1] as Double)) } ?? (0, 0)
+        let arena = rows > 0 ? IOArena(capacity: bytes) : nil
+        let payloadRows = try Row.fetchCursor(db, sql: "SELECT id, data FROM bio_payload")
+        while let row = try payloadRows.next() {
+            // One copy, straight from SQLite's memory into the buffer the bio will use.
+            payloads[row["id"]] = try row.withUnsafeData(atIndex: 1) { data -> IOBuffer? in
+                guard let data else { return nil }
+                return data.withUnsafeBytes { raw in
+                    guard let address = raw.baseAddress else { return IOBuffer(count: 0) }
+                    return arena?.copy(address, count: raw.count) ?? IOBuffer(copying: raw)
+                }
+            }
+        }
+        let bioRows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT id, device, op, sector, sectors, idempotency_key, submitted_at, state, queue_order
+                FROM bio WHERE completed_at IS NULL
+                ORDER BY device,
+                    CASE state WHEN 'pushback' THEN 0 WHEN 'queued' THEN 1 WHEN 'inflight' THEN 1 ELSE 2 END,
+                    queue_order, id
+                """)
+        while let row = try bioRows.next() {
+            let op: String = row["op"]
+            let id: Int64 = row["id"]
+            snapshot.bios.append(
+                .init(
+                    id: UInt64(id), device: row["device"], op: BioOp(rawValue: op) ?? .write,
+                    sector: UInt64(row["sector"] as Int64), sectors: UInt64(row["sectors"] as Int64),
+                    payload: payloads.removeValue(forKey: id), idempotencyKey: row["idempotency_key"],
+                    submittedAt: Date(timeIntervalSince1970: row["submitted_at"]), state: row["state"],
+                    order: row["queue_order"]))
+        }
+        snapshot.maxBioID = UInt64(try Int64.fetchOne(db, sql: "SELECT max(id) FROM bio") ?? 0)
+        snapshot.lastEventSeq = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0)
+        let events = try Row.fetchAll(
+            db, sql: "SELECT * FROM event ORDER BY seq DESC LIMIT ?", arguments: [recentEvents])
+        snapshot.recentEvents = events.reversed().map { row in
+            EngineEvent(
+                seq: UInt64(row["seq"] as Int64), at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"],
+                device: row["device"], path: row["path"], detail: row["detail"])
+        }
+        return snapshot
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import MapperCore
+
+extension SQLiteStore {
+    /// Persists one change and waits for its commit. Throws EIO (as ``MapperError``) when the
+    /// write fails. Does nothing while ``isRecovering``.
+    public func record(_ change: StateChange) throws {
+        guard !isRecovering else { return }
+        let order = change.isDeviceCreation ? nextDeviceOrder() : 0
+        do {
+            try writer.perform { db in try Self.apply(change, order: order, db) }
+        } catch let error as StoreError {
+            throw error.mapperError
+        } catch {
+            throw MapperError(.EIO, "state not persisted: \(error)")
+        }
+    }
+
+    static func apply(_ change: StateChange, order: Int, _ db: Database) throws {
+        switch change {
+        case .backendAdded(let name, let file, let sectors):
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO backend(name, file, size_sectors) VALUES (?, ?, ?)",
+                arguments: [name, file, Int64(sectors)])
+        case .backendRemoved(let name):
+            try db.execute(sql: "DELETE FROM backend WHERE name = ?", arguments: [name])
+        case .pathAdded(let name, let backend):
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO path(name, backend) VALUES (?, ?)", arguments: [name, backend])
+        case .pathChanged(let info):
+            try db.execute(
+                sql: "UPDATE path SET active = ?, fail_count = ?, fault_mode = ?, delay_ms = ? WHERE name = ?",
+                arguments: [info.active, info.failCount, info.fault.name, info.fault.delayMs, info.name])
+        case .pathRemoved(let name):
+            try db.execute(sql: "DELETE FROM path WHERE name = ?", arguments: [name])
+        case .deviceCreated(let name, let uuid, let readOnly):
+            try db.execute(sql: "DELETE FROM device WHERE name = ?", arguments: [name])
+            try db.execute(
+                sql:
+                    "INSERT INTO device(name, uuid, read_only, suspended, event_nr, created) VALUES (?, ?, ?, 1, 0, ?)",
+                arguments: [name, uuid, readOnly, order])
+        case .deviceChanged(let info):
+            try db.execute(
+                sql: "UPDATE device SET suspended = ?, event_nr = ?, uuid = ? WHERE name = ?",
+                arguments: [info.suspended, Int64(info.eventNr), info.uuid, info.name])
+        case .deviceRenamed(let from, let to):
+            try db.execute(sql: "UPDATE device SET name = ? WHERE name = ?", arguments: [to, from])
+            try db.execute(sql: "UPDATE bio SET device = ? WHERE device = ?", arguments: [to, from])
+        case .deviceRemoved(let name):
+            try db.execute(sql: "DELETE FROM device WHERE name = ?", arguments: [name])
+        case .tableChanged(let device, let slot, let text):
+            try db.execute(
+                sql: "DELETE FROM table_line WHERE device = ? AND slot = ?", arguments: [device, slot.rawValue])
+            guard let text else { return }
+            let statement = try db.makeStatement(
+                sql: "INSERT INTO table_line(device, slot, position, line) VALUES (?, ?, ?, ?)")
+            var position = 0
+            for line in text.split(separator: "\n") where !line.isEmpty {
+                try statement.execute(arguments: [device, slot.rawValue, position, String(line)])
+                position += 1
+            }
+        case .targetStates(let device, let states):
+            try db.execute(sql: "DELETE FROM target_state WHERE device = ?", arguments: [device])
+            for (index, values) in states {
+                for (key, value) in values {
+                    try db.execute(
+                        sql: "INSERT INTO target_state(device, target_index, key, value) VALUES (?, ?, ?, ?)",
+                        arguments: [device, index, key, value])
+                }
+            }
+        }
+    }
+
+    /// Queues an event for the event table (no wait).
+    public func recordEvent(_ event: EngineEvent) {
+        writer.enqueue { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO event(seq, at, kind, device, path, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    Int64(event.seq), event.at.timeIntervalSince1970, event.kind, event.device, event.path,
+                    event.detail,
+                ])
+        }
+    }
+}
+
+extension StateChange {
+    var isDeviceCreation: Bool {
+        if case .deviceCreated = self { return true }
+        return false
+    }
+}

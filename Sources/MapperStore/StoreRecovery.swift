@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import MapperCore
+
+/// What start-up recovery did.
+public struct RecoveryReport: Sendable {
+    /// Objects that did not come back, each naming the object and why; everything else did.
+    public var problems: [String] = []
+    public var backends = 0
+    public var paths = 0
+    public var devices = 0
+    /// Bios put back into their devices.
+    public var bios = 0
+    /// Queued reads failed with EIO (their readers are gone).
+    public var lostReads = 0
+}
+
+/// Start-up recovery: rebuilds the engine from the store (SEMANTICS §9).
+///
+/// Backends, paths (dm state and fault mode), devices (flags, both tables, target state,
+/// `eventNr`) come back; every bio that had not ended goes back to its device in order (bios
+/// found in pushback, from a suspend that never finished, are treated as an interrupted
+/// suspend: back to `deferred` and re-issued). A missing backend file, a file that shrank or
+/// a table that no longer loads is a problem in the report, never a crash; the objects that
+/// are fine come up, and nothing in the store is deleted.
+public enum StoreRecovery {
+    public static func recover(
+        store: SQLiteStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger
+    ) async throws -> RecoveryReport {
+        let snapshot = try store.snapshot()
+        manager.engine.reserveBioIDs(through: try store.reserveBioIDs())
+        manager.engine.events.preload(snapshot.recentEvents)
+        store.isRecovering = true
+        defer { store.isRecovering = false }
+        var report = RecoveryReport()
+
+        for record in snapshot.backends {
+            let url = dataDirectory.appendingPathComponent(record.file)
+            do {
+                let backend = try manager.createBackend(name: record.name, file: record.file, url: url)
+                if backend.sizeSectors < record.sizeSectors {
+                    try manager.removeBackend(named: record.name)
+                    report.problems.append(
+                        "backend '\(record.name)': file '\(record.file)' shrank from \(record.sizeSectors) to \(backend.sizeSectors) sectors; not brought up"
+                    )
+                    continue
+                }
+                report.backends += 1
+            } catch {
+                report.problems.append("backend '\(record.name)': \(error)")
+            }
+        }
+        for record in snapshot.paths {
+            do {
+                let path = try manager.createPath(name: record.name, backend: record.backend)
+                path.restore(active: record.active, failCount: record.failCount)
+                path.setFault(record.fault)
+                report.paths += 1
+            } catch {
+                report.problems.append("path '\(record.name)': \(error)")
+            }
+        }
+        let biosByDevice = Dictionary(grouping: snapshot.bios, by: \.device)
+        var lost: [UInt64] = []
+        for record in snapshot.devices {
+            var bios: [Bio] = []
+            for saved in biosByDevice[record.name] ?? [] {
+                guard saved.op != .read else {
+                    lost.append(saved.id)
+                    continue
+                }
+                if saved.op == .write && saved.payload == nil {
+                    report.problems.append("bio \(saved.id) on '\(record.name)': payload missing; failed with EIO")
+                    lost.append(saved.id)
+                    continue
+                }
+                bios.append(
+                    Bio(
+                        id: saved.id, op: saved.op, sector: saved.sector, sectors: saved.sectors,
+                        buffer: saved.payload, idempotencyKey: saved.idempotencyKey,
+                        submittedAt: saved.submittedAt))
+            }
+            do {
+                let problems = try await manager.restoreDevice(
+                    DeviceManager.DeviceRestore(
+                        name: record.name, uuid: record.uuid, readOnly: record.readOnly, suspended: record.suspended,
+                        eventNr: record.eventNr, live: try parse(record.live), inactive: try parse(record.inactive),
+                        targetStates: record.targetStates, bios: bios))
+                report.problems += problems
+                report.devices += 1
+                report.bios += bios.count
+            } catch {
+                report.problems.append("device '\(record.name)': \(error)")
+            }
+        }
+        report.lostReads = lost.count
+        try store.markLost(lost)
+        for problem in report.problems { logger.error("recovery problem", metadata: ["detail": "\(problem)"]) }
+        return report
+    }
+
+    private static func parse(_ lines: [String]) throws -> [TableLine] {
+        lines.isEmpty ? [] : try TableParser.parse(lines.joined(separator: "\n"))
+    }
+}

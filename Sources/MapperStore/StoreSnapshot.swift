@@ -1,0 +1,57 @@
+import Foundation
+import MapperCore
+
+/// Everything start-up recovery needs, read from the store in one transaction.
+public struct StoreSnapshot: Sendable {
+    public struct BackendRecord: Sendable, Equatable {
+        public let name: String
+        public let file: String
+        public let sizeSectors: UInt64
+    }
+
+    public struct PathRecord: Sendable, Equatable {
+        public let name: String
+        public let backend: String
+        public let active: Bool
+        public let failCount: Int
+        public let fault: FaultMode
+    }
+
+    public struct DeviceRecord: Sendable, Equatable {
+        public let name: String
+        public let uuid: String?
+        public let readOnly: Bool
+        public let suspended: Bool
+        public let eventNr: UInt32
+        public let live: [String]
+        public let inactive: [String]
+        public let targetStates: [Int: [String: String]]
+    }
+
+    /// A bio that had not ended, in recovery order.
+    public struct BioRecord: Sendable {
+        public let id: UInt64
+        public let device: String
+        public let op: BioOp
+        public let sector: UInt64
+        public let sectors: UInt64
+        /// The write payload, ready for the bio.
+        public let payload: IOBuffer?
+        public let idempotencyKey: String?
+        public let submittedAt: Date
+        /// `queued`, `pushback`, `deferred` or `inflight`.
+        public let state: String
+        public let order: Int64
+    }
+
+    public var backends: [BackendRecord] = []
+    public var paths: [PathRecord] = []
+    /// In creation order (lower devices of a stack first).
+    public var devices: [DeviceRecord] = []
+    /// Per device: pushback first (an unfinished suspend), then target queues and bios that
+    /// had left a queue without ending, then deferred; each by its queue order.
+    public var bios: [BioRecord] = []
+    public var lastEventSeq: UInt64 = 0
+    public var recentEvents: [EngineEvent] = []
+    public var maxBioID: UInt64 = 0
+}
