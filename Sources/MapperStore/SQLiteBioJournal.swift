@@ -88,12 +88,10 @@ public final class SQLiteBioJournal: BioJournal {
         let id = Int64(bioID)
         let now = Date().timeIntervalSince1970
         writer.enqueue { db in
-            try db.execute(
-                sql: """
-                    UPDATE bio SET state = ?, error = ?, completed_at = ?, payload = NULL, target_clones = 0
-                    WHERE id = ?
-                    """,
+            try db.run(
+                sql: "UPDATE bio SET state = ?, error = ?, completed_at = ?, target_clones = 0 WHERE id = ?",
                 arguments: [error == nil ? "completed" : "failed", error?.name, now, id])
+            try db.run(sql: "DELETE FROM bio_payload WHERE id = ?", arguments: [id])
         }
     }
 

@@ -38,6 +38,8 @@ public final class SQLiteStore: StateStore, Sendable {
         let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Once a checkpoint lets the WAL restart, keep its file at most 64 MiB.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)

@@ -103,8 +103,8 @@ final class StoreWriter: Sendable {
             let (items, stopping) = take()
             if items.isEmpty && !stopping {
                 if commitsSinceCheckpoint > 0 {
-                    // Idle: fold the WAL back into the database and truncate it, so it stays
-                    // small and a restart does not have to replay a large WAL.
+                    // Idle: fold the WAL back into the database (passive: never waits for
+                    // readers), so a restart does not have to replay a large WAL.
                     checkpoint()
                     commitsSinceCheckpoint = 0
                     continue
@@ -127,7 +127,7 @@ final class StoreWriter: Sendable {
 
     private func checkpoint() {
         do {
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         } catch {
             logger.debug("checkpoint skipped", metadata: ["error": "\(error)"])
         }
@@ -166,6 +166,12 @@ final class StoreWriter: Sendable {
             logger.error("store commit failed", metadata: ["error": "\(error)", "items": "\(items.count)"])
             errors = [(any Error)?](repeating: error, count: items.count)
         }
-        for (item, error) in zip(items, errors) { item.done?(error) }
+        for (item, error) in zip(items, errors) {
+            if let done = item.done {
+                done(error)
+            } else if let error {
+                logger.error("store write failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }

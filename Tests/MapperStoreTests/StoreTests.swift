@@ -90,7 +90,8 @@ struct StoreTests {
                     == [UInt8](repeating: UInt8(0x10 + index), count: 4096))
         }
         let ended = try await eventually { try fixture.store.bios(device: "mp", state: "completed").count == 5 }
-        #expect(ended)
+        let states = try fixture.store.bios(device: "mp").map { "\($0.id) \($0.state)" }
+        #expect(ended, "\(states)")
         // Nothing is recovered twice.
         let again = try await fixture.crashAndRecover()
         #expect(again.bios == 0)
