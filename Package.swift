@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
     ],
     targets: [
         .target(
@@ -29,6 +33,23 @@ let package = Package(
             resources: [.process("Migrations")]
         ),
         .target(
+            name: "MapperAPI",
+            dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        .target(
+            name: "MapperServer",
+            dependencies: [
+                "MapperCore",
+                "MapperStore",
+                "MapperAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "MapperTestSupport",
             dependencies: ["MapperCore"]
         ),
@@ -37,6 +58,7 @@ let package = Package(
             dependencies: [
                 "MapperCore",
                 "MapperStore",
+                "MapperServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -46,6 +68,7 @@ let package = Package(
             dependencies: [
                 "MapperCore",
                 "MapperStore",
+                "MapperServer",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/mapperd-bench"
@@ -57,6 +80,13 @@ let package = Package(
         .testTarget(
             name: "MapperStoreTests",
             dependencies: ["MapperCore", "MapperStore", "MapperTestSupport"]
+        ),
+        .testTarget(
+            name: "MapperServerTests",
+            dependencies: [
+                "MapperCore", "MapperStore", "MapperServer", "MapperAPI", "MapperTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

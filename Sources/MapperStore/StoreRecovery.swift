@@ -11,6 +11,8 @@ public struct RecoveryReport: Sendable {
     public var devices = 0
     /// Bios put back into their devices.
     public var bios = 0
+    /// Those bios, by device name (so a server can report them and match idempotency keys).
+    public var recovered: [String: [Bio]] = [:]
     /// Queued reads failed with EIO (their readers are gone).
     public var lostReads = 0
 }
@@ -89,6 +91,7 @@ public enum StoreRecovery {
                 report.problems += problems
                 report.devices += 1
                 report.bios += bios.count
+                report.recovered[record.name] = bios
             } catch {
                 report.problems.append("device '\(record.name)': \(error)")
             }

@@ -9,6 +9,6 @@ struct Mapperd: AsyncParsableCommand {
         commandName: "mapperd",
         abstract: "A userspace device-mapper managed over REST/JSON.",
         version: MapperdVersion.string,
-        subcommands: [MigrateCommand.self, VersionCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, VersionCommand.self]
     )
 }

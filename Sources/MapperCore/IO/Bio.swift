@@ -166,3 +166,8 @@ public final class Bio: Sendable {
         endIO?.blockIOCompleted(error)
     }
 }
+
+extension Bio {
+    /// Ends a bio that was never submitted (its submission was refused) with `error`.
+    public func fail(_ error: Errno) { finish(error) }
+}

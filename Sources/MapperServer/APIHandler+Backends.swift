@@ -1,0 +1,32 @@
+import MapperAPI
+import MapperCore
+
+extension APIHandler {
+    func listBackends(_ input: Operations.ListBackends.Input) async throws -> Operations.ListBackends.Output {
+        .ok(.init(body: .json(.init(backends: manager.backends.map { DTO.backend(manager.info($0)) }))))
+    }
+
+    func createBackend(_ input: Operations.CreateBackend.Input) async throws -> Operations.CreateBackend.Output {
+        guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        try DeviceManager.validateName(body.name)
+        if let size = body.sizeBytes, size < 512 || size % 512 != 0 {
+            throw MapperError(.EINVAL, "sizeBytes must be a positive multiple of 512")
+        }
+        let url = try runtime.files.resolve(body.file)
+        let backend = try manager.createBackend(
+            name: body.name, file: body.file, url: url, sizeBytes: body.sizeBytes.map { UInt64($0) })
+        return .created(
+            .init(
+                headers: .init(location: "/v1/backends/\(backend.name)"),
+                body: .json(DTO.backend(manager.info(backend)))))
+    }
+
+    func getBackend(_ input: Operations.GetBackend.Input) async throws -> Operations.GetBackend.Output {
+        .ok(.init(body: .json(DTO.backend(manager.info(try manager.backend(named: input.path.name))))))
+    }
+
+    func deleteBackend(_ input: Operations.DeleteBackend.Input) async throws -> Operations.DeleteBackend.Output {
+        try manager.removeBackend(named: input.path.name)
+        return .noContent(.init())
+    }
+}

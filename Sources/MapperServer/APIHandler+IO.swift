@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import MapperAPI
+import MapperCore
+import OpenAPIRuntime
+
+/// The data operations through the generated layer. The server routes data requests to
+/// ``DataRoutes`` first (which copy straight between socket buffers and bio buffers); these
+/// handlers serve the same contract and are used by the in-process router tests.
+extension APIHandler {
+    var data: DataService { DataService(runtime: runtime) }
+
+    func readData(_ input: Operations.ReadData.Input) async throws -> Operations.ReadData.Output {
+        let (buffer, id) = try await data.read(
+            device: input.path.name, offset: input.query.offset, length: input.query.length)
+        let bytes = Array(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
+        return .ok(.init(headers: .init(bioId: String(id)), body: .binary(HTTPBody(bytes))))
+    }
+
+    func writeData(_ input: Operations.WriteData.Input) async throws -> Operations.WriteData.Output {
+        guard case .binary(let body) = input.body else { throw MapperError(.EINVAL, "octet-stream body required") }
+        let limit = runtime.configuration.maxDataBytes
+        let bytes: [UInt8]
+        do {
+            bytes = try await [UInt8](collecting: body, upTo: limit)
+        } catch {
+            throw MapperError(.E2BIG, "request body exceeds the limit of \(limit) bytes")
+        }
+        let outcome = try await data.submit(
+            device: input.path.name, op: .write, offset: input.query.offset, buffer: IOBuffer(copying: bytes),
+            respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
+        switch outcome {
+        case .completed(let id):
+            return .noContent(.init(headers: .init(bioId: String(id))))
+        case .accepted(let bio, let device):
+            return .accepted(
+                .init(
+                    headers: .init(
+                        location: "/v1/bios/\(bio.id)", preferenceApplied: "respond-async", bioId: String(bio.id)),
+                    body: .json(DTO.bio(bio, device: device))))
+        }
+    }
+
+    func flushDevice(_ input: Operations.FlushDevice.Input) async throws -> Operations.FlushDevice.Output {
+        let outcome = try await data.submit(
+            device: input.path.name, op: .flush, offset: 0, buffer: nil,
+            respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
+        switch outcome {
+        case .completed(let id):
+            return .noContent(.init(headers: .init(bioId: String(id))))
+        case .accepted(let bio, let device):
+            return .accepted(
+                .init(
+                    headers: .init(
+                        location: "/v1/bios/\(bio.id)", preferenceApplied: "respond-async", bioId: String(bio.id)),
+                    body: .json(DTO.bio(bio, device: device))))
+        }
+    }
+
+    func listBios(_ input: Operations.ListBios.Input) async throws -> Operations.ListBios.Output {
+        let deviceFilter = input.query.device
+        let stateFilter = input.query.state?.rawValue
+        var seen = Set<String>()
+        var result: [Components.Schemas.Bio] = []
+        for entry in runtime.bios.entries {
+            let bio = DTO.bio(entry.bio, device: entry.device.name)
+            guard deviceFilter == nil || bio.device == deviceFilter,
+                stateFilter == nil || bio.state.rawValue == stateFilter
+            else { continue }
+            seen.insert(bio.id)
+            result.append(bio)
+        }
+        for stored in try runtime.store.bios(device: deviceFilter, state: stateFilter, limit: 1000)
+        where !seen.contains(String(stored.id)) {
+            result.append(DTO.bio(stored))
+        }
+        return .ok(.init(body: .json(.init(bios: result))))
+    }
+
+    func getBio(_ input: Operations.GetBio.Input) async throws -> Operations.GetBio.Output {
+        guard let id = UInt64(input.path.id) else { throw MapperError(.EINVAL, "bio id must be a number") }
+        if let entry = runtime.bios.entry(id: id) {
+            return .ok(.init(body: .json(DTO.bio(entry.bio, device: entry.device.name))))
+        }
+        guard let stored = try runtime.store.bio(id: id) else { throw MapperError(.ENOENT, "no bio \(id)") }
+        return .ok(.init(body: .json(DTO.bio(stored))))
+    }
+
+    /// Whether a `Prefer` header asks for `respond-async` (RFC 7240).
+    static func prefersAsync(_ header: String?) -> Bool {
+        guard let header else { return false }
+        return header.split(separator: ",").contains {
+            $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "respond-async"
+        }
+    }
+}

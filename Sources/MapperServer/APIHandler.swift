@@ -1,0 +1,43 @@
+import Foundation
+import MapperAPI
+import MapperCore
+import OpenAPIRuntime
+
+/// Implements the generated `APIProtocol`: each operation calls the engine and maps values to
+/// their API form. Errors are thrown and become problem+json in ``ProblemMiddleware``.
+struct APIHandler: APIProtocol {
+    let runtime: MapperRuntime
+    var manager: DeviceManager { runtime.manager }
+
+    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
+        .ok(.init(body: .json(.init(status: "ok", version: MapperdVersion.string))))
+    }
+
+    func listTargets(_ input: Operations.ListTargets.Input) async throws -> Operations.ListTargets.Output {
+        .ok(
+            .init(
+                body: .json(
+                    .init(
+                        targets: manager.engine.targetTypes.all.map { .init(name: $0.name, version: $0.versionString) })
+                )))
+    }
+
+    func injectFault(_ input: Operations.InjectFault.Input) async throws -> Operations.InjectFault.Output {
+        guard runtime.configuration.enableFaultInjection else {
+            throw MapperError(.ENOENT, "fault injection is not enabled on this server")
+        }
+        guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        guard let errno = Errno(name: body.error.rawValue) else {
+            throw MapperError(.EINVAL, "unknown errno '\(body.error.rawValue)'")
+        }
+        try manager.engine.failurePoints.arm(body.point.rawValue, errno: errno, count: body.count ?? 1)
+        return .noContent(.init())
+    }
+
+    func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output {
+        let after = UInt64(max(0, input.query.after ?? 0))
+        let timeout = Duration.milliseconds(min(300_000, max(0, input.query.timeoutMs ?? 30_000)))
+        let (events, last) = await manager.engine.events.wait(after: after, timeout: timeout)
+        return .ok(.init(body: .json(.init(events: events.map(DTO.event), last: Int64(last)))))
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import MapperAPI
+import MapperCore
+import MapperStore
+
+/// Engine values in their API form.
+enum DTO {
+    static func backend(_ info: BackendInfo) -> Components.Schemas.Backend {
+        .init(
+            name: info.name, file: info.file, sizeBytes: Int64(info.sizeBytes), sizeSectors: Int64(info.sizeSectors),
+            usedBy: info.usedBy)
+    }
+
+    static func fault(_ mode: FaultMode) -> Components.Schemas.Fault {
+        .init(mode: .init(rawValue: mode.name) ?? .none, delayMs: mode.delayMs)
+    }
+
+    static func path(_ info: PathInfo) -> Components.Schemas.Path {
+        .init(
+            name: info.name, backend: info.backend, state: info.active ? .active : .failed,
+            failCount: info.failCount, fault: fault(info.fault), usedBy: info.usedBy)
+    }
+
+    static func device(_ info: DeviceInfo) -> Components.Schemas.Device {
+        .init(
+            name: info.name, uuid: info.uuid, state: info.suspended ? .suspended : .active,
+            suspending: info.suspending, readOnly: info.readOnly, sizeSectors: Int64(info.sizeSectors),
+            eventNr: Int64(info.eventNr), openCount: info.openCount, targetCount: info.targetCount,
+            tables: .init(live: info.hasLiveTable, inactive: info.hasInactiveTable),
+            io: .init(
+                inFlight: info.io.inFlight, queued: info.io.queued, pushback: info.io.pushback,
+                deferred: info.io.deferred))
+    }
+
+    static func table(_ table: Table) -> Components.Schemas.Table {
+        .init(
+            targets: table.lines.map {
+                .init(start: Int64($0.start), length: Int64($0.length), _type: $0.type, args: $0.argsText)
+            },
+            text: table.text)
+    }
+
+    /// The table lines of a request: `text`, or `targets` (not both, not neither).
+    static func lines(_ table: Components.Schemas.Table) throws -> [TableLine] {
+        switch (table.text, table.targets) {
+        case (let text?, nil):
+            return try TableParser.parse(text)
+        case (nil, let targets?):
+            var lines: [TableLine] = []
+            for (index, target) in targets.enumerated() {
+                guard target.start >= 0, target.length >= 0 else {
+                    throw MapperError(.EINVAL, "target \(index + 1): start and length must not be negative")
+                }
+                lines.append(
+                    TableLine(
+                        start: UInt64(target.start), length: UInt64(target.length), type: target._type,
+                        argsText: target.args ?? "", lineNumber: index + 1))
+            }
+            try TableParser.validateLayout(lines)
+            return lines
+        default:
+            throw MapperError(.EINVAL, "give exactly one of 'text' or 'targets'")
+        }
+    }
+
+    static func status(_ table: Table) -> Components.Schemas.Status {
+        .init(
+            targets: table.targets.map { instance in
+                var multipath: Components.Schemas.MultipathStatus?
+                if let target = instance.target as? MultipathTarget {
+                    let status = target.structuredStatus
+                    multipath = .init(
+                        queueIfNoPath: status.queueIfNoPath, queueSize: status.queueSize,
+                        currentGroup: status.currentGroup,
+                        pathGroups: status.groups.map { group in
+                            .init(
+                                number: group.number, state: .init(rawValue: group.state) ?? .enabled,
+                                selector: group.selector,
+                                paths: group.paths.map {
+                                    .init(name: $0.name, state: $0.active ? .active : .failed, failCount: $0.failCount)
+                                })
+                        })
+                }
+                return .init(
+                    start: Int64(instance.start), length: Int64(instance.length), _type: instance.type,
+                    status: instance.target.status(), multipath: multipath)
+            })
+    }
+
+    static func bio(_ bio: Bio, device: String) -> Components.Schemas.Bio {
+        .init(
+            id: String(bio.id), device: device, op: .init(rawValue: bio.op.rawValue) ?? .write,
+            offset: Int64(bio.sector << 9), length: Int64(bio.byteCount),
+            state: .init(rawValue: bio.state.rawValue) ?? .inflight, error: bio.error?.name,
+            idempotencyKey: bio.idempotencyKey, submittedAt: bio.submittedAt, completedAt: bio.completedAt)
+    }
+
+    static func bio(_ stored: StoredBio) -> Components.Schemas.Bio {
+        .init(
+            id: String(stored.id), device: stored.device, op: .init(rawValue: stored.op) ?? .write,
+            offset: Int64(stored.sector << 9), length: Int64(stored.sectors << 9),
+            state: .init(rawValue: stored.state) ?? .inflight, error: stored.error,
+            idempotencyKey: stored.idempotencyKey, submittedAt: stored.submittedAt, completedAt: stored.completedAt)
+    }
+
+    static func event(_ event: EngineEvent) -> Components.Schemas.Event {
+        .init(
+            seq: Int64(event.seq), at: event.at, kind: event.kind, device: event.device, path: event.path,
+            detail: event.detail)
+    }
+}

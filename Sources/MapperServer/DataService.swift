@@ -1,0 +1,108 @@
+import Foundation
+import MapperCore
+import MapperStore
+import Synchronization
+
+/// Reads, writes and flushes for the data endpoints, with `Prefer: respond-async` and
+/// `Idempotency-Key` handling. Shared by the native data routes and the generated handlers.
+struct DataService: Sendable {
+    let runtime: MapperRuntime
+
+    /// How a write or flush request ended.
+    enum Outcome: Sendable {
+        /// The bio completed successfully.
+        case completed(bioID: UInt64)
+        /// Accepted: durably queued, or still in flight after the respond-async wait.
+        case accepted(Bio, device: String)
+    }
+
+    /// Reads `length` bytes at `offset`; waits however long the I/O takes.
+    func read(device name: String, offset: Int64, length: Int64) async throws -> (IOBuffer, UInt64) {
+        let device = try runtime.manager.device(named: name)
+        guard length <= Int64(runtime.configuration.maxDataBytes) else {
+            throw MapperError(
+                .E2BIG, "length \(length) exceeds the limit of \(runtime.configuration.maxDataBytes) bytes")
+        }
+        guard offset >= 0, length >= 0 else { throw MapperError(.EINVAL, "offset and length must not be negative") }
+        let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(offset), byteLength: Int(length))
+        _ = runtime.bios.register(bio, device: device)
+        if let error = try await device.perform(bio) { throw BioFailure(errno: error, bioID: bio.id) }
+        guard let buffer = bio.buffer else { throw MapperError(.EIO, "read bio without a buffer") }
+        return (buffer, bio.id)
+    }
+
+    /// Writes `buffer` at `offset` (`op` write) or flushes (`op` flush, no buffer).
+    func submit(
+        device name: String, op: BioOp, offset: Int64, buffer: IOBuffer?, respondAsync: Bool, idempotencyKey: String?
+    ) async throws -> Outcome {
+        let device = try runtime.manager.device(named: name)
+        if let key = idempotencyKey {
+            guard !key.isEmpty, key.utf8.count <= 200 else {
+                throw MapperError(.EINVAL, "Idempotency-Key must be 1 to 200 bytes")
+            }
+            if let earlier = try earlierOutcome(device: device, key: key) { return earlier }
+        }
+        guard offset >= 0 else { throw MapperError(.EINVAL, "offset must not be negative") }
+        let bio = try runtime.manager.makeBio(
+            op: op, byteOffset: op == .flush ? 0 : Int(offset), byteLength: buffer?.count ?? 0, buffer: buffer,
+            idempotencyKey: idempotencyKey)
+        let (reported, isNew) = runtime.bios.register(bio, device: device)
+        if isNew {
+            do {
+                try device.submit(bio)
+            } catch let error as MapperError {
+                bio.fail(error.errno)
+                throw error
+            }
+        }
+        return try await outcome(of: reported, device: device, respondAsync: respondAsync)
+    }
+
+    /// An earlier bio with this key: from memory, or (after a restart) from the journal.
+    private func earlierOutcome(device: MappedDevice, key: String) throws -> Outcome? {
+        if runtime.bios.bio(device: device, idempotencyKey: key) != nil { return nil }  // handled by register
+        guard let stored = try runtime.store.bio(device: device.name, idempotencyKey: key) else { return nil }
+        switch stored.state {
+        case "completed": return .completed(bioID: stored.id)
+        case "failed": throw BioFailure(errno: Errno(name: stored.error ?? "EIO") ?? .EIO, bioID: stored.id)
+        default: return nil
+        }
+    }
+
+    private func outcome(of bio: Bio, device: MappedDevice, respondAsync: Bool) async throws -> Outcome {
+        if respondAsync {
+            let settled = await Self.waitAtMost(runtime.configuration.respondAsyncWait) {
+                await bio.waitUntilEndedOrDurablyQueued()
+            }
+            if !settled || !bio.state.isFinal {
+                return .accepted(bio, device: device.name)
+            }
+        }
+        if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
+        return .completed(bioID: bio.id)
+    }
+
+    /// Runs `operation` and returns `true` if it finished within `duration` (it keeps running
+    /// otherwise; waits here are never cancellable because a bio never is).
+    static func waitAtMost(_ duration: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
+        let decided = Mutex(false)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let decide: @Sendable (Bool) -> Void = { value in
+                let first = decided.withLock { done -> Bool in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: value) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: duration)
+                decide(false)
+            }
+            Task {
+                await operation()
+                timer.cancel()
+                decide(true)
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import MapperCore
+import MapperStore
+
+/// Everything a running server holds: the data directory lock, the store, the engine rebuilt
+/// from it, and the in-memory bio registry.
+public final class MapperRuntime: Sendable {
+    public let configuration: ServerConfiguration
+    public let manager: DeviceManager
+    public let store: SQLiteStore
+    public let recovery: RecoveryReport
+    let bios: BioRegistry
+    let files: BackendFiles
+    let logger: Logger
+    private let lock: DataDirectoryLock
+
+    /// Opens the data directory (creating it), takes its lock, opens and migrates the store,
+    /// and rebuilds the engine from it. A locked directory is EBUSY; an unreadable database
+    /// is EIO naming the file (which is left untouched).
+    public init(configuration: ServerConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            lock = try DataDirectoryLock(directory: directory)
+        } catch let error as StoreError {
+            throw error.mapperError
+        }
+        store = try SQLiteStore(
+            path: DataDirectory.databasePath(in: directory), configuration: configuration.store,
+            logger: logger)
+        manager = DeviceManager(engine: store.engineServices(logger: logger))
+        files = BackendFiles(dataDirectory: directory)
+        bios = BioRegistry()
+        recovery = try await StoreRecovery.recover(
+            store: store, into: manager, dataDirectory: directory, logger: logger)
+        for (name, recovered) in recovery.recovered {
+            guard let device = try? manager.device(named: name) else { continue }
+            for bio in recovered { _ = bios.register(bio, device: device) }
+        }
+        logger.info(
+            "state recovered",
+            metadata: [
+                "backends": "\(recovery.backends)", "paths": "\(recovery.paths)", "devices": "\(recovery.devices)",
+                "bios": "\(recovery.bios)", "problems": "\(recovery.problems.count)",
+            ])
+    }
+
+    /// Commits what the store has queued. Call once the server stopped.
+    public func close() {
+        store.close()
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+import Logging
+import MapperAPI
+import MapperCore
+import NIOCore
+import OpenAPIHummingbird
+import OpenAPIRuntime
+
+/// Builds and runs the HTTP service over a ``MapperRuntime``.
+public enum MapperServer {
+    /// The router with every middleware and operation: problem mapping (outermost), auth,
+    /// body limits, native data routes, then the generated operations.
+    public static func router(runtime: MapperRuntime) throws -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(HTTPProblemMiddleware())
+        if let token = runtime.configuration.token { router.middlewares.add(AuthMiddleware(token: token)) }
+        router.middlewares.add(
+            BodyLimitMiddleware(
+                jsonLimit: runtime.configuration.maxJSONBytes, dataLimit: runtime.configuration.maxDataBytes))
+        router.middlewares.add(DataRoutes(runtime: runtime))
+        let handler = APIHandler(runtime: runtime)
+        try handler.registerHandlers(
+            on: router, serverURL: try Servers.Server1.url(),
+            middlewares: [
+                ProblemMiddleware(logger: runtime.logger),
+                EmptyBodyMiddleware(limit: runtime.configuration.maxJSONBytes),
+            ])
+        return router
+    }
+
+    /// Runs the server until SIGTERM/SIGINT, then stops gracefully and commits the store.
+    /// Logs `listening on HOST:PORT` once it accepts connections.
+    public static func run(runtime: MapperRuntime, logger: Logger) async throws {
+        let configuration = runtime.configuration
+        let app = Application(
+            router: try router(runtime: runtime),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "mapperd"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("listening on \(configuration.host):\(port)")
+            },
+            logger: logger)
+        try await app.runService()
+        runtime.close()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import HTTPTypes
+import Logging
+import OpenAPIRuntime
+
+/// Turns every error thrown by an operation (engine errors, bad input caught by the generated
+/// decoders, failed bios) into its problem+json response, through ``ProblemMapping``.
+struct ProblemMiddleware: ServerMiddleware {
+    let logger: Logger
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        do {
+            return try await next(request, body, metadata)
+        } catch {
+            let problem = ProblemMapping.problem(for: error)
+            if problem.status >= 500 {
+                logger.error(
+                    "request failed", metadata: ["operation": "\(operationID)", "detail": "\(problem.detail)"])
+            }
+            var response = HTTPResponse(status: .init(code: problem.status))
+            response.headerFields[.contentType] = ProblemMapping.contentType
+            if problem.status == 503 { response.headerFields[.retryAfter] = "1" }
+            return (response, HTTPBody(ProblemMapping.body(problem)))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import MapperStore
+
+/// How `mapperd serve` runs: where it listens, where its state lives, and its limits.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    /// 0 binds a free port.
+    public var port: Int
+    public var dataDirectory: URL
+    /// Bearer token every request but `GET /v1/health` must carry; `nil` = no auth (loopback only).
+    public var token: String?
+    /// Serve `POST /v1/debug/faults`.
+    public var enableFaultInjection: Bool
+    /// Largest data request body (PUT data); larger ones get 413 E2BIG.
+    public var maxDataBytes: Int
+    /// Largest JSON or text request body.
+    public var maxJSONBytes: Int
+    /// How long `Prefer: respond-async` waits for a bio to end or be durably queued.
+    public var respondAsyncWait: Duration
+    public var store: StoreConfiguration
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),
+        token: String? = nil, enableFaultInjection: Bool = false, maxDataBytes: Int = 8 << 20,
+        maxJSONBytes: Int = 1 << 20, respondAsyncWait: Duration = .milliseconds(100),
+        store: StoreConfiguration = StoreConfiguration()
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.token = token
+        self.enableFaultInjection = enableFaultInjection
+        self.maxDataBytes = maxDataBytes
+        self.maxJSONBytes = maxJSONBytes
+        self.respondAsyncWait = respondAsyncWait
+        self.store = store
+    }
+
+    /// Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MapperCore
+import MapperServer
+import MapperStore
+
+/// `mapperd serve`: runs the REST service over a data directory.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the REST/JSON service.")
+
+    private static let environment = ProcessInfo.processInfo.environment
+
+    @Option(name: .long, help: "Data directory: database and backend files (env MAPPERD_DATA_DIR).")
+    var dataDir: String = environment["MAPPERD_DATA_DIR"] ?? "./mapperd-data"
+
+    @Option(name: .long, help: "Address to listen on (env MAPPERD_HOST).")
+    var host: String = environment["MAPPERD_HOST"] ?? "127.0.0.1"
+
+    @Option(name: .long, help: "Port; 0 picks a free one (env MAPPERD_PORT).")
+    var port: Int = environment["MAPPERD_PORT"].flatMap(Int.init) ?? 7420
+
+    @Option(name: .long, help: "File holding the bearer token (env MAPPERD_TOKEN gives the token itself).")
+    var tokenFile: String?
+
+    @Flag(name: .long, help: "Serve POST /v1/debug/faults (tests only).")
+    var enableFaultInjection = false
+
+    @Option(name: .long, help: "Largest data request body in bytes.")
+    var maxDataBytes: Int = 8 << 20
+
+    @Option(name: .long, help: "SQLite durability: full (fsync every commit) or normal.")
+    var durability: String = "full"
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = Self.environment["MAPPERD_LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard StoreConfiguration.Durability(rawValue: durability) != nil else {
+            throw ValidationError("--durability must be full or normal")
+        }
+        guard maxDataBytes >= 512 else { throw ValidationError("--max-data-bytes must be at least 512") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mapperd")
+        var token = Self.environment["MAPPERD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let tokenFile {
+            let text = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw ValidationError("the token file '\(tokenFile)' is empty") }
+            token = text
+        }
+        let configuration = ServerConfiguration(
+            host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true), token: token,
+            enableFaultInjection: enableFaultInjection, maxDataBytes: maxDataBytes,
+            store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full))
+        guard configuration.isLoopback || token != nil else {
+            throw ValidationError(
+                "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")
+        }
+        let runtime: MapperRuntime
+        do {
+            runtime = try await MapperRuntime(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+        for problem in runtime.recovery.problems {
+            logger.warning("not recovered", metadata: ["detail": "\(problem)"])
+        }
+        try await MapperServer.run(runtime: runtime, logger: logger)
+    }
+}
