@@ -8,6 +8,7 @@ extension APIHandler {
 
     func createDevice(_ input: Operations.CreateDevice.Input) async throws -> Operations.CreateDevice.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        try Validate.length(body.uuid, 1...128, "uuid")
         let lines = try body.table.map(DTO.lines)
         let device = try await manager.createDevice(
             name: body.name, uuid: body.uuid, readOnly: body.readOnly ?? false, table: lines)
@@ -69,6 +70,7 @@ extension APIHandler {
         let device = try manager.device(named: input.path.name)
         var options = Components.Schemas.SuspendRequest()
         if case .json(let body) = input.body { options = body }
+        try Validate.range(options.timeoutMs, 0...3_600_000, "timeoutMs")
         let timeout = options.timeoutMs.map { Duration.milliseconds(max(0, $0)) }
         try await device.suspend(
             noflush: options.noflush ?? false, nolockfs: options.nolockfs ?? false, timeout: timeout)
@@ -85,13 +87,16 @@ extension APIHandler {
 
     func sendMessage(_ input: Operations.SendMessage.Input) async throws -> Operations.SendMessage.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
-        guard (body.sector ?? 0) >= 0 else { throw MapperError(.EINVAL, "sector must not be negative") }
+        try Validate.range(body.sector, 0...Int64.max, "sector")
+        try Validate.length(body.message, 1...4096, "message")
         let device = try manager.device(named: input.path.name)
         let reply = try device.message(sector: UInt64(body.sector ?? 0), body.message)
         return .ok(.init(body: .json(.init(reply: reply))))
     }
 
     func waitDeviceEvent(_ input: Operations.WaitDeviceEvent.Input) async throws -> Operations.WaitDeviceEvent.Output {
+        try Validate.range(input.query.after, 0...Int64(UInt32.max), "after")
+        try Validate.timeoutMs(input.query.timeoutMs)
         let device = try manager.device(named: input.path.name)
         let after = UInt32(clamping: max(0, input.query.after ?? Int64(device.eventNr)))
         let timeout = Duration.milliseconds(min(300_000, max(0, input.query.timeoutMs ?? 30_000)))

@@ -58,6 +58,7 @@ extension APIHandler {
     }
 
     func listBios(_ input: Operations.ListBios.Input) async throws -> Operations.ListBios.Output {
+        try Validate.name(input.query.device, "device")
         let deviceFilter = input.query.device
         let stateFilter = input.query.state?.rawValue
         var seen = Set<String>()

@@ -31,6 +31,7 @@ extension APIHandler {
 
     func setPathFault(_ input: Operations.SetPathFault.Input) async throws -> Operations.SetPathFault.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        try Validate.range(body.delayMs, 0...600_000, "delayMs")
         let mode = try FaultMode(name: body.mode.rawValue, delayMs: body.delayMs ?? (body.mode == .delay ? nil : 0))
         return .ok(.init(body: .json(DTO.path(try manager.setFault(path: input.path.name, mode).info))))
     }

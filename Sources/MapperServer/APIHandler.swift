@@ -27,6 +27,7 @@ struct APIHandler: APIProtocol {
             throw MapperError(.ENOENT, "fault injection is not enabled on this server")
         }
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        try Validate.range(body.count, 1...1000, "count")
         guard let errno = Errno(name: body.error.rawValue) else {
             throw MapperError(.EINVAL, "unknown errno '\(body.error.rawValue)'")
         }
@@ -35,6 +36,8 @@ struct APIHandler: APIProtocol {
     }
 
     func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output {
+        try Validate.range(input.query.after, 0...Int64.max, "after")
+        try Validate.timeoutMs(input.query.timeoutMs)
         let after = UInt64(max(0, input.query.after ?? 0))
         let timeout = Duration.milliseconds(min(300_000, max(0, input.query.timeoutMs ?? 30_000)))
         let (events, last) = await manager.engine.events.wait(after: after, timeout: timeout)

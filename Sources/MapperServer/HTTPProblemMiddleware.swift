@@ -13,6 +13,18 @@ struct HTTPProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = RouteTable.methods(for: request.uri.path),
+                !allowed.contains(request.method.rawValue)
+            {
+                var response = Self.response(
+                    ProblemMapping.make(
+                        405, code: "EINVAL",
+                        detail:
+                            "\(request.method.rawValue) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"
+                    ))
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
             let status = Int(error.status.code)
             let code: String
             switch status {

@@ -29,14 +29,25 @@ public enum ProblemMapping {
         }
     }
 
+    /// The codes the spec lists; any other errno is reported as EIO (its number stays in the
+    /// detail).
+    static let codes: Set<String> = [
+        "EINVAL", "EACCES", "ENOENT", "EEXIST", "EBUSY", "EROFS", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "ENOSPC",
+        "EIO", "ENODEV", "EPERM", "ENOTSUP",
+    ]
+
+    static func code(for errno: Errno) -> String {
+        codes.contains(errno.name) ? errno.name : "EIO"
+    }
+
     /// Maps any error thrown while serving a request.
     public static func problem(for error: any Error) -> Problem {
         switch error {
         case let error as MapperError:
-            return make(status(for: error.errno), code: error.errno.name, detail: error.message)
+            return make(status(for: error.errno), code: code(for: error.errno), detail: error.message)
         case let failure as BioFailure:
             return make(
-                502, code: failure.errno.name,
+                502, code: code(for: failure.errno),
                 detail: "bio \(failure.bioID) failed: the block I/O returned \(failure.errno.name)")
         case let error as StoreError:
             return problem(for: error.mapperError)

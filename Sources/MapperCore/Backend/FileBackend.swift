@@ -34,9 +34,12 @@ public final class FileBackend: BlockNode {
                 throw MapperError(.EINVAL, "sizeBytes must be a positive multiple of 512")
             }
         }
-        var flags = O_RDWR | O_CLOEXEC
-        if createSizeBytes != nil { flags |= O_CREAT }
-        let fd = open(url.path, flags, 0o644)
+        var fd = open(url.path, O_RDWR | O_CLOEXEC)
+        var created = false
+        if fd < 0 && errno == ENOENT && createSizeBytes != nil {
+            fd = open(url.path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0o644)
+            created = fd >= 0
+        }
         guard fd >= 0 else {
             let err = Errno.current
             throw MapperError(
@@ -59,7 +62,13 @@ public final class FileBackend: BlockNode {
                 guard ftruncate(fd, off_t(wanted)) == 0 else {
                     let err = Errno.current
                     close(fd)
-                    throw MapperError(err, "cannot size backend file '\(file)'")
+                    if created { unlink(url.path) }
+                    // EFBIG/EINVAL: the size is beyond what the filesystem takes.
+                    let reported: Errno = err == .ENOSPC ? .ENOSPC : (err == .EIO ? .EIO : .EINVAL)
+                    throw MapperError(
+                        reported,
+                        "cannot size backend file '\(file)' to \(wanted) bytes: \(String(cString: strerror(err.rawValue)))"
+                    )
                 }
                 size = wanted
             } else if size != wanted {
