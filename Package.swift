@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -84,8 +85,9 @@ let package = Package(
         .testTarget(
             name: "MapperServerTests",
             dependencies: [
-                "MapperCore", "MapperStore", "MapperServer", "MapperAPI", "MapperTestSupport",
+                "MapperCore", "MapperStore", "MapperServer", "MapperAPI", "MapperTestSupport", "mapperd",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],

@@ -3,7 +3,7 @@ import HTTPTypes
 import Logging
 import OpenAPIRuntime
 
-/// Turns every error thrown by an operation (engine errors, bad input caught by the generated
+/// Restores `Location` headers to plain paths, and turns every error thrown by an operation (engine errors, bad input caught by the generated
 /// decoders, failed bios) into its problem+json response, through ``ProblemMapping``.
 struct ProblemMiddleware: ServerMiddleware {
     let logger: Logger
@@ -13,7 +13,13 @@ struct ProblemMiddleware: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         do {
-            return try await next(request, body, metadata)
+            var (response, responseBody) = try await next(request, body, metadata)
+            // The generated layer percent-encodes header values ("simple" style); a Location
+            // is a path and must stay one.
+            if let location = response.headerFields[.location], let decoded = location.removingPercentEncoding {
+                response.headerFields[.location] = decoded
+            }
+            return (response, responseBody)
         } catch {
             let problem = ProblemMapping.problem(for: error)
             if problem.status >= 500 {

@@ -1,0 +1,77 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MapperCore
+import MapperServer
+import NIOCore
+import Testing
+
+/// A runtime over a temporary data directory and its router, driven in memory.
+final class RouterFixture: @unchecked Sendable {
+    let directory: URL
+    let runtime: MapperRuntime
+    let token: String?
+
+    init(token: String? = nil, faults: Bool = false, maxDataBytes: Int = 1 << 20) async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("mapperd-router-\(UUID().uuidString)")
+        self.token = token
+        runtime = try await MapperRuntime(
+            configuration: ServerConfiguration(
+                port: 0, dataDirectory: directory, token: token, enableFaultInjection: faults, maxDataBytes: maxDataBytes),
+            logger: Logger(label: "test"))
+    }
+
+    deinit {
+        runtime.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// One response: status, headers, body bytes and (if JSON) the decoded object.
+    struct Reply {
+        let status: Int
+        let headers: HTTPFields
+        let body: [UInt8]
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+        var code: String? { json["code"] as? String }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// Runs `body` with a client; requests carry the token unless `authorized` is false.
+    func run(_ body: @Sendable (Client) async throws -> Void) async throws {
+        let app = Application(router: try MapperServer.router(runtime: runtime))
+        try await app.test(.router) { client in
+            try await body(Client(client: client, token: token))
+        }
+    }
+
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+        let token: String?
+
+        @discardableResult
+        func call(
+            _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, bytes: [UInt8]? = nil,
+            text: String? = nil, headers extra: HTTPFields = [:], authorized: Bool = true
+        ) async throws -> Reply {
+            var headers = extra
+            if authorized, let token { headers[.authorization] = "Bearer \(token)" }
+            var body: ByteBuffer?
+            if let json {
+                headers[.contentType] = "application/json"
+                body = ByteBuffer(string: json)
+            } else if let bytes {
+                headers[.contentType] = "application/octet-stream"
+                headers[.contentLength] = "\(bytes.count)"
+                body = ByteBuffer(bytes: bytes)
+            } else if let text {
+                headers[.contentType] = "text/plain"
+                body = ByteBuffer(string: text)
+            }
+            return try await client.execute(uri: uri, method: method, headers: headers, body: body) { response in
+                Reply(status: Int(response.status.code), headers: response.headers, body: Array(buffer: response.body))
+            }
+        }
+    }
+}
