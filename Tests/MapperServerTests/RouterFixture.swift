@@ -19,7 +19,8 @@ final class RouterFixture: @unchecked Sendable {
         self.token = token
         runtime = try await MapperRuntime(
             configuration: ServerConfiguration(
-                port: 0, dataDirectory: directory, token: token, enableFaultInjection: faults, maxDataBytes: maxDataBytes),
+                port: 0, dataDirectory: directory, token: token, enableFaultInjection: faults,
+                maxDataBytes: maxDataBytes),
             logger: Logger(label: "test"))
     }
 

@@ -25,19 +25,27 @@ struct RouterTests {
     @Test("backends: create sparse, conflict, confinement to the data directory, delete")
     func backends() async throws {
         let fixture = try await RouterFixture()
-        try FileManager.default.createSymbolicLink(atPath: fixture.directory.appendingPathComponent("out").path, withDestinationPath: "/tmp")
+        try FileManager.default.createSymbolicLink(
+            atPath: fixture.directory.appendingPathComponent("out").path, withDestinationPath: "/tmp")
         try await fixture.run { client in
-            let created = try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
+            let created = try await client.call(
+                .post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
             #expect(created.status == 201 && created.headers[.location] == "/v1/backends/d0")
             #expect(created.json["sizeSectors"] as? Int == 2048)
-            let again = try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d1.img","sizeBytes":512}"#)
+            let again = try await client.call(
+                .post, "/v1/backends", json: #"{"name":"d0","file":"d1.img","sizeBytes":512}"#)
             #expect(again.status == 409 && again.code == "EEXIST")
             for file in ["/etc/passwd", "../x.img", "a/../../x.img", "out/x.img", "nodir/x.img"] {
-                let bad = try await client.call(.post, "/v1/backends", json: #"{"name":"bad","file":"\#(file)","sizeBytes":512}"#)
+                let bad = try await client.call(
+                    .post, "/v1/backends", json: #"{"name":"bad","file":"\#(file)","sizeBytes":512}"#)
                 #expect(bad.status == 400 && bad.code == "EINVAL", "\(file)")
             }
-            #expect(try await client.call(.post, "/v1/backends", json: #"{"name":"odd","file":"odd.img","sizeBytes":1000}"#).status == 400)
-            #expect(try await client.call(.post, "/v1/backends", json: #"{"name":"x","file":"missing.img"}"#).code == "ENOENT")
+            #expect(
+                try await client.call(.post, "/v1/backends", json: #"{"name":"odd","file":"odd.img","sizeBytes":1000}"#)
+                    .status == 400)
+            #expect(
+                try await client.call(.post, "/v1/backends", json: #"{"name":"x","file":"missing.img"}"#).code
+                    == "ENOENT")
             #expect(try await client.call(.get, "/v1/backends").json["backends"] as? [Any] != nil)
             #expect(try await client.call(.get, "/v1/backends/nope").status == 404)
             #expect(try await client.call(.delete, "/v1/backends/d0").status == 204)
@@ -71,41 +79,62 @@ struct RouterTests {
         let fixture = try await RouterFixture()
         try await fixture.run { client in
             try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
-            for name in ["p1", "p2"] { try await client.call(.post, "/v1/paths", json: #"{"name":"\#(name)","backend":"d0"}"#) }
+            for name in ["p1", "p2"] {
+                try await client.call(.post, "/v1/paths", json: #"{"name":"\#(name)","backend":"d0"}"#)
+            }
             let mp = "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 p1 1 p2 1"
-            let created = try await client.call(.post, "/v1/devices", json: #"{"name":"mp","uuid":"U1","table":{"text":"\#(mp)"}}"#)
+            let created = try await client.call(
+                .post, "/v1/devices", json: #"{"name":"mp","uuid":"U1","table":{"text":"\#(mp)"}}"#)
             #expect(created.status == 201 && created.json["state"] as? String == "active")
             #expect(try await client.call(.post, "/v1/devices", json: #"{"name":"mp"}"#).code == "EEXIST")
             #expect(try await client.call(.post, "/v1/devices", json: #"{"name":"bad name"}"#).code == "EINVAL")
-            let badTable = try await client.call(.post, "/v1/devices", json: #"{"name":"x","table":{"text":"0 10 nosuch"}}"#)
+            let badTable = try await client.call(
+                .post, "/v1/devices", json: #"{"name":"x","table":{"text":"0 10 nosuch"}}"#)
             #expect(badTable.status == 400 && badTable.text.contains("line 1"))
             #expect(try await client.call(.get, "/v1/devices/x").status == 404)
             #expect(try await client.call(.post, "/v1/devices", json: #"{"name":"y","table":null}"#).status == 400)
 
             #expect(try await client.call(.get, "/v1/devices/mp/table").json["text"] as? String == mp + "\n")
             #expect(try await client.call(.get, "/v1/devices/mp/table?which=inactive").status == 404)
-            #expect(try await client.call(.put, "/v1/devices/mp/table/inactive", text: "0 2048 zero\n").json["tables"] != nil)
+            #expect(
+                try await client.call(.put, "/v1/devices/mp/table/inactive", text: "0 2048 zero\n").json["tables"]
+                    != nil)
             let staged = try await client.call(.get, "/v1/devices/mp/table?which=inactive").json
             #expect(staged["text"] as? String == "0 2048 zero\n")
-            let jsonTable = #"{"targets":[{"start":0,"length":1024,"type":"zero"},{"start":1024,"length":1024,"type":"error","args":""}]}"#
+            let jsonTable =
+                #"{"targets":[{"start":0,"length":1024,"type":"zero"},{"start":1024,"length":1024,"type":"error","args":""}]}"#
             #expect(try await client.call(.put, "/v1/devices/mp/table/inactive", json: jsonTable).status == 200)
-            #expect(try await client.call(.put, "/v1/devices/mp/table/inactive", json: #"{"text":"0 1 zero","targets":[]}"#).status == 400)
-            #expect(try await client.call(.delete, "/v1/devices/mp/table/inactive").json["tables"] as? [String: Bool] == ["live": true, "inactive": false])
+            #expect(
+                try await client.call(.put, "/v1/devices/mp/table/inactive", json: #"{"text":"0 1 zero","targets":[]}"#)
+                    .status == 400)
+            #expect(
+                try await client.call(.delete, "/v1/devices/mp/table/inactive").json["tables"] as? [String: Bool] == [
+                    "live": true, "inactive": false,
+                ])
 
             let status = try await client.call(.get, "/v1/devices/mp/status").json
             let target = try #require((status["targets"] as? [[String: Any]])?.first)
             #expect(target["status"] as? String == "1 0 0 1 1 E 0 2 0 p1 A 0 p2 A 0")
             #expect((target["multipath"] as? [String: Any])?["queueIfNoPath"] as? Bool == true)
 
-            #expect(try await client.call(.post, "/v1/devices/mp/message", json: #"{"message":"fail_path p1"}"#).json["reply"] as? String == "")
-            #expect(try await client.call(.post, "/v1/devices/mp/message", json: #"{"message":"dance"}"#).code == "EINVAL")
-            #expect(try await client.call(.get, "/v1/devices/mp/events?after=0&timeoutMs=1").json["eventNr"] as? Int == 1)
-            #expect(try await client.call(.get, "/v1/devices/mp/events?after=1&timeoutMs=1").json["eventNr"] as? Int == 1)
+            #expect(
+                try await client.call(.post, "/v1/devices/mp/message", json: #"{"message":"fail_path p1"}"#).json[
+                    "reply"] as? String == "")
+            #expect(
+                try await client.call(.post, "/v1/devices/mp/message", json: #"{"message":"dance"}"#).code == "EINVAL")
+            #expect(
+                try await client.call(.get, "/v1/devices/mp/events?after=0&timeoutMs=1").json["eventNr"] as? Int == 1)
+            #expect(
+                try await client.call(.get, "/v1/devices/mp/events?after=1&timeoutMs=1").json["eventNr"] as? Int == 1)
 
-            #expect(try await client.call(.post, "/v1/devices", json: #"{"name":"top","table":{"text":"0 8 linear mp 0"}}"#).status == 201)
+            #expect(
+                try await client.call(.post, "/v1/devices", json: #"{"name":"top","table":{"text":"0 8 linear mp 0"}}"#)
+                    .status == 201)
             #expect(try await client.call(.delete, "/v1/devices/mp").code == "EBUSY")
             #expect(try await client.call(.post, "/v1/devices/top/rename", json: #"{"newName":"mp"}"#).code == "EEXIST")
-            #expect(try await client.call(.post, "/v1/devices/top/rename", json: #"{"newName":"top2"}"#).json["name"] as? String == "top2")
+            #expect(
+                try await client.call(.post, "/v1/devices/top/rename", json: #"{"newName":"top2"}"#).json["name"]
+                    as? String == "top2")
             #expect(try await client.call(.delete, "/v1/devices/top2").status == 204)
             #expect(try await client.call(.delete, "/v1/devices/mp").status == 204)
             #expect(try await client.call(.get, "/v1/devices").json["devices"] as? [Any] == nil || true)
@@ -117,7 +146,9 @@ struct RouterTests {
         let fixture = try await RouterFixture()
         try await fixture.run { client in
             try await client.call(.post, "/v1/devices", json: #"{"name":"z","table":{"text":"0 64 zero"}}"#)
-            #expect(try await client.call(.post, "/v1/devices/z/suspend", json: #"{"noflush":true}"#).json["state"] as? String == "suspended")
+            #expect(
+                try await client.call(.post, "/v1/devices/z/suspend", json: #"{"noflush":true}"#).json["state"]
+                    as? String == "suspended")
             #expect(try await client.call(.post, "/v1/devices/z/suspend").status == 200)
             #expect(try await client.call(.post, "/v1/devices/z/resume").json["state"] as? String == "active")
             #expect(try await client.call(.post, "/v1/devices/z/resume", json: #"{"noflush":null}"#).status == 200)
@@ -134,14 +165,16 @@ struct RouterTests {
         try await fixture.run { client in
             try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
             try await client.call(.post, "/v1/devices", json: #"{"name":"lin","table":{"text":"0 2048 linear d0 0"}}"#)
-            try await client.call(.post, "/v1/devices", json: #"{"name":"ro","readOnly":true,"table":{"text":"0 2048 linear d0 0"}}"#)
+            try await client.call(
+                .post, "/v1/devices", json: #"{"name":"ro","readOnly":true,"table":{"text":"0 2048 linear d0 0"}}"#)
             let payload = (0..<8192).map { UInt8(truncatingIfNeeded: $0 * 7) }
             let written = try await client.call(.put, "/v1/devices/lin/data?offset=4096", bytes: payload)
             #expect(written.status == 204)
             let bioID = try #require(written.headers[HTTPField.Name("Bio-Id")!])
             let read = try await client.call(.get, "/v1/devices/lin/data?offset=4096&length=8192")
             #expect(read.status == 200 && read.body == payload)
-            #expect(try Data(contentsOf: fixture.directory.appendingPathComponent("d0.img"))[4096..<12288] == Data(payload))
+            #expect(
+                try Data(contentsOf: fixture.directory.appendingPathComponent("d0.img"))[4096..<12288] == Data(payload))
             #expect(try await client.call(.get, "/v1/bios/\(bioID)").json["state"] as? String == "completed")
             #expect(try await client.call(.get, "/v1/bios?device=lin").json["bios"] as? [Any] != nil)
             #expect(try await client.call(.get, "/v1/bios/999999").status == 404)
@@ -154,7 +187,8 @@ struct RouterTests {
             #expect(try await client.call(.get, "/v1/devices/lin/data?length=512").code == "EINVAL")
             let ro = try await client.call(.put, "/v1/devices/ro/data?offset=0", bytes: payload)
             #expect(ro.status == 409 && ro.code == "EROFS")
-            let big = try await client.call(.put, "/v1/devices/lin/data?offset=0", bytes: [UInt8](repeating: 1, count: 128 * 1024))
+            let big = try await client.call(
+                .put, "/v1/devices/lin/data?offset=0", bytes: [UInt8](repeating: 1, count: 128 * 1024))
             #expect(big.status == 413 && big.code == "E2BIG")
             #expect(try await client.call(.get, "/v1/devices/lin/data?offset=0&length=131072").code == "E2BIG")
             #expect(try await client.call(.post, "/v1/devices/lin/flush").status == 204)
@@ -167,27 +201,39 @@ struct RouterTests {
         let fixture = try await RouterFixture()
         try await fixture.run { client in
             try await client.call(.post, "/v1/devices", json: #"{"name":"err","table":{"text":"0 64 error"}}"#)
-            let failed = try await client.call(.put, "/v1/devices/err/data?offset=0", bytes: [UInt8](repeating: 0, count: 512))
+            let failed = try await client.call(
+                .put, "/v1/devices/err/data?offset=0", bytes: [UInt8](repeating: 0, count: 512))
             #expect(failed.status == 502 && failed.code == "EIO")
 
             try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
             try await client.call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
             try await client.call(
                 .post, "/v1/devices",
-                json: #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#)
+                json:
+                    #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#
+            )
             try await client.call(.post, "/v1/paths/p1/fail")
-            let headers: HTTPFields = [HTTPField.Name("Prefer")!: "respond-async", HTTPField.Name("Idempotency-Key")!: "k1"]
-            let accepted = try await client.call(.put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512), headers: headers)
+            let headers: HTTPFields = [
+                HTTPField.Name("Prefer")!: "respond-async", HTTPField.Name("Idempotency-Key")!: "k1",
+            ]
+            let accepted = try await client.call(
+                .put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512), headers: headers)
             #expect(accepted.status == 202)
             #expect(accepted.json["state"] as? String == "queued")
             let location = try #require(accepted.headers[.location])
             #expect(accepted.headers[HTTPField.Name("Preference-Applied")!] == "respond-async")
-            let again = try await client.call(.put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512), headers: headers)
+            let again = try await client.call(
+                .put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512), headers: headers)
             #expect(again.status == 202 && again.headers[.location] == location)
-            #expect(try await client.call(.get, "/v1/devices/mp").json["io"] as? [String: Int] == ["inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0])
+            #expect(
+                try await client.call(.get, "/v1/devices/mp").json["io"] as? [String: Int] == [
+                    "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0,
+                ])
             #expect(try await client.call(.get, "/v1/bios?state=queued").json["bios"] as? [Any] != nil)
             try await client.call(.post, "/v1/paths/p1/reinstate")
-            let done = try await client.call(.put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512), headers: [HTTPField.Name("Idempotency-Key")!: "k1"])
+            let done = try await client.call(
+                .put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512),
+                headers: [HTTPField.Name("Idempotency-Key")!: "k1"])
             #expect(done.status == 204)
             #expect(try await client.call(.get, location).json["state"] as? String == "completed")
         }
@@ -203,7 +249,9 @@ struct RouterTests {
             #expect(try await client.call(.get, "/v1/nothing").code == "ENOENT")
             let wrongMethod = try await client.call(.patch, "/v1/devices")
             #expect(wrongMethod.status == 405 && wrongMethod.headers[.allow] == "GET, POST")
-            #expect(try await client.call(.post, "/v1/debug/faults", json: #"{"point":"resume.swap","error":"EIO"}"#).status == 404)
+            #expect(
+                try await client.call(.post, "/v1/debug/faults", json: #"{"point":"resume.swap","error":"EIO"}"#).status
+                    == 404)
             let huge = String(repeating: "x", count: 2 << 20)
             #expect(try await client.call(.post, "/v1/devices", json: #"{"name":"\#(huge)"}"#).code == "E2BIG")
             #expect(try await client.call(.get, "/v1/events?after=0&timeoutMs=0").json["last"] != nil)
@@ -212,7 +260,10 @@ struct RouterTests {
         let faulty = try await RouterFixture(faults: true)
         try await faulty.run { client in
             try await client.call(.post, "/v1/devices", json: #"{"name":"z","table":{"text":"0 8 zero"}}"#)
-            #expect(try await client.call(.post, "/v1/debug/faults", json: #"{"point":"suspend.after-presuspend","error":"ENOMEM"}"#).status == 204)
+            #expect(
+                try await client.call(
+                    .post, "/v1/debug/faults", json: #"{"point":"suspend.after-presuspend","error":"ENOMEM"}"#
+                ).status == 204)
             let failed = try await client.call(.post, "/v1/devices/z/suspend", json: #"{"noflush":true}"#)
             #expect(failed.status == 500 && failed.code == "ENOMEM")
             #expect(try await client.call(.post, "/v1/devices/z/suspend").status == 200)

@@ -1,0 +1,150 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The real `mapperd` binary running `serve` on port 0 over a data directory, and a small
+/// HTTP client for it.
+final class ServerProcess: @unchecked Sendable {
+    let directory: URL
+    let process = Process()
+    private let output = Mutex<String>("")
+    private let ready = Mutex<CheckedContinuation<Int?, Never>?>(nil)
+    private(set) var port = 0
+    let token: String?
+
+    /// The built binary: next to the test bundle, or `.build/debug/mapperd`.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["MAPPERD_BINARY"] { return URL(fileURLWithPath: path) }
+        let nextToTests = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("mapperd")
+        if FileManager.default.isExecutableFile(atPath: nextToTests.path) { return nextToTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/mapperd")
+    }
+
+    init(directory: URL, token: String? = nil, arguments extra: [String] = [], environment: [String: String] = [:]) {
+        self.directory = directory
+        self.token = token
+        process.executableURL = Self.binary
+        var arguments = ["serve", "--data-dir", directory.path, "--port", "0"] + extra
+        if let token {
+            let file = directory.deletingLastPathComponent().appendingPathComponent("token-\(UUID().uuidString)")
+            try? token.write(to: file, atomically: true, encoding: .utf8)
+            arguments += ["--token-file", file.path]
+        }
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+    }
+
+    /// Starts the server and waits for its `listening on HOST:PORT` line (or its exit).
+    func start() async throws {
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        process.terminationHandler = { [self] _ in finish(nil) }
+        try process.run()
+        let handle = pipe.fileHandleForReading
+        let thread = Thread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                let text = output.withLock { output -> String in
+                    output += String(decoding: data, as: UTF8.self)
+                    return output
+                }
+                if let range = text.range(
+                    of: #"\[MapperServer\] listening on [0-9.]+:([0-9]+)"#, options: .regularExpression)
+                {
+                    let line = String(text[range])
+                    finish(line.split(separator: ":").last.flatMap { Int($0) })
+                }
+            }
+            finish(nil)
+        }
+        thread.start()
+        let port = await withCheckedContinuation { continuation in ready.withLock { $0 = continuation } }
+        guard let port else { throw ServerError.didNotStart(log) }
+        self.port = port
+    }
+
+    private func finish(_ port: Int?) {
+        ready.withLock { $0 }?.resume(returning: port)
+        ready.withLock { $0 = nil }
+    }
+
+    var log: String { output.withLock { $0 } }
+
+    /// SIGKILL, then waits for the process to be gone.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then waits; returns the exit status.
+    func terminate() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    enum ServerError: Error { case didNotStart(String) }
+
+    struct Reply {
+        let status: Int
+        let headers: [String: String]
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var code: String? { json["code"] as? String }
+        func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
+    }
+
+    private static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 120
+        return URLSession(configuration: configuration)
+    }()
+
+    @discardableResult
+    func call(
+        _ method: String, _ path: String, json: String? = nil, bytes: Data? = nil, headers: [String: String] = [:],
+        authorized: Bool = true
+    ) async throws -> Reply {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        if authorized, let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if let json {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(json.utf8)
+        } else if let bytes {
+            request.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            request.httpBody = bytes
+        }
+        let (data, response) = try await Self.session.data(for: request)
+        let http = response as? HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (key, value) in http?.allHeaderFields ?? [:] { fields["\(key)"] = "\(value)" }
+        return Reply(status: http?.statusCode ?? 0, headers: fields, body: data)
+    }
+
+    /// Polls a bio (one request each round, no sleeping) until it reaches a final state.
+    func waitForBio(_ id: String, rounds: Int = 2000) async throws -> [String: Any] {
+        for _ in 0..<rounds {
+            let bio = try await call("GET", "/v1/bios/\(id)").json
+            if let state = bio["state"] as? String, state == "completed" || state == "failed" { return bio }
+        }
+        return try await call("GET", "/v1/bios/\(id)").json
+    }
+}
+
+/// A fresh temporary directory holding a data directory.
+func temporaryDataDirectory() throws -> URL {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("mapperd-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    return root.appendingPathComponent("data")
+}
