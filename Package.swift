@@ -71,6 +71,7 @@ let package = Package(
                 "MapperStore",
                 "MapperServer",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks/mapperd-bench"
         ),
