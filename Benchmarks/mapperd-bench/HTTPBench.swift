@@ -18,7 +18,7 @@ struct HTTPBench {
             .appendingPathComponent("mapperd-bench-http-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
         var logger = Logger(label: "bench")
-        logger.logLevel = .error
+        logger.logLevel = .critical
         let runtime = try await MapperRuntime(
             configuration: ServerConfiguration(port: 0, dataDirectory: directory.appendingPathComponent("data")),
             logger: logger)
@@ -41,20 +41,21 @@ struct HTTPBench {
         try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 131072 linear disk 0"))
         let script = directory.appendingPathComponent("put.lua")
         try """
-            local body = string.rep("m", 4096)
-            counter = 0
-            request = function()
-              counter = counter + 1
-              local offset = (counter * 7919 % 16384) * 4096
-              return wrk.format("PUT", "/v1/devices/lin/data?offset=" .. offset,
-                {["Content-Type"] = "application/octet-stream"}, body)
-            end
-            """.write(to: script, atomically: true, encoding: .utf8)
+        local body = string.rep("m", 4096)
+        counter = 0
+        request = function()
+          counter = counter + 1
+          local offset = (counter * 7919 % 16384) * 4096
+          return wrk.format("PUT", "/v1/devices/lin/data?offset=" .. offset,
+            {["Content-Type"] = "application/octet-stream"}, body)
+        end
+        """.write(to: script, atomically: true, encoding: .utf8)
         let seconds = max(2, Int(options.seconds * 8))
         for connections in [16, 64] {
             let health = try Self.wrk(wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "\(base)/v1/health"])
             let get = try Self.wrk(
-                wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "\(base)/v1/devices/lin/data?offset=40960&length=4096"])
+                wrk,
+                ["-t2", "-c\(connections)", "-d\(seconds)s", "\(base)/v1/devices/lin/data?offset=40960&length=4096"])
             let put = try Self.wrk(wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "-s", script.path, base])
             for (name, rate) in [("get", get), ("put", put)] {
                 BenchReport.emit([

@@ -29,31 +29,35 @@ extension APIHandler {
         let outcome = try await data.submit(
             device: input.path.name, op: .write, offset: input.query.offset, buffer: IOBuffer(copying: bytes),
             respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
-        switch outcome {
-        case .completed(let id):
-            return .noContent(.init(headers: .init(bioId: String(id))))
-        case .accepted(let bio, let device):
-            return .accepted(
-                .init(
-                    headers: .init(
-                        location: "/v1/bios/\(bio.id)", preferenceApplied: "respond-async", bioId: String(bio.id)),
-                    body: .json(DTO.bio(bio, device: device))))
-        }
+        return Self.respond(
+            outcome, completed: { .noContent(.init(headers: .init(bioId: $0))) },
+            accepted: {
+                .accepted(.init(headers: .init(location: $0, preferenceApplied: $1, bioId: $2), body: .json($3)))
+            })
     }
 
     func flushDevice(_ input: Operations.FlushDevice.Input) async throws -> Operations.FlushDevice.Output {
         let outcome = try await data.submit(
             device: input.path.name, op: .flush, offset: 0, buffer: nil,
             respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
+        return Self.respond(
+            outcome, completed: { .noContent(.init(headers: .init(bioId: $0))) },
+            accepted: {
+                .accepted(.init(headers: .init(location: $0, preferenceApplied: $1, bioId: $2), body: .json($3)))
+            })
+    }
+
+    /// Builds a write or flush response: 204 with `Bio-Id`, or 202 with `Location`,
+    /// `Preference-Applied` and the Bio.
+    static func respond<Output>(
+        _ outcome: DataService.Outcome, completed: (String) -> Output,
+        accepted: (_ location: String, _ applied: String, _ bioID: String, _ bio: Components.Schemas.Bio) -> Output
+    ) -> Output {
         switch outcome {
         case .completed(let id):
-            return .noContent(.init(headers: .init(bioId: String(id))))
+            return completed(String(id))
         case .accepted(let bio, let device):
-            return .accepted(
-                .init(
-                    headers: .init(
-                        location: "/v1/bios/\(bio.id)", preferenceApplied: "respond-async", bioId: String(bio.id)),
-                    body: .json(DTO.bio(bio, device: device))))
+            return accepted("/v1/bios/\(bio.id)", "respond-async", String(bio.id), DTO.bio(bio, device: device))
         }
     }
 
