@@ -18,11 +18,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        .target(name: "CMapperSys"),
         .target(
             name: "MapperCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["CMapperSys", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "MapperStore",
@@ -32,6 +35,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.process("Migrations")]
+        ),
+        .target(
+            name: "MapperNBD",
+            dependencies: [
+                "MapperCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "MapperAPI",
@@ -44,7 +57,9 @@ let package = Package(
                 "MapperCore",
                 "MapperStore",
                 "MapperAPI",
+                "MapperNBD",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,6 +97,15 @@ let package = Package(
         .testTarget(
             name: "MapperStoreTests",
             dependencies: ["MapperCore", "MapperStore", "MapperTestSupport"]
+        ),
+        .testTarget(
+            name: "MapperNBDTests",
+            dependencies: [
+                "MapperCore", "MapperNBD", "MapperTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "MapperServerTests",

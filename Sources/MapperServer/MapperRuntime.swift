@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MapperCore
+import MapperNBD
 import MapperStore
 
 /// Everything a running server holds: the data directory lock, the store, the engine rebuilt
@@ -10,6 +11,8 @@ public final class MapperRuntime: Sendable {
     public let manager: DeviceManager
     public let store: SQLiteStore
     public let recovery: RecoveryReport
+    /// The NBD export, when configured (it listens once run in the service group).
+    public let nbd: NBDServer?
     let bios: BioRegistry
     let files: BackendFiles
     let logger: Logger
@@ -34,6 +37,8 @@ public final class MapperRuntime: Sendable {
         manager = DeviceManager(engine: store.engineServices(logger: logger))
         files = BackendFiles(dataDirectory: directory)
         bios = BioRegistry()
+        let manager = self.manager
+        nbd = configuration.nbd.map { NBDServer(configuration: $0, manager: manager, logger: logger) }
         recovery = try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: logger)
         for (name, recovered) in recovery.recovered {

@@ -6,6 +6,7 @@ import MapperCore
 import NIOCore
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import ServiceLifecycle
 
 /// Builds and runs the HTTP service over a ``MapperRuntime``.
 public enum MapperServer {
@@ -29,8 +30,9 @@ public enum MapperServer {
         return router
     }
 
-    /// Runs the server until SIGTERM/SIGINT, then stops gracefully and commits the store.
-    /// Logs `listening on HOST:PORT` once it accepts connections.
+    /// Runs the HTTP server and, when configured, the NBD export in one service group until
+    /// SIGTERM/SIGINT, then stops both gracefully and commits the store. Logs `listening on
+    /// HOST:PORT` once HTTP accepts connections (and the NBD export its own line).
     public static func run(runtime: MapperRuntime, logger: Logger) async throws {
         let configuration = runtime.configuration
         let app = Application(
@@ -42,8 +44,14 @@ public enum MapperServer {
                 logger.info("listening on \(configuration.host):\(port)")
             },
             logger: logger)
-        try await app.runService()
-        runtime.close()
+        var services: [any Service] = [app]
+        if let nbd = runtime.nbd { services.append(nbd) }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        defer { runtime.close() }
+        try await group.run()
         logger.info("stopped")
     }
 }

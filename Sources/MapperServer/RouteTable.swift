@@ -27,6 +27,7 @@ public enum RouteTable {
         ("/bios", ["GET"]),
         ("/bios/{id}", ["GET"]),
         ("/events", ["GET"]),
+        ("/nbd", ["GET"]),
         ("/debug/faults", ["POST"]),
     ]
 

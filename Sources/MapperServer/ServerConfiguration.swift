@@ -1,4 +1,5 @@
 import Foundation
+import MapperNBD
 import MapperStore
 
 /// How `mapperd serve` runs: where it listens, where its state lives, and its limits.
@@ -18,12 +19,14 @@ public struct ServerConfiguration: Sendable {
     /// How long `Prefer: respond-async` waits for a bio to end or be durably queued.
     public var respondAsyncWait: Duration
     public var store: StoreConfiguration
+    /// The NBD export; `nil` = none (`--no-nbd`, and the default for embedded use and tests).
+    public var nbd: NBDConfiguration?
 
     public init(
         host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),
         token: String? = nil, enableFaultInjection: Bool = false, maxDataBytes: Int = 8 << 20,
         maxJSONBytes: Int = 1 << 20, respondAsyncWait: Duration = .milliseconds(100),
-        store: StoreConfiguration = StoreConfiguration()
+        store: StoreConfiguration = StoreConfiguration(), nbd: NBDConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -34,6 +37,7 @@ public struct ServerConfiguration: Sendable {
         self.maxJSONBytes = maxJSONBytes
         self.respondAsyncWait = respondAsyncWait
         self.store = store
+        self.nbd = nbd
     }
 
     /// Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).

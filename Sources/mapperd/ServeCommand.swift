@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MapperCore
+import MapperNBD
 import MapperServer
 import MapperStore
 
@@ -33,6 +34,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "SQLite durability: full (fsync every commit) or normal.")
     var durability: String = "full"
 
+    @Option(name: .long, help: "NBD port on --host; 0 picks a free one (env MAPPERD_NBD_PORT).")
+    var nbdPort: Int = environment["MAPPERD_NBD_PORT"].flatMap(Int.init) ?? 10809
+
+    @Option(name: .long, help: "Also serve NBD on this unix socket (env MAPPERD_NBD_SOCKET).")
+    var nbdSocket: String? = environment["MAPPERD_NBD_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Flag(name: .long, help: "Do not serve NBD (env MAPPERD_NO_NBD=1).")
+    var noNbd = environment["MAPPERD_NO_NBD"].map { $0 == "1" || $0 == "true" } ?? false
+
+    @Option(name: .long, help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
+    var nbdDefaultExport: String? = environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 }
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = Self.environment["MAPPERD_LOG_LEVEL"] ?? "info"
 
@@ -42,6 +55,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--durability must be full or normal")
         }
         guard maxDataBytes >= 512 else { throw ValidationError("--max-data-bytes must be at least 512") }
+        guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
+        if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
     }
 
     func run() async throws {
@@ -59,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard !text.isEmpty else { throw ValidationError("the token file '\(tokenFile)' is empty") }
             token = text
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true), token: token,
             enableFaultInjection: enableFaultInjection, maxDataBytes: maxDataBytes,
             store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full))
@@ -67,6 +82,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")
         }
+        let nbd = noNbd ? nil : NBDConfiguration(
+            host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport)
+        if let nbd, !nbd.isLoopback {
+            // NBD has no bearer token: a network listener needs TLS, which this server does not
+            // offer yet. Unix sockets and loopback need none.
+            throw ValidationError(
+                "refusing to serve NBD on non-loopback address '\(host)' without TLS; use --no-nbd or a loopback --host (the unix socket, --nbd-socket, needs --host on loopback too)")
+        }
+        configuration.nbd = nbd
         let runtime: MapperRuntime
         do {
             runtime = try await MapperRuntime(configuration: configuration, logger: logger)

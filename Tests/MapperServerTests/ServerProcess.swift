@@ -14,6 +14,9 @@ final class ServerProcess: @unchecked Sendable {
     private let output = Mutex<String>("")
     private let ready = Mutex<CheckedContinuation<Int?, Never>?>(nil)
     private(set) var port = 0
+    /// The NBD port (0 when the server runs with `--no-nbd`).
+    private(set) var nbdPort = 0
+    private let expectsNBD: Bool
     let token: String?
 
     /// The built binary: next to the test bundle, or `.build/debug/mapperd`.
@@ -29,7 +32,9 @@ final class ServerProcess: @unchecked Sendable {
         self.directory = directory
         self.token = token
         process.executableURL = Self.binary
-        var arguments = ["serve", "--data-dir", directory.path, "--port", "0"] + extra
+        expectsNBD = !extra.contains("--no-nbd")
+        let nbd = extra.contains("--no-nbd") || extra.contains("--nbd-port") ? [] : ["--nbd-port", "0"]
+        var arguments = ["serve", "--data-dir", directory.path, "--port", "0"] + nbd + extra
         if let token {
             let file = directory.deletingLastPathComponent().appendingPathComponent("token-\(UUID().uuidString)")
             try? token.write(to: file, atomically: true, encoding: .utf8)
@@ -57,11 +62,11 @@ final class ServerProcess: @unchecked Sendable {
                     output += String(decoding: data, as: UTF8.self)
                     return output
                 }
-                if let range = text.range(
-                    of: #"\[MapperServer\] listening on [0-9.]+:([0-9]+)"#, options: .regularExpression)
-                {
-                    let line = String(text[range])
-                    finish(line.split(separator: ":").last.flatMap { Int($0) })
+                let http = Self.port(in: text, after: #"\[MapperServer\] listening on [0-9.]+:([0-9]+)"#)
+                let nbd = Self.port(in: text, after: #"nbd listening on [0-9.]+:([0-9]+)"#)
+                if let http, nbd != nil || !expectsNBD {
+                    nbdPortFound.withLock { $0 = nbd ?? 0 }
+                    finish(http)
                 }
             }
             finish(nil)
@@ -70,7 +75,18 @@ final class ServerProcess: @unchecked Sendable {
         let port = await withCheckedContinuation { continuation in ready.withLock { $0 = continuation } }
         guard let port else { throw ServerError.didNotStart(log) }
         self.port = port
+        self.nbdPort = nbdPortFound.withLock { $0 }
     }
+
+    private let nbdPortFound = Mutex(0)
+
+    private static func port(in text: String, after pattern: String) -> Int? {
+        guard let range = text.range(of: pattern, options: .regularExpression) else { return nil }
+        return text[range].split(separator: ":").last.flatMap { Int($0) }
+    }
+
+    /// `nbd://127.0.0.1:PORT/EXPORT`.
+    func nbdURI(_ export: String) -> String { "nbd://127.0.0.1:\(nbdPort)/\(export)" }
 
     private func finish(_ port: Int?) {
         ready.withLock { $0 }?.resume(returning: port)

@@ -1,3 +1,4 @@
+import CMapperSys
 import Foundation
 
 #if canImport(Glibc)
@@ -19,7 +20,7 @@ public final class FileBackend: BlockNode {
     public let sizeSectors: UInt64
     public let holders = Holders()
     public var kind: BlockNodeKind { .backend }
-    private let fd: Int32
+    let fd: Int32
 
     /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
     /// it sparse with that size; when it exists and `createSizeBytes` is given, the sizes must
@@ -109,12 +110,19 @@ public final class FileBackend: BlockNode {
         case .flush:
             return fsync(fd) == 0 ? nil : .EIO
         case .discard:
-            // Discard is advisory: zero the range so later reads see zeros, as a thin device would.
+            // Discard is advisory: later reads see zeros, as on a thin device.
             return zeroRange(offset: offset, count: request.byteCount)
         }
     }
 
+    /// Punches a hole (`FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), so the range reads as
+    /// zeros and the file stays sparse; where the filesystem cannot, writes zeros.
     private func zeroRange(offset: off_t, count: Int) -> Errno? {
+        if cmapper_punch_hole(fd, Int64(offset), Int64(count)) == 0 { return nil }
+        return writeZeros(offset: offset, count: count)
+    }
+
+    private func writeZeros(offset: off_t, count: Int) -> Errno? {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawPointer.allocate(byteCount: min(count, chunk), alignment: 4096)
         defer { zeros.deallocate() }

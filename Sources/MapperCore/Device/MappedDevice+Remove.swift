@@ -1,17 +1,24 @@
 /// Removal (SEMANTICS §3 remove).
 extension MappedDevice {
-    /// Prepares removal: EBUSY while open (another device's table uses it); EBUSY while bios
-    /// are in flight, queued, pushed back or deferred, or a suspend runs, unless `force`.
-    /// With `force`: bios in `deferred` and `pushback` fail with EIO, the live targets'
+    /// Prepares removal: EBUSY while another device's table uses it; EBUSY while opened from
+    /// outside (an NBD client), or while bios are in flight, queued, pushed back or deferred,
+    /// or a suspend runs, unless `force`.
+    /// With `force`: outside opens are revoked (their connections closed), bios in `deferred`
+    /// and `pushback` fail with EIO, the live targets'
     /// presuspend hooks run without noflush (so queues are dispatched and fail with EIO),
     /// I/O still in flight finishes on its own. Then both tables are dropped.
     func removeLocked(force: Bool) async throws {
         try await control.withLock {
-            let openCount = holders.openCount
+            let tableOpens = holders.tableOpenCount
+            let externalOpens = holders.externalOpenCount
             let live = try state.withLock { state -> Table? in
                 if state.removed { throw MapperError(.ENODEV, "device was removed") }
-                if openCount > 0 {
-                    throw MapperError(.EBUSY, "device '\(state.name)' is open (\(openCount)) by another table")
+                if tableOpens > 0 {
+                    throw MapperError(.EBUSY, "device '\(state.name)' is open (\(tableOpens)) by another table")
+                }
+                if externalOpens > 0 && !force {
+                    throw MapperError(
+                        .EBUSY, "device '\(state.name)' is open by \(externalOpens) client(s) (NBD); use force")
                 }
                 let busy =
                     state.pending > 0 || !state.deferred.isEmpty || !state.pushback.isEmpty
@@ -26,6 +33,7 @@ extension MappedDevice {
                 state.blockIO = true
                 return state.live
             }
+            if force { holders.revokeExternal() }
             failHeldBios(.EIO)
             if force {
                 for instance in live?.targets ?? [] { instance.target.presuspend() }

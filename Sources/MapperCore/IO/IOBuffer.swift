@@ -19,6 +19,10 @@ public final class IOBuffer: @unchecked Sendable {
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
     }
 
+    /// Allocates `count` bytes without zeroing them, for a buffer that is filled at once (a
+    /// payload read off a socket, a read destination).
+    public static func uninitialized(count: Int) -> IOBuffer { IOBuffer(uninitializedCount: count) }
+
     private init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative buffer size")
         self.count = count

@@ -39,6 +39,10 @@ public protocol Target: AnyObject, Sendable {
     var persistentState: [String: String]? { get }
     /// Restores state saved from ``persistentState`` (start-up, after the table is live).
     func restore(_ state: [String: String])
+    /// The allocation of device sectors `sector..<sector+sectors` (inside this target), for
+    /// NBD's `base:allocation`; `nil` when the target does not know (reported as data).
+    /// Called from any thread, never under the device's lock. Default: `nil`.
+    func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent]?
 }
 
 extension Target {
@@ -54,4 +58,5 @@ extension Target {
     public func destroy() {}
     public var persistentState: [String: String]? { nil }
     public func restore(_ state: [String: String]) {}
+    public func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent]? { nil }
 }

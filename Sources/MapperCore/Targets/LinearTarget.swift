@@ -24,4 +24,10 @@ public final class LinearTarget: Target {
     }
 
     public func table() -> String { "\(device.name) \(offset)" }
+
+    /// What the underlying device reports, when it can (a file backend, a path, a device).
+    public func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent]? {
+        (device as? any AllocationReporting)?.allocation(
+            sector: offset + (sector - start), sectors: sectors, limit: limit)
+    }
 }

@@ -13,4 +13,9 @@ public final class ZeroTarget: Target {
     }
 
     public func table() -> String { "" }
+
+    /// Nothing is stored: one hole that reads as zeros.
+    public func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent]? {
+        [.hole(sectors)]
+    }
 }

@@ -1,0 +1,34 @@
+/// Where and how the NBD export listens (`mapperd serve --nbd-*`).
+public struct NBDConfiguration: Sendable {
+    /// The address of the TCP listener (the REST server's `--host`).
+    public var host: String
+    /// The TCP port (0 = a free one); `nil` = no TCP listener.
+    public var port: Int?
+    /// A unix socket to listen on as well (an existing socket file there is replaced).
+    public var socketPath: String?
+    /// The device the empty export name means; `nil` = the empty name is unknown.
+    public var defaultExport: String?
+    /// How long a graceful shutdown waits for connections to drain before closing them.
+    public var shutdownGrace: Duration
+    /// Per-connection backpressure limits.
+    public var maxInFlight: Int
+    public var maxInFlightBytes: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int? = 10809, socketPath: String? = nil, defaultExport: String? = nil,
+        shutdownGrace: Duration = .seconds(10), maxInFlight: Int = 1024, maxInFlightBytes: Int = 256 << 20
+    ) {
+        self.host = host
+        self.port = port
+        self.socketPath = socketPath
+        self.defaultExport = defaultExport
+        self.shutdownGrace = shutdownGrace
+        self.maxInFlight = maxInFlight
+        self.maxInFlightBytes = maxInFlightBytes
+    }
+
+    /// Whether the TCP listener's address is a loopback one.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}

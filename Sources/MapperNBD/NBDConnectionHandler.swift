@@ -1,0 +1,453 @@
+import Logging
+import MapperCore
+import NIOCore
+
+/// One client connection: the handshake through ``NBDNegotiation``, then one bio per
+/// request, replies written out of order as bios end.
+///
+/// Threading: everything runs on the channel's event loop; bios end on any thread and hop
+/// here (``NBDPendingRequest``). Requests are submitted inline from the loop, so a request
+/// served from the page cache costs no thread hop; a stalled or queued bio just waits.
+///
+/// Backpressure: the handler stops reading the socket while ``Limits/maxInFlight`` requests
+/// or ``Limits/maxInFlightBytes`` payload bytes are outstanding, or while the socket is not
+/// writable, and reads again once below. Replies are flushed at the end of each read burst,
+/// and at once when a bio ends outside one.
+///
+/// Ending: `NBD_CMD_DISC` and server shutdown stop new work (after shutdown began, requests
+/// are answered `ESHUTDOWN`), wait until every outstanding bio has ended or is durably
+/// queued (a held write is journaled and lands when the device can serve it, whether or not
+/// anyone is connected), then close. The connection holds its device open (``Holders``);
+/// a forced removal closes it.
+final class NBDConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = NBDClientMessage
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Limits: Sendable {
+        var maxInFlight = 1024
+        var maxInFlightBytes = 256 << 20
+    }
+
+    /// The shared zeros that `WRITE_ZEROES` with `NO_HOLE` writes from (writes only read it).
+    static let zeros = IOBuffer(count: zeroChunk)
+    static let zeroChunk = 1 << 20
+
+    private let decoder: NBDFrameDecoder
+    private var negotiation: NBDNegotiation
+    private let exports: DeviceExports
+    private let stats: NBDConnectionStats
+    private let limits: Limits
+    private let logger: Logger
+    private let onTLS: ((ChannelHandlerContext) throws -> Void)?
+    private var context: ChannelHandlerContext?
+
+    private var device: MappedDevice?
+    private var export: NBDExport?
+    private var open: Holders.ExternalOpen?
+    private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
+    private var inFlightBytes = 0
+    private var readPending = false
+    private var inReadBurst = false
+    private var needsFlush = false
+    private var draining = false
+    private var shuttingDown = false
+    private var closed = false
+
+    init(
+        decoder: NBDFrameDecoder, exports: DeviceExports, stats: NBDConnectionStats, limits: Limits,
+        tlsRequired: Bool, onTLS: ((ChannelHandlerContext) throws -> Void)?, logger: Logger
+    ) {
+        self.decoder = decoder
+        self.exports = exports
+        self.stats = stats
+        self.limits = limits
+        self.onTLS = onTLS
+        self.logger = logger
+        self.negotiation = NBDNegotiation(catalog: exports, tlsRequired: tlsRequired, tlsAvailable: onTLS != nil)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var greeting = context.channel.allocator.buffer(capacity: 18)
+        NBDNegotiation.greeting(into: &greeting)
+        context.writeAndFlush(wrapOutboundOut(greeting), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        releaseDevice()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
+        switch unwrapInboundIn(data) {
+        case .clientFlags(let flags):
+            act(negotiation.clientFlags(flags), out: nil, context: context)
+        case .option(let code, let data):
+            var out = context.channel.allocator.buffer(capacity: 64)
+            let action = negotiation.option(code, data: data, into: &out)
+            act(action, out: &out, context: context, option: code)
+        case .optionTooLong(let code, let length):
+            var out = context.channel.allocator.buffer(capacity: 64)
+            act(negotiation.optionTooLong(code, length: length, into: &out), out: &out, context: context)
+        case .request(let request):
+            handle(request, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        flushIfNeeded(context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resumeReadingIfPossible(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !(error is ChannelError) {
+            logger.info(
+                "nbd connection dropped",
+                metadata: ["connection": "\(stats.id)", "client": "\(stats.client)", "error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if canRead(context) {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is NBDShutdownEvent {
+            beginShutdown(context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Handshake
+
+    private func act(
+        _ action: NBDNegotiation.Action, out: UnsafeMutablePointer<ByteBuffer>?, context: ChannelHandlerContext,
+        option: UInt32 = 0
+    ) {
+        switch action {
+        case .proceed:
+            decoder.phase = .options
+            if let out { context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil) }
+        case .transmit(let export):
+            guard let out else { return }
+            guard enterTransmission(export) else {
+                // The device went away between the look-up and the open.
+                if option == NBD.optGo {
+                    out.pointee.clear()
+                    NBDOptionReply.error(option, NBD.repErrUnknown, "no export named '\(export.name)'", into: &out.pointee)
+                    decoder.phase = .options
+                    context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+                } else {
+                    context.close(promise: nil)
+                }
+                return
+            }
+            decoder.phase = .transmission
+            context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+        case .startTLS:
+            guard let out else { return }
+            context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+            do {
+                try onTLS?(context)
+                negotiation.tlsStarted()
+                decoder.phase = .options
+            } catch {
+                logger.warning("nbd TLS could not start", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+            }
+        case .close(let reason):
+            logger.debug("nbd handshake ended", metadata: ["connection": "\(stats.id)", "reason": "\(reason)"])
+            if let out, out.pointee.readableBytes > 0 {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(out.pointee)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func act(
+        _ action: NBDNegotiation.Action, out: inout ByteBuffer, context: ChannelHandlerContext, option: UInt32 = 0
+    ) {
+        withUnsafeMutablePointer(to: &out) { act(action, out: $0, context: context, option: option) }
+    }
+
+    /// Opens the device behind `export` for this connection.
+    private func enterTransmission(_ export: NBDExport) -> Bool {
+        guard let device = exports.device(named: export.name), !closed, let channel = context?.channel else {
+            return false
+        }
+        open = device.holders.openExternal(revoke: { channel.close(promise: nil) })
+        self.device = device
+        self.export = export
+        stats.setExport(export.name)
+        logger.debug("nbd export opened", metadata: ["connection": "\(stats.id)", "export": "\(export.name)"])
+        return true
+    }
+
+    private func releaseDevice() {
+        if let device, let open { device.holders.closeExternal(open) }
+        open = nil
+    }
+
+    // MARK: Transmission
+
+    private func handle(_ request: NBDRequest, context: ChannelHandlerContext) {
+        guard let device, let export else { return }
+        if request.type == NBD.cmdDisc {
+            draining = true
+            drainThenClose(context)
+            return
+        }
+        if shuttingDown {
+            reply(request, error: NBD.ESHUTDOWN, message: "server is shutting down", context: context)
+            return
+        }
+        if let (error, message) = NBDRequestCheck.problem(
+            request, export: export, structuredReplies: negotiation.structuredReplies,
+            baseAllocation: negotiation.baseAllocation)
+        {
+            reply(request, error: error, message: message, context: context)
+            return
+        }
+        switch request.type {
+        case NBD.cmdRead:
+            submit(
+                request, op: .read, buffer: IOBuffer.uninitialized(count: Int(request.length)), stage: .reply,
+                device: device, context: context)
+        case NBD.cmdWrite:
+            submit(
+                request, op: .write, buffer: request.payload, stage: fuaStage(request), device: device,
+                context: context)
+        case NBD.cmdFlush:
+            submit(request, op: .flush, buffer: nil, stage: .reply, device: device, context: context)
+        case NBD.cmdTrim:
+            submit(request, op: .discard, buffer: nil, stage: fuaStage(request), device: device, context: context)
+        case NBD.cmdWriteZeroes:
+            writeZeroes(request, device: device, context: context)
+        case NBD.cmdCache:
+            reply(request, error: 0, message: "", context: context)
+        case NBD.cmdBlockStatus:
+            blockStatus(request, device: device, context: context)
+        default:
+            reply(request, error: NBD.EINVAL, message: "unknown command \(request.type)", context: context)
+        }
+    }
+
+    private func fuaStage(_ request: NBDRequest) -> NBDPendingRequest.Stage {
+        request.has(NBD.cmdFlagFUA) ? .flushThenReply : .reply
+    }
+
+    /// `WRITE_ZEROES`: a discard (the range reads as zeros; holes may be punched) unless
+    /// `NO_HOLE` asks for allocated zeros, which are written 1 MiB at a time.
+    private func writeZeroes(_ request: NBDRequest, device: MappedDevice, context: ChannelHandlerContext) {
+        if request.has(NBD.cmdFlagFastZero) {
+            reply(request, error: NBD.ENOTSUP, message: "zeroing is not fast here", context: context)
+            return
+        }
+        guard request.has(NBD.cmdFlagNoHole) else {
+            submit(request, op: .discard, buffer: nil, stage: fuaStage(request), device: device, context: context)
+            return
+        }
+        let end = request.offset + UInt64(request.length)
+        let first = min(UInt64(Self.zeroChunk), UInt64(request.length))
+        submit(
+            request, op: .write, buffer: Self.zeros, sector: request.offset >> 9, bytes: first,
+            stage: .zeroes(next: request.offset + first, end: end, fua: request.has(NBD.cmdFlagFUA)),
+            device: device, context: context)
+    }
+
+    private func blockStatus(_ request: NBDRequest, device: MappedDevice, context: ChannelHandlerContext) {
+        let limit = request.has(NBD.cmdFlagReqOne) ? 1 : 1024
+        var extents = device.allocation(
+            sector: request.offset >> 9, sectors: UInt64(request.length) >> 9, limit: limit)
+        if extents.count > limit { extents.removeLast(extents.count - limit) }
+        var out = context.channel.allocator.buffer(capacity: 24 + 8 * extents.count)
+        NBDReply.blockStatus(
+            handle: request.handle, contextID: NBDNegotiation.baseAllocationID, extents: extents, into: &out)
+        write(out, context: context)
+    }
+
+    private func submit(
+        _ request: NBDRequest, op: BioOp, buffer: IOBuffer?, stage: NBDPendingRequest.Stage, device: MappedDevice,
+        context: ChannelHandlerContext
+    ) {
+        submit(
+            request, op: op, buffer: buffer, sector: request.offset >> 9,
+            bytes: op == .flush ? 0 : UInt64(request.length), stage: stage, device: device, context: context)
+    }
+
+    private func submit(
+        _ request: NBDRequest, op: BioOp, buffer: IOBuffer?, sector: UInt64, bytes: UInt64,
+        stage: NBDPendingRequest.Stage, device: MappedDevice, context: ChannelHandlerContext
+    ) {
+        let pending = NBDPendingRequest(
+            request: request, connection: NIOLoopBound(self, eventLoop: context.eventLoop), stage: stage)
+        outstanding[ObjectIdentifier(pending)] = pending
+        inFlightBytes += Int(request.length)
+        stats.inFlight.add(1, ordering: .relaxed)
+        issue(pending, op: op, sector: op == .flush ? 0 : sector, sectors: bytes >> 9, buffer: buffer, device: device)
+    }
+
+    /// Submits one bio for `pending`; a refused submission ends it at once.
+    private func issue(
+        _ pending: NBDPendingRequest, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?,
+        device: MappedDevice
+    ) {
+        let bio = Bio(
+            id: exports.manager.engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
+            endIO: pending)
+        pending.bio = bio
+        do {
+            try device.submit(bio)
+        } catch let error as MapperError {
+            bioEnded(pending, error: error.errno)
+        } catch {
+            bioEnded(pending, error: .EIO)
+        }
+    }
+
+    /// A bio of `pending` ended (on the event loop).
+    func bioEnded(_ pending: NBDPendingRequest, error: Errno?) {
+        if error == nil, let device {
+            switch pending.stage {
+            case .reply:
+                break
+            case .flushThenReply:
+                pending.stage = .reply
+                issue(pending, op: .flush, sector: 0, sectors: 0, buffer: nil, device: device)
+                return
+            case .zeroes(let next, let end, let fua):
+                if next < end {
+                    let bytes = min(UInt64(Self.zeroChunk), end - next)
+                    pending.stage = .zeroes(next: next + bytes, end: end, fua: fua)
+                    issue(pending, op: .write, sector: next >> 9, sectors: bytes >> 9, buffer: Self.zeros, device: device)
+                    return
+                }
+                if fua {
+                    pending.stage = .reply
+                    issue(pending, op: .flush, sector: 0, sectors: 0, buffer: nil, device: device)
+                    return
+                }
+            }
+        }
+        guard outstanding.removeValue(forKey: ObjectIdentifier(pending)) != nil else { return }
+        let request = pending.request
+        inFlightBytes -= Int(request.length)
+        stats.inFlight.add(-1, ordering: .relaxed)
+        let bio = pending.bio
+        pending.bio = nil
+        guard let context, !closed else { return }
+        if let error {
+            reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
+        } else if request.type == NBD.cmdRead, let buffer = bio?.buffer {
+            let count = Int(request.length)
+            var out = context.channel.allocator.buffer(capacity: count + 32)
+            if negotiation.structuredReplies {
+                NBDReply.offsetData(
+                    handle: request.handle, offset: request.offset, data: buffer.base, count: count, into: &out)
+            } else {
+                NBDReply.simpleRead(handle: request.handle, data: buffer.base, count: count, into: &out)
+            }
+            stats.bytesRead.add(UInt64(count), ordering: .relaxed)
+            write(out, context: context)
+        } else {
+            if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
+            reply(request, error: 0, message: "", context: context)
+        }
+        if !inReadBurst { flushIfNeeded(context) }
+        resumeReadingIfPossible(context)
+    }
+
+    /// An error or data-less reply. Reads get a structured error chunk once structured
+    /// replies are on; everything else a simple reply.
+    private func reply(_ request: NBDRequest, error: UInt32, message: String, context: ChannelHandlerContext) {
+        var out = context.channel.allocator.buffer(capacity: 64)
+        if error != 0 && negotiation.structuredReplies
+            && (request.type == NBD.cmdRead || request.type == NBD.cmdBlockStatus)
+        {
+            NBDReply.structuredError(handle: request.handle, error: error, message: message, into: &out)
+        } else {
+            NBDReply.simple(handle: request.handle, error: error, into: &out)
+        }
+        write(out, context: context)
+    }
+
+    private func write(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+        if draining || !inReadBurst { flushIfNeeded(context) }
+    }
+
+    private func flushIfNeeded(_ context: ChannelHandlerContext) {
+        guard needsFlush else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    private func canRead(_ context: ChannelHandlerContext) -> Bool {
+        !draining && outstanding.count < limits.maxInFlight && inFlightBytes < limits.maxInFlightBytes
+            && context.channel.isWritable
+    }
+
+    private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
+        guard readPending, canRead(context) else { return }
+        readPending = false
+        context.read()
+    }
+
+    // MARK: Ending
+
+    private func beginShutdown(_ context: ChannelHandlerContext) {
+        shuttingDown = true
+        if device == nil {
+            context.close(promise: nil)
+            return
+        }
+        drainThenClose(context)
+    }
+
+    /// Closes once every outstanding bio has ended or is durably queued.
+    private func drainThenClose(_ context: ChannelHandlerContext) {
+        flushIfNeeded(context)
+        let bios = outstanding.values.compactMap(\.bio)
+        let channel = context.channel
+        if bios.isEmpty {
+            channel.close(promise: nil)
+            return
+        }
+        Task {
+            for bio in bios { await bio.waitUntilEndedOrDurablyQueued() }
+            // Let replies written on the loop go out before closing.
+            channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Sent down a connection's pipeline when the server begins its graceful shutdown.
+struct NBDShutdownEvent: Sendable {}
