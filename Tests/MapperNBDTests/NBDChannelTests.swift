@@ -1,0 +1,265 @@
+import MapperCore
+import MapperTestSupport
+import NIOCore
+import NIOEmbedded
+import NIOTestUtils
+import Testing
+
+@testable import MapperNBD
+
+/// The decoder alone (every split of the input, through `ByteToMessageDecoderVerifier`) and
+/// the whole connection over an `EmbeddedChannel` against a real engine.
+@Suite("NBD channel")
+struct NBDChannelTests {
+    @Test("requests decode identically however the bytes are split, write payloads included")
+    func decoderSplits() throws {
+        let payload = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var input = NBDWire.request(NBD.cmdRead, handle: 7, offset: 4096, length: 512)
+        var write = NBDWire.request(NBD.cmdWrite, handle: 8, offset: 0, length: 1024, flags: NBD.cmdFlagFUA, payload: payload)
+        input.writeBuffer(&write)
+        var flush = NBDWire.request(NBD.cmdFlush, handle: 9)
+        input.writeBuffer(&flush)
+        let expected: [NBDClientMessage] = [
+            .request(NBDRequest(flags: 0, type: NBD.cmdRead, handle: 7, offset: 4096, length: 512)),
+            .request(
+                NBDRequest(
+                    flags: NBD.cmdFlagFUA, type: NBD.cmdWrite, handle: 8, offset: 0, length: 1024,
+                    payload: IOBuffer(copying: payload))),
+            .request(NBDRequest(flags: 0, type: NBD.cmdFlush, handle: 9, offset: 0, length: 0)),
+        ]
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(input, expected)], decoderFactory: { NBDFrameDecoder(phase: .transmission) })
+    }
+
+    @Test("options decode however split; long options are discarded and reported")
+    func decoderOptions() throws {
+        var input = NBDWire.option(NBD.optList)
+        var data = ByteBuffer()
+        data.writeString("0123456789")
+        var unknown = NBDWire.option(77, data)
+        input.writeBuffer(&unknown)
+        var long = NBDWire.option(NBD.optInfo, ByteBuffer(repeating: 1, count: 100))
+        input.writeBuffer(&long)
+        let expected: [NBDClientMessage] = [
+            .option(code: NBD.optList, data: ByteBuffer()), .option(code: 77, data: data),
+            .optionTooLong(code: NBD.optInfo, length: 100),
+        ]
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(input, expected)],
+            decoderFactory: { NBDFrameDecoder(phase: .options, maximumOptionLength: 64) })
+    }
+
+    @Test("the client flags come first, then options; after GO the decoder waits for the handler")
+    func decoderPhases() throws {
+        let decoder = NBDFrameDecoder()
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(decoder))
+        var input = ByteBuffer()
+        input.writeInteger(UInt32(3))
+        var go = NBDWire.option(NBD.optGo, NBDWire.infoData("d"))
+        input.writeBuffer(&go)
+        var read = NBDWire.request(NBD.cmdRead, handle: 5, length: 512)
+        input.writeBuffer(&read)
+        try channel.writeInbound(input)
+        #expect(try channel.readInbound(as: NBDClientMessage.self) == .clientFlags(3))
+        #expect(
+            try channel.readInbound(as: NBDClientMessage.self) == .option(code: NBD.optGo, data: NBDWire.infoData("d")))
+        #expect(try channel.readInbound(as: NBDClientMessage.self) == nil)
+        #expect(decoder.phase == .waiting)
+        decoder.phase = .transmission
+        try channel.writeInbound(ByteBuffer())
+        #expect(
+            try channel.readInbound(as: NBDClientMessage.self)
+                == .request(NBDRequest(flags: 0, type: NBD.cmdRead, handle: 5, offset: 0, length: 512)))
+    }
+
+    @Test("a write over the payload limit is read past, so the next request still decodes")
+    func oversizedWriteSkipped() throws {
+        var input = NBDWire.request(NBD.cmdWrite, handle: 1, length: 2048, payload: Array(repeating: 9, count: 2048))
+        var read = NBDWire.request(NBD.cmdRead, handle: 2, length: 512)
+        input.writeBuffer(&read)
+        let expected: [NBDClientMessage] = [
+            .request(NBDRequest(flags: 0, type: NBD.cmdWrite, handle: 1, offset: 0, length: 2048, payloadDiscarded: true)),
+            .request(NBDRequest(flags: 0, type: NBD.cmdRead, handle: 2, offset: 0, length: 512)),
+        ]
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(input, expected)],
+            decoderFactory: { NBDFrameDecoder(phase: .transmission, maximumPayload: 1024) })
+    }
+
+    // MARK: The whole connection
+
+    /// An engine with a 1 MiB backend, paths p1/p2, device `lin` (linear) and device `half`:
+    /// its first 1024 sectors multipath with queue_if_no_path over p1, the rest linear.
+    final class Rig: @unchecked Sendable {
+        let fixture: EngineFixture
+        let channel = EmbeddedChannel()
+        let decoder = NBDFrameDecoder()
+
+        init() async throws {
+            fixture = try EngineFixture()
+            try fixture.backend("disk", sectors: 2048)
+            try fixture.manager.createPath(name: "p1", backend: "disk")
+            try await fixture.manager.createDevice(name: "lin", table: TableParser.parse("0 2048 linear disk 0"))
+            try await fixture.manager.createDevice(
+                name: "half",
+                table: TableParser.parse(
+                    "0 1024 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1\n1024 1024 linear disk 1024"))
+            let handler = NBDConnectionHandler(
+                decoder: decoder, exports: DeviceExports(manager: fixture.manager),
+                stats: NBDConnectionStats(id: 1, client: "test"), limits: .init(), tlsRequired: false, onTLS: nil,
+                logger: .init(label: "test"))
+            try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        }
+
+        func send(_ buffer: ByteBuffer) throws { try channel.writeInbound(buffer) }
+
+        /// Everything the server wrote so far, as one buffer.
+        func received() throws -> ByteBuffer {
+            var all = ByteBuffer()
+            while var part = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&part) }
+            return all
+        }
+
+        /// Greeting, flags, optional structured replies and meta context, GO `export`.
+        func handshake(_ export: String, structured: Bool = false) throws {
+            var greeting = try received()
+            #expect(greeting.readInteger(as: UInt64.self) == NBD.initMagic)
+            var flags = ByteBuffer()
+            flags.writeInteger(NBD.clientFlagFixedNewstyle | NBD.clientFlagNoZeroes)
+            try send(flags)
+            if structured {
+                try send(NBDWire.option(NBD.optStructuredReply))
+                try send(NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
+            }
+            try send(NBDWire.option(NBD.optGo, NBDWire.infoData(export)))
+            var replies = try received()
+            #expect(NBDWire.optionReplies(&replies).last?.type == NBD.repAck)
+            #expect(decoder.phase == .transmission)
+        }
+    }
+
+    @Test("GO, write, read back, flush and DISC over the real engine; the connection holds the device open")
+    func transmission() async throws {
+        let rig = try await Rig()
+        try rig.handshake("lin")
+        let device = try rig.fixture.manager.device(named: "lin")
+        #expect(device.info.openCount == 1)
+        let payload = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        // The request arrives one byte at a time.
+        let write = NBDWire.request(NBD.cmdWrite, handle: 0xAA, offset: 8192, length: 4096, payload: payload)
+        for byte in write.readableBytesView { try rig.send(ByteBuffer(bytes: [byte])) }
+        var reply = try rig.received()
+        #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 0xAA))
+        #expect(try rig.fixture.fileBytes("disk", offset: 8192, count: 4096) == payload)
+
+        try rig.send(NBDWire.request(NBD.cmdRead, handle: 0xBB, offset: 8192, length: 4096))
+        var read = try rig.received()
+        #expect(NBDWire.simpleReply(&read) == .init(error: 0, handle: 0xBB))
+        #expect(read.readBytes(length: 4096) == payload)
+
+        try rig.send(NBDWire.request(NBD.cmdFlush, handle: 0xCC))
+        var flushed = try rig.received()
+        #expect(NBDWire.simpleReply(&flushed) == .init(error: 0, handle: 0xCC))
+
+        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 0xDD, offset: 1 << 20, length: 512, payload: Array(repeating: 0, count: 512)))
+        var beyond = try rig.received()
+        #expect(NBDWire.simpleReply(&beyond) == .init(error: NBD.ENOSPC, handle: 0xDD))
+
+        try rig.send(NBDWire.request(NBD.cmdDisc, handle: 0))
+        rig.channel.embeddedEventLoop.run()
+        #expect(!rig.channel.isActive)
+        #expect(device.info.openCount == 0)
+    }
+
+    @Test("structured replies: reads as OFFSET_DATA, errors as ERROR chunks, block status for a zero target")
+    func structured() async throws {
+        let rig = try await Rig()
+        try await rig.fixture.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero\n64 64 linear disk 0"))
+        try rig.handshake("z", structured: true)
+        try rig.send(NBDWire.request(NBD.cmdRead, handle: 1, offset: 0, length: 1024))
+        var read = try rig.received()
+        let chunk = try #require(NBDWire.chunk(&read))
+        #expect(chunk.type == NBD.replyTypeOffsetData && chunk.flags == NBD.replyFlagDone && chunk.handle == 1)
+        var data = chunk.payload
+        #expect(data.readInteger(as: UInt64.self) == 0)
+        #expect(data.readBytes(length: 1024) == Array(repeating: 0, count: 1024))
+
+        try rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 100, length: 512))
+        var error = try rig.received()
+        let failed = try #require(NBDWire.chunk(&error))
+        #expect(failed.type == NBD.replyTypeError)
+        var errorPayload = failed.payload
+        #expect(errorPayload.readInteger(as: UInt32.self) == NBD.EINVAL)
+
+        try rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 3, offset: 0, length: 128 << 9))
+        var status = try rig.received()
+        let extents = try #require(NBDWire.chunk(&status))
+        #expect(extents.type == NBD.replyTypeBlockStatus)
+        var descriptors = extents.payload
+        #expect(descriptors.readInteger(as: UInt32.self) == NBDNegotiation.baseAllocationID)
+        // The zero target and the untouched (sparse) backend under the linear part are one hole.
+        #expect(descriptors.readInteger(as: UInt32.self) == 128 << 9)
+        #expect(descriptors.readInteger(as: UInt32.self) == NBD.stateHole | NBD.stateZero)
+        #expect(descriptors.readableBytes == 0)
+
+        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 4, offset: 64 << 9, length: 4096, payload: Array(repeating: 1, count: 4096)))
+        _ = try rig.received()
+        try rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 5, offset: 0, length: 128 << 9))
+        var after = try rig.received()
+        var mixed = try #require(NBDWire.chunk(&after)).payload
+        #expect(mixed.readInteger(as: UInt32.self) == NBDNegotiation.baseAllocationID)
+        #expect(mixed.readInteger(as: UInt32.self) == 64 << 9)
+        #expect(mixed.readInteger(as: UInt32.self) == NBD.stateHole | NBD.stateZero)
+        #expect(mixed.readInteger(as: UInt32.self).map { $0 >= 4096 } == true)
+        #expect(mixed.readInteger(as: UInt32.self) == 0)
+    }
+
+    @Test("replies go out of order: a held request does not hold back a later one; it completes when the path returns")
+    func outOfOrder() async throws {
+        let rig = try await Rig()
+        try rig.handshake("half")
+        let path = try rig.fixture.manager.path(named: "p1")
+        path.fail()
+        let payload = Array(repeating: UInt8(0x5A), count: 512)
+        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: payload))
+        try rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 1024 << 9, length: 512))
+        var first = try rig.received()
+        #expect(NBDWire.simpleReply(&first) == .init(error: 0, handle: 2))
+        #expect(try rig.fixture.manager.device(named: "half").info.io.queued == 1)
+        path.reinstate()
+        rig.channel.embeddedEventLoop.run()
+        var second = try rig.received()
+        #expect(NBDWire.simpleReply(&second) == .init(error: 0, handle: 1))
+        #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == payload)
+    }
+
+    @Test("a bad request magic drops the connection")
+    func badMagic() async throws {
+        let rig = try await Rig()
+        try rig.handshake("lin")
+        try? rig.send(NBDWire.request(NBD.cmdRead, handle: 1, length: 512, magic: 0xDEAD_BEEF))
+        rig.channel.embeddedEventLoop.run()
+        #expect(!rig.channel.isActive)
+    }
+
+    @Test("unknown commands and FAST_ZERO get errors; trim, zeroes and cache succeed")
+    func commands() async throws {
+        let rig = try await Rig()
+        try rig.handshake("lin")
+        let cases: [(ByteBuffer, UInt32)] = [
+            (NBDWire.request(42, handle: 1, length: 512), NBD.EINVAL),
+            (NBDWire.request(NBD.cmdWriteZeroes, handle: 2, length: 4096, flags: NBD.cmdFlagFastZero), NBD.ENOTSUP),
+            (NBDWire.request(NBD.cmdWriteZeroes, handle: 3, length: 768 << 10, flags: NBD.cmdFlagNoHole), 0),
+            (NBDWire.request(NBD.cmdWriteZeroes, handle: 4, offset: 4096, length: 4096, flags: NBD.cmdFlagFUA), 0),
+            (NBDWire.request(NBD.cmdTrim, handle: 5, offset: 8192, length: 4096), 0),
+            (NBDWire.request(NBD.cmdCache, handle: 6, length: 4096), 0),
+            (NBDWire.request(NBD.cmdBlockStatus, handle: 7, length: 4096), NBD.EINVAL),
+        ]
+        for (index, (request, error)) in cases.enumerated() {
+            try rig.send(request)
+            var reply = try rig.received()
+            #expect(NBDWire.simpleReply(&reply) == .init(error: error, handle: UInt64(index + 1)), "case \(index + 1)")
+        }
+    }
+}
