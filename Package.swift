@@ -85,8 +85,10 @@ let package = Package(
                 "MapperCore",
                 "MapperStore",
                 "MapperServer",
+                "MapperNBD",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/mapperd-bench"
         ),

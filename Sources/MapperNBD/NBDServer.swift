@@ -25,6 +25,9 @@ public final class NBDServer: Service, Sendable {
 
     private struct State {
         var listeners: [String] = []
+        /// `nil` until `run` bound its listeners (or failed to).
+        var ready: Bool = false
+        var readyWaiters: [CheckedContinuation<[String], Never>] = []
         var connections: [UInt64: (stats: NBDConnectionStats, channel: any Channel)] = [:]
     }
 
@@ -44,6 +47,27 @@ public final class NBDServer: Service, Sendable {
     /// Open connections, oldest first.
     public var connections: [NBDConnectionInfo] {
         state.withLock { $0.connections.values.map(\.stats.info) }.sorted { $0.id < $1.id }
+    }
+
+    /// Waits until ``run()`` has bound its listeners and returns them (empty if binding failed).
+    public func listening() async -> [String] {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> [String]? in
+                if state.ready { return state.listeners }
+                state.readyWaiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    private func markReady() {
+        let (waiters, listeners) = state.withLock { state in
+            state.ready = true
+            defer { state.readyWaiters = [] }
+            return (state.readyWaiters, state.listeners)
+        }
+        for waiter in waiters { waiter.resume(returning: listeners) }
     }
 
     public func run() async throws {
@@ -66,9 +90,12 @@ public final class NBDServer: Service, Sendable {
             }
         } catch {
             for channel in channels { try? await channel.close() }
+            state.withLock { $0.listeners = [] }
+            markReady()
             logger.critical("nbd cannot listen", metadata: ["error": "\(error)"])
             throw error
         }
+        markReady()
         try? await gracefulShutdown()
         for channel in channels { try? await channel.close() }
         await drainConnections()

@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import MapperCore
+import MapperNBD
+import ServiceLifecycle
+
+/// `mapperd-bench nbd`: fio's `nbd` engine against mapperd's NBD export of a linear device
+/// and against `nbdkit file` on the same file, in the same run, rounds interleaved (mapperd,
+/// nbdkit, mapperd, ...). Both are reached over a unix socket, so neither pays for TCP.
+/// Cases: 4 KiB randread and randwrite at iodepth 1 and 16, and 4 jobs × iodepth 16 (four
+/// connections). Prints one JSON line per case: both IOPS (the best of three rounds) and
+/// the ratio mapperd / nbdkit. Needs `fio` and `nbdkit` on the PATH.
+struct NBDBench {
+    let options: BenchOptions
+
+    func run() async throws {
+        guard let fio = HTTPBench.which("fio"), let nbdkit = HTTPBench.which("nbdkit") else {
+            throw MapperError(.ENOENT, "fio and nbdkit are needed (apt-get install fio nbdkit)")
+        }
+        for base in options.directories {
+            try await run(in: URL(fileURLWithPath: base), fio: fio, nbdkit: nbdkit)
+        }
+    }
+
+    private func run(in base: URL, fio: String, nbdkit: String) async throws {
+        let directory = base.appendingPathComponent("mapperd-bench-nbd-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let size: UInt64 = 256 << 20
+        let file = directory.appendingPathComponent("disk.img")
+        // A fully allocated file, so that neither server reads holes.
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        let chunk = Data(repeating: 0x6d, count: 1 << 20)
+        for _ in 0..<(size >> 20) { handle.write(chunk) }
+        try handle.close()
+
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let manager = DeviceManager()
+        try manager.createBackend(name: "disk", file: "disk.img", url: file)
+        try await manager.createDevice(
+            name: "lin", table: TableParser.parse("0 \(size >> 9) linear disk 0"))
+        let mapperdSocket = directory.appendingPathComponent("mapperd.sock").path
+        let server = NBDServer(
+            configuration: NBDConfiguration(port: nil, socketPath: mapperdSocket), manager: manager, logger: logger)
+        let group = ServiceGroup(services: [server], logger: logger)
+        let running = Task { try await group.run() }
+        _ = await server.listening()
+
+        let nbdkitSocket = directory.appendingPathComponent("nbdkit.sock").path
+        let pidFile = directory.appendingPathComponent("nbdkit.pid").path
+        // nbdkit forks into the background once it listens (no -f), so this returns when ready.
+        try Self.runTool(nbdkit, ["-U", nbdkitSocket, "-P", pidFile, "--exit-with-parent", "file", file.path])
+        defer {
+            if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }) {
+                kill(pid, SIGTERM)
+            }
+        }
+        let medium = base.path.hasPrefix("/dev/shm") ? "shm" : "disk"
+        let uris = [
+            "mapperd": "nbd+unix:///lin?socket=\(mapperdSocket)", "nbdkit": "nbd+unix:///?socket=\(nbdkitSocket)",
+        ]
+        let cases: [(String, String, Int, Int)] = [
+            ("randread", "randread", 1, 1), ("randread", "randread", 16, 1), ("randread", "randread", 16, 4),
+            ("randwrite", "randwrite", 1, 1), ("randwrite", "randwrite", 16, 1), ("randwrite", "randwrite", 16, 4),
+        ]
+        let seconds = max(1, Int((options.seconds * 5).rounded()))
+        for (name, rw, depth, jobs) in cases {
+            let label = "nbd.linear.\(name).4k.qd\(depth).j\(jobs).\(medium)"
+            if let filter = options.filter, !label.contains(filter) { continue }
+            var best = ["mapperd": 0.0, "nbdkit": 0.0]
+            for _ in 0..<3 {
+                for side in ["mapperd", "nbdkit"] {
+                    let iops = try Self.fio(
+                        fio, uri: uris[side] ?? "", rw: rw, depth: depth, jobs: jobs, seconds: seconds, size: size)
+                    best[side] = max(best[side] ?? 0, iops)
+                }
+            }
+            let mine = best["mapperd"] ?? 0
+            let theirs = best["nbdkit"] ?? 1
+            BenchReport.emit([
+                ("bench", label), ("iops", Int(mine)), ("baselineIops", Int(theirs)), ("baseline", "nbdkit file"),
+                ("ratio", mine / max(theirs, 1)),
+            ])
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+
+    /// Runs fio's nbd engine and returns the IOPS of the whole group.
+    static func fio(
+        _ fio: String, uri: String, rw: String, depth: Int, jobs: Int, seconds: Int, size: UInt64
+    ) throws -> Double {
+        let output = try runTool(
+            fio,
+            [
+                "--name=bench", "--ioengine=nbd", "--uri=\(uri)", "--rw=\(rw)", "--bs=4k", "--iodepth=\(depth)",
+                "--numjobs=\(jobs)", "--size=\(size / UInt64(jobs))", "--offset_increment=\(size / UInt64(jobs))",
+                "--time_based", "--runtime=\(seconds)", "--group_reporting", "--output-format=json", "--norandommap",
+                "--randrepeat=0",
+            ])
+        guard let start = output.firstIndex(of: "{"),
+            let json = try JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any],
+            let job = (json["jobs"] as? [[String: Any]])?.first,
+            let side = job[rw == "randread" ? "read" : "write"] as? [String: Any], let iops = side["iops"] as? Double
+        else { throw MapperError(.EIO, "cannot read fio output:\n\(output)") }
+        if let error = job["error"] as? Int, error != 0 { throw MapperError(.EIO, "fio failed:\n\(output)") }
+        return iops
+    }
+
+    @discardableResult
+    static func runTool(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw MapperError(.EIO, "\(path) exited with \(process.terminationStatus):\n\(output)")
+        }
+        return output
+    }
+}
