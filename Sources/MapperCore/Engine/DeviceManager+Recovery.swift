@@ -12,10 +12,13 @@ extension DeviceManager {
         public var targetStates: [Int: [String: String]]
         /// Bios that had not ended, in the order they go back into `deferred`.
         public var bios: [Bio]
+        /// A noflush suspend was under way when the server stopped (bios were in pushback).
+        public var noflushSuspendInProgress: Bool
 
         public init(
             name: String, uuid: String?, readOnly: Bool, suspended: Bool, eventNr: UInt32, live: [TableLine],
-            inactive: [TableLine], targetStates: [Int: [String: String]], bios: [Bio]
+            inactive: [TableLine], targetStates: [Int: [String: String]], bios: [Bio],
+            noflushSuspendInProgress: Bool = false
         ) {
             self.name = name
             self.uuid = uuid
@@ -26,6 +29,7 @@ extension DeviceManager {
             self.inactive = inactive
             self.targetStates = targetStates
             self.bios = bios
+            self.noflushSuspendInProgress = noflushSuspendInProgress
         }
     }
 
@@ -67,15 +71,8 @@ extension DeviceManager {
             }
         }
         if liveLoaded && !restore.suspended {
-            do {
-                if device.inactiveTable != nil {
-                    // Resume would swap the staged table in; make the live one active first.
-                    try await device.control.withLock { try await device.resumeActivating() }
-                } else {
-                    try await device.resume()
-                }
-            } catch {
-                problems.append("device '\(restore.name)': not resumed: \(error)")
+            await device.control.withLock {
+                device.activateRestored(runningResumeHooks: restore.noflushSuspendInProgress)
             }
         }
         return problems
@@ -89,10 +86,23 @@ extension DeviceManager {
 }
 
 extension MappedDevice {
-    /// Resumes the live table without swapping in the staged one (start-up only).
-    func resumeActivating() async throws {
+    /// Makes a restored device active again (start-up only), without swapping in a staged
+    /// table. Recovered bios in `deferred` are re-issued through the live table.
+    ///
+    /// The targets' resume hooks do not run: the device was active when the server stopped,
+    /// and its targets' restored run-time state is exactly what it was then. In particular a
+    /// failed or interrupted suspend's presuspend stays in force (multipath's
+    /// `queue_if_no_path` stays off, SEMANTICS §4), as it would have without the restart.
+    ///
+    /// The one exception is a noflush suspend that was still under way (bios in pushback):
+    /// it never finished, and its pushed-back bios were promised to be held, so it is ended
+    /// as a noflush suspend followed by a resume would end it (`runningResumeHooks`): the
+    /// hooks restore `queue_if_no_path` and the pushed-back bios queue again rather than fail.
+    func activateRestored(runningResumeHooks: Bool) {
         guard let live = liveTable else { return }
-        for instance in live.targets { instance.target.resume() }
+        if runningResumeHooks {
+            for instance in live.targets { instance.target.resume() }
+        }
         state.withLock { state in
             state.suspended = false
             state.blockIO = true
