@@ -42,7 +42,7 @@ struct NBDBench {
         try await manager.createDevice(
             name: "lin", table: TableParser.parse("0 \(size >> 9) linear disk 0"))
         let mapperdSocket = directory.appendingPathComponent("mapperd.sock").path
-        let server = NBDServer(
+        let server = try NBDServer(
             configuration: NBDConfiguration(port: nil, socketPath: mapperdSocket), manager: manager, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         let running = Task { try await group.run() }
@@ -50,8 +50,9 @@ struct NBDBench {
 
         let nbdkitSocket = directory.appendingPathComponent("nbdkit.sock").path
         let pidFile = directory.appendingPathComponent("nbdkit.pid").path
-        // nbdkit forks into the background once it listens (no -f), so this returns when ready.
-        try Self.runTool(nbdkit, ["-U", nbdkitSocket, "-P", pidFile, "--exit-with-parent", "file", file.path])
+        // nbdkit forks into the background once it listens (no -f), so this returns when ready;
+        // the daemon keeps its standard output, so none is captured.
+        try Self.runTool(nbdkit, ["-U", nbdkitSocket, "-P", pidFile, "file", file.path], capture: false)
         defer {
             if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({
                 Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -112,19 +113,9 @@ struct NBDBench {
     }
 
     @discardableResult
-    static func runTool(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw MapperError(.EIO, "\(path) exited with \(process.terminationStatus):\n\(output)")
-        }
+    static func runTool(_ path: String, _ arguments: [String], capture: Bool = true) throws -> String {
+        let (status, output) = try Spawn.run(path, arguments, capture: capture)
+        guard status == 0 else { throw MapperBenchError("\(path) exited with \(status):\n\(output)") }
         return output
     }
 }

@@ -10,13 +10,17 @@ public struct NBDConfiguration: Sendable {
     public var defaultExport: String?
     /// How long a graceful shutdown waits for connections to drain before closing them.
     public var shutdownGrace: Duration
+    /// Pre-shared keys for TLS. With keys, the TCP listener requires TLS (FORCEDTLS: nothing
+    /// but `STARTTLS` and `ABORT` before it); the unix socket offers it without requiring it.
+    public var tlsKeys: NBDPreSharedKeys?
     /// Per-connection backpressure limits.
     public var maxInFlight: Int
     public var maxInFlightBytes: Int
 
     public init(
         host: String = "127.0.0.1", port: Int? = 10809, socketPath: String? = nil, defaultExport: String? = nil,
-        shutdownGrace: Duration = .seconds(10), maxInFlight: Int = 1024, maxInFlightBytes: Int = 256 << 20
+        shutdownGrace: Duration = .seconds(10), maxInFlight: Int = 1024, maxInFlightBytes: Int = 256 << 20,
+        tlsKeys: NBDPreSharedKeys? = nil
     ) {
         self.host = host
         self.port = port
@@ -25,6 +29,7 @@ public struct NBDConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
         self.maxInFlight = maxInFlight
         self.maxInFlightBytes = maxInFlightBytes
+        self.tlsKeys = tlsKeys
     }
 
     /// Whether the TCP listener's address is a loopback one.

@@ -39,7 +39,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private let stats: NBDConnectionStats
     private let limits: Limits
     private let logger: Logger
-    private let onTLS: ((ChannelHandlerContext) throws -> Void)?
+    private let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
     private var context: ChannelHandlerContext?
 
     private var device: MappedDevice?
@@ -56,7 +56,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     init(
         decoder: NBDFrameDecoder, exports: DeviceExports, stats: NBDConnectionStats, limits: Limits,
-        tlsRequired: Bool, onTLS: ((ChannelHandlerContext) throws -> Void)?, logger: Logger
+        tlsRequired: Bool, onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?, logger: Logger
     ) {
         self.decoder = decoder
         self.exports = exports

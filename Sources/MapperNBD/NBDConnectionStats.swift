@@ -12,6 +12,7 @@ public final class NBDConnectionStats: Sendable {
     let inFlight = Atomic<Int>(0)
     let bytesRead = Atomic<UInt64>(0)
     let bytesWritten = Atomic<UInt64>(0)
+    let tls = Atomic<Bool>(false)
 
     init(id: UInt64, client: String) {
         self.id = id
@@ -26,7 +27,7 @@ public final class NBDConnectionStats: Sendable {
         NBDConnectionInfo(
             id: id, client: client, export: exportName.withLock { $0 }, since: since,
             inFlight: inFlight.load(ordering: .relaxed), bytesRead: bytesRead.load(ordering: .relaxed),
-            bytesWritten: bytesWritten.load(ordering: .relaxed))
+            bytesWritten: bytesWritten.load(ordering: .relaxed), tls: tls.load(ordering: .relaxed))
     }
 }
 
@@ -40,4 +41,6 @@ public struct NBDConnectionInfo: Sendable, Equatable {
     public var inFlight: Int
     public var bytesRead: UInt64
     public var bytesWritten: UInt64
+    /// Whether the connection runs over TLS.
+    public var tls: Bool
 }

@@ -20,6 +20,7 @@ public final class NBDServer: Service, Sendable {
     private let exports: DeviceExports
     private let logger: Logger
     private let group: any EventLoopGroup
+    private let tls: NBDTLS?
     private let nextID = Atomic<UInt64>(0)
     private let state = Mutex(State())
 
@@ -31,11 +32,13 @@ public final class NBDServer: Service, Sendable {
         var connections: [UInt64: (stats: NBDConnectionStats, channel: any Channel)] = [:]
     }
 
+    /// Throws when the TLS keys cannot make a TLS context.
     public init(
         configuration: NBDConfiguration, manager: DeviceManager, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) {
+    ) throws {
         self.configuration = configuration
+        self.tls = try configuration.tlsKeys.map { try NBDTLS(keys: $0) }
         self.exports = DeviceExports(manager: manager, defaultExport: configuration.defaultExport)
         self.logger = logger
         self.group = group
@@ -74,7 +77,8 @@ public final class NBDServer: Service, Sendable {
         var channels: [any Channel] = []
         do {
             if let port = configuration.port {
-                let channel = try await bootstrap().bind(host: configuration.host, port: port).get()
+                let channel = try await bootstrap(requireTLS: tls != nil).bind(host: configuration.host, port: port)
+                    .get()
                 let bound = channel.localAddress?.port ?? port
                 let label = "\(configuration.host):\(bound)"
                 state.withLock { $0.listeners.append(label) }
@@ -82,8 +86,9 @@ public final class NBDServer: Service, Sendable {
                 channels.append(channel)
             }
             if let path = configuration.socketPath {
-                let channel = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
-                    .get()
+                let channel = try await bootstrap(requireTLS: false).bind(
+                    unixDomainSocketPath: path, cleanupExistingSocketFile: true
+                ).get()
                 state.withLock { $0.listeners.append("unix:\(path)") }
                 logger.info("nbd listening on unix:\(path)")
                 channels.append(channel)
@@ -123,18 +128,27 @@ public final class NBDServer: Service, Sendable {
         }
     }
 
-    private func bootstrap() -> ServerBootstrap {
+    private func bootstrap(requireTLS: Bool) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.setUp(channel) }
+                channel.eventLoop.makeCompletedFuture { try self.setUp(channel, requireTLS: requireTLS) }
             }
     }
 
-    private func setUp(_ channel: any Channel) throws {
+    /// What `STARTTLS` does on a connection, or `nil` without TLS keys.
+    private func startTLS(_ stats: NBDConnectionStats) -> (@Sendable (ChannelHandlerContext) throws -> Void)? {
+        guard let tls else { return nil }
+        return { context in
+            try tls.start(on: context)
+            stats.tls.store(true, ordering: .relaxed)
+        }
+    }
+
+    private func setUp(_ channel: any Channel, requireTLS: Bool) throws {
         let id = nextID.add(1, ordering: .relaxed).newValue
         let client = channel.remoteAddress.map { address -> String in
             if let ip = address.ipAddress, let port = address.port { return "\(ip):\(port)" }
@@ -145,7 +159,7 @@ public final class NBDServer: Service, Sendable {
         let handler = NBDConnectionHandler(
             decoder: decoder, exports: exports, stats: stats,
             limits: .init(maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes),
-            tlsRequired: false, onTLS: nil, logger: logger)
+            tlsRequired: requireTLS, onTLS: startTLS(stats), logger: logger)
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(decoder), handler,
         ])

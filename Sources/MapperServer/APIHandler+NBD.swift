@@ -7,7 +7,7 @@ extension APIHandler {
         let nbd = runtime.nbd
         let connections = (nbd?.connections ?? []).map { connection in
             Components.Schemas.NBDConnection(
-                id: Int64(connection.id), client: connection.client, export: connection.export,
+                id: Int64(connection.id), client: connection.client, tls: connection.tls, export: connection.export,
                 since: connection.since, inFlight: connection.inFlight, bytesRead: Int64(connection.bytesRead),
                 bytesWritten: Int64(connection.bytesWritten))
         }

@@ -38,7 +38,7 @@ public final class MapperRuntime: Sendable {
         files = BackendFiles(dataDirectory: directory)
         bios = BioRegistry()
         let manager = self.manager
-        nbd = configuration.nbd.map { NBDServer(configuration: $0, manager: manager, logger: logger) }
+        nbd = try configuration.nbd.map { try NBDServer(configuration: $0, manager: manager, logger: logger) }
         recovery = try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: logger)
         for (name, recovered) in recovery.recovered {

@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
     var nbdDefaultExport: String? = environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 }
 
+    @Option(name: .long, help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK).")
+    var nbdTlsPsk: String? = environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 }
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = Self.environment["MAPPERD_LOG_LEVEL"] ?? "info"
 
@@ -82,13 +85,20 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")
         }
-        let nbd = noNbd ? nil : NBDConfiguration(
+        var nbd = noNbd ? nil : NBDConfiguration(
             host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport)
-        if let nbd, !nbd.isLoopback {
-            // NBD has no bearer token: a network listener needs TLS, which this server does not
-            // offer yet. Unix sockets and loopback need none.
+        if nbd != nil, let nbdTlsPsk {
+            do {
+                nbd?.tlsKeys = try NBDPreSharedKeys(contentsOf: nbdTlsPsk)
+            } catch {
+                throw ValidationError("--nbd-tls-psk: \(error)")
+            }
+        }
+        if let nbd, !nbd.isLoopback, nbd.tlsKeys == nil {
+            // NBD has no bearer token: a network listener needs TLS. Unix sockets and loopback
+            // need none.
             throw ValidationError(
-                "refusing to serve NBD on non-loopback address '\(host)' without TLS; use --no-nbd or a loopback --host (the unix socket, --nbd-socket, needs --host on loopback too)")
+                "refusing to serve NBD on non-loopback address '\(host)' without TLS; give --nbd-tls-psk FILE, or --no-nbd")
         }
         configuration.nbd = nbd
         let runtime: MapperRuntime

@@ -234,6 +234,21 @@ struct NBDChannelTests {
         #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == payload)
     }
 
+    @Test("a rename keeps the connected client on its device; removal is refused while it is open")
+    func renameKeepsClient() async throws {
+        let rig = try await Rig()
+        try rig.handshake("lin")
+        try rig.fixture.manager.renameDevice(named: "lin", to: "renamed")
+        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
+        var reply = try rig.received()
+        #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 1))
+        #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == Array(repeating: 0x11, count: 512))
+        await #expect(throws: MapperError.self) { try await rig.fixture.manager.removeDevice(named: "renamed") }
+        try await rig.fixture.manager.removeDevice(named: "renamed", force: true)
+        rig.channel.embeddedEventLoop.run()
+        #expect(!rig.channel.isActive)
+    }
+
     @Test("a bad request magic drops the connection")
     func badMagic() async throws {
         let rig = try await Rig()

@@ -12,6 +12,7 @@ struct ExternalTool: Sendable {
 
     /// The program's path on `PATH` (or `/usr/sbin`, `/sbin`), if installed.
     static func locate(_ name: String) -> String? {
+        if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
             let candidate = directory + "/" + name

@@ -292,6 +292,115 @@ struct NBDEndToEndTests {
         expectOK(await nbdfuse.finish(), "nbdfuse")
     }
 
+    @Test(
+        "TLS with pre-shared keys: nbdinfo and qemu-io get in with the key, without TLS or with a wrong key they do not",
+        .enabled(if: ExternalTool.available("nbdinfo", "qemu-io"), "nbdinfo or qemu-io is not installed"))
+    func tlsPSK() async throws {
+        let directory = try temporaryDataDirectory()
+        let keys = directory.deletingLastPathComponent().appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        let keyFile = keys.appendingPathComponent("keys.psk")
+        try "alice:\(String(repeating: "5a17", count: 16))\n".write(to: keyFile, atomically: true, encoding: .utf8)
+        let wrongFile = keys.appendingPathComponent("wrong.psk")
+        try "alice:\(String(repeating: "0bad", count: 16))\n".write(to: wrongFile, atomically: true, encoding: .utf8)
+        let server = ServerProcess(directory: directory, arguments: ["--nbd-tls-psk", keyFile.path])
+        try await server.start()
+        defer { _ = server.terminate() }
+        try await setUp(server)
+
+        let secure = "nbds://alice@127.0.0.1:\(server.nbdPort)/lin?tls-psk-file=\(keyFile.path)"
+        let info = try await ExternalTool.run("nbdinfo", [secure])
+        #expect(info.succeeded && info.output.contains("with TLS"), "\(info.output)")
+        let plain = try await ExternalTool.run("nbdinfo", [server.nbdURI("lin")])
+        #expect(!plain.succeeded, "\(plain.output)")
+        let wrong = try await ExternalTool.run(
+            "nbdinfo", ["nbds://alice@127.0.0.1:\(server.nbdPort)/lin?tls-psk-file=\(wrongFile.path)"])
+        #expect(!wrong.succeeded, "\(wrong.output)")
+
+        let qemu = try await ExternalTool.run(
+            "qemu-io",
+            [
+                "--object", "tls-creds-psk,id=tls0,endpoint=client,dir=\(keys.path),username=alice", "--image-opts",
+                "driver=nbd,host=127.0.0.1,port=\(server.nbdPort),export=lin,tls-creds=tls0",
+                "-c", "write -P 0x71 0 64k", "-c", "read -P 0x71 0 64k",
+            ])
+        expectOK(qemu, "qemu-io over TLS")
+        #expect(qemu.output.contains("read 65536/65536"), "\(qemu.output)")
+    }
+
+    @Test("a non-loopback NBD listener without TLS is refused; a bad key file is a clear error")
+    func nbdSecurityRefusals() async throws {
+        let open = ServerProcess(
+            directory: try temporaryDataDirectory(), arguments: ["--host", "0.0.0.0"],
+            environment: ["MAPPERD_TOKEN": "t0k3n"])
+        await #expect(throws: ServerProcess.ServerError.self) { try await open.start() }
+        open.process.waitUntilExit()
+        #expect(open.process.terminationStatus != 0)
+        #expect(open.log.contains("refusing to serve NBD on non-loopback address"), "\(open.log)")
+
+        let directory = try temporaryDataDirectory()
+        let bad = directory.deletingLastPathComponent().appendingPathComponent("bad.psk")
+        try "alice:xyz\n".write(to: bad, atomically: true, encoding: .utf8)
+        let badKeys = ServerProcess(directory: directory, arguments: ["--nbd-tls-psk", bad.path])
+        await #expect(throws: ServerProcess.ServerError.self) { try await badKeys.start() }
+        badKeys.process.waitUntilExit()
+        #expect(badKeys.log.contains("line 1"), "\(badKeys.log)")
+    }
+
+    @Test(
+        "200 requests in flight on one connection are held, then all answered; a flush on another connection covers them",
+        .enabled(
+            if: FileManager.default.fileExists(atPath: "/usr/bin/python3")
+                && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/nbd.py"),
+            "python3-libnbd is not installed"))
+    func manyInFlight() async throws {
+        let server = try await server()
+        defer { _ = server.terminate() }
+        try await create(server, "mp", "0 65536 \(Self.mp)")
+        try await server.call("POST", "/v1/paths/p1/fail")
+        try await server.call("POST", "/v1/paths/p2/fail")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/nbd_inflight.py")
+        let driver = try ExternalTool.start("/usr/bin/python3", [script.path, server.nbdURI("mp"), "200"])
+        try await waitForQueued(server, "mp", 200)
+        let connections = try await server.call("GET", "/v1/nbd").json["connections"] as? [[String: Any]]
+        #expect(connections?.first?["inFlight"] as? Int == 200)
+        try await server.call("POST", "/v1/paths/p1/reinstate")
+        let result = await driver.finish()
+        #expect(result.succeeded, "\(result.output)")
+        #expect(result.output.contains("submitted 200"), "\(result.output)")
+        #expect(result.output.contains("replies 200 errors 0"), "\(result.output)")
+        #expect(result.output.contains("verified 200"), "\(result.output)")
+    }
+
+    @Test(
+        "a held write outlives its client and a graceful restart, then lands",
+        .enabled(if: ExternalTool.available("qemu-io", "pkill"), "qemu-io or pkill is not installed"))
+    func heldWriteOutlivesClient() async throws {
+        let server = try await server()
+        try await create(server, "mp", "0 65536 \(Self.mp)")
+        try await server.call("POST", "/v1/paths/p1/fail")
+        try await server.call("POST", "/v1/paths/p2/fail")
+        let held = try ExternalTool.start("qemu-io", ["-f", "raw", "-c", "write -P 0x66 4M 4k", server.nbdURI("mp")])
+        try await waitForQueued(server, "mp", 1)
+        // SIGKILL to qemu-io, the child of its timeout wrapper (qemu-io waits out SIGTERM).
+        _ = try await ExternalTool.run("pkill", ["-KILL", "-P", "\(held.process.processIdentifier)"])
+        _ = await held.finish()
+        // SIGTERM: the connection is gone and the write is durably queued, so this is quick.
+        #expect(server.terminate() == 0, "\(server.log)")
+        let restarted = ServerProcess(directory: server.directory)
+        try await restarted.start()
+        defer { _ = restarted.terminate() }
+        #expect((try await restarted.call("GET", "/v1/devices/mp").json["io"] as? [String: Int])?["queued"] == 1)
+        try await restarted.call("POST", "/v1/paths/p1/reinstate")
+        for _ in 0..<20000 {
+            let io = try await restarted.call("GET", "/v1/devices/mp").json["io"] as? [String: Int]
+            if io?["queued"] == 0 && io?["inFlight"] == 0 { break }
+        }
+        let data = try await restarted.call("GET", "/v1/devices/mp/data?offset=4194304&length=4096").body
+        #expect(data == Data(repeating: 0x66, count: 4096))
+    }
+
     /// Polls the device (one request each round, no sleeping; bounded) until `count` bios are
     /// queued in its targets: the client has connected and its request reached the target.
     private func waitForQueued(_ server: ServerProcess, _ device: String, _ count: Int) async throws {

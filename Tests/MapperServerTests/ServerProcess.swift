@@ -12,7 +12,14 @@ final class ServerProcess: @unchecked Sendable {
     let directory: URL
     let process = Process()
     private let output = Mutex<String>("")
-    private let ready = Mutex<CheckedContinuation<Int?, Never>?>(nil)
+    /// The start-up outcome (the HTTP port, or `nil` when the server exited first), decided
+    /// once by whichever of the output reader and the termination handler sees it first.
+    private struct Ready {
+        var continuation: CheckedContinuation<Int?, Never>?
+        var result: Int??
+    }
+
+    private let ready = Mutex(Ready())
     private(set) var port = 0
     /// The NBD port (0 when the server runs with `--no-nbd`).
     private(set) var nbdPort = 0
@@ -72,7 +79,14 @@ final class ServerProcess: @unchecked Sendable {
             finish(nil)
         }
         thread.start()
-        let port = await withCheckedContinuation { continuation in ready.withLock { $0 = continuation } }
+        let port = await withCheckedContinuation { continuation in
+            let decided = ready.withLock { state -> Int?? in
+                if let result = state.result { return result }
+                state.continuation = continuation
+                return nil
+            }
+            if let decided { continuation.resume(returning: decided) }
+        }
         guard let port else { throw ServerError.didNotStart(log) }
         self.port = port
         self.nbdPort = nbdPortFound.withLock { $0 }
@@ -89,8 +103,13 @@ final class ServerProcess: @unchecked Sendable {
     func nbdURI(_ export: String) -> String { "nbd://127.0.0.1:\(nbdPort)/\(export)" }
 
     private func finish(_ port: Int?) {
-        ready.withLock { $0 }?.resume(returning: port)
-        ready.withLock { $0 = nil }
+        let continuation = ready.withLock { state -> CheckedContinuation<Int?, Never>? in
+            guard state.result == nil else { return nil }
+            state.result = .some(port)
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: port)
     }
 
     var log: String { output.withLock { $0 } }
