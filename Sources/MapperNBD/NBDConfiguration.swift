@@ -1,3 +1,5 @@
+import MapperCore
+
 /// Where and how the NBD export listens (`mapperd serve --nbd-*`).
 public struct NBDConfiguration: Sendable {
     /// The address of the TCP listener (the REST server's `--host`).
@@ -34,6 +36,6 @@ public struct NBDConfiguration: Sendable {
 
     /// Whether the TCP listener's address is a loopback one.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        HostAddress.isLoopback(host)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MapperCore
 import MapperNBD
 import MapperStore
 
@@ -42,6 +43,6 @@ public struct ServerConfiguration: Sendable {
 
     /// Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        HostAddress.isLoopback(host)
     }
 }
