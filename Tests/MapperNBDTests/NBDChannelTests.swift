@@ -72,6 +72,16 @@ struct NBDChannelTests {
                 == .request(NBDRequest(flags: 0, type: NBD.cmdRead, handle: 5, offset: 0, length: 512)))
     }
 
+    @Test("an option without IHAVEOPT is a protocol error that ends the connection")
+    func badOptionMagic() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(NBDFrameDecoder(phase: .options)))
+        var bad = ByteBuffer()
+        bad.writeInteger(UInt64(0x1234))
+        bad.writeInteger(NBD.optList)
+        bad.writeInteger(UInt32(0))
+        #expect(throws: NBDProtocolError.badOptionMagic(0x1234)) { try channel.writeInbound(bad) }
+    }
+
     @Test("a write over the payload limit is read past, so the next request still decodes")
     func oversizedWriteSkipped() throws {
         var input = NBDWire.request(NBD.cmdWrite, handle: 1, length: 2048, payload: Array(repeating: 9, count: 2048))
