@@ -94,7 +94,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         inReadBurst = true
         switch unwrapInboundIn(data) {
         case .clientFlags(let flags):
-            act(negotiation.clientFlags(flags), out: nil, context: context)
+            var out = ByteBuffer()
+            act(negotiation.clientFlags(flags), out: &out, context: context)
         case .option(let code, let data):
             var out = context.channel.allocator.buffer(capacity: 64)
             let action = negotiation.option(code, data: data, into: &out)
@@ -146,32 +147,29 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     // MARK: Handshake
 
     private func act(
-        _ action: NBDNegotiation.Action, out: UnsafeMutablePointer<ByteBuffer>?, context: ChannelHandlerContext,
-        option: UInt32 = 0
+        _ action: NBDNegotiation.Action, out: inout ByteBuffer, context: ChannelHandlerContext, option: UInt32 = 0
     ) {
         switch action {
         case .proceed:
             decoder.phase = .options
-            if let out { context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil) }
+            if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
         case .transmit(let export):
-            guard let out else { return }
             guard enterTransmission(export) else {
                 // The device went away between the look-up and the open.
                 if option == NBD.optGo {
-                    out.pointee.clear()
-                    NBDOptionReply.error(option, NBD.repErrUnknown, "no export named '\(export.name)'", into: &out.pointee)
+                    out.clear()
+                    NBDOptionReply.error(option, NBD.repErrUnknown, "no export named '\(export.name)'", into: &out)
                     decoder.phase = .options
-                    context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(out), promise: nil)
                 } else {
                     context.close(promise: nil)
                 }
                 return
             }
             decoder.phase = .transmission
-            context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         case .startTLS:
-            guard let out else { return }
-            context.writeAndFlush(wrapOutboundOut(out.pointee), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             do {
                 try onTLS?(context)
                 negotiation.tlsStarted()
@@ -182,19 +180,13 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             }
         case .close(let reason):
             logger.debug("nbd handshake ended", metadata: ["connection": "\(stats.id)", "reason": "\(reason)"])
-            if let out, out.pointee.readableBytes > 0 {
+            if out.readableBytes > 0 {
                 let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(out.pointee)).whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
             } else {
                 context.close(promise: nil)
             }
         }
-    }
-
-    private func act(
-        _ action: NBDNegotiation.Action, out: inout ByteBuffer, context: ChannelHandlerContext, option: UInt32 = 0
-    ) {
-        withUnsafeMutablePointer(to: &out) { act(action, out: $0, context: context, option: option) }
     }
 
     /// Opens the device behind `export` for this connection.

@@ -58,7 +58,8 @@ final class ServerProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe
-        process.terminationHandler = { [self] _ in finish(nil) }
+        // A server that exits early is seen by the reader at end of output, so that its whole
+        // log has been read when start() throws.
         try process.run()
         let handle = pipe.fileHandleForReading
         let thread = Thread { [self] in
