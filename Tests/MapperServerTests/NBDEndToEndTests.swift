@@ -159,7 +159,7 @@ struct NBDEndToEndTests {
             [
                 "--name=verify", "--ioengine=nbd", "--uri=\(server.nbdURI("lin"))", "--rw=randwrite", "--bs=4k",
                 "--size=4M", "--offset_increment=4M", "--numjobs=4", "--iodepth=16", "--verify=crc32c",
-                "--do_verify=1", "--group_reporting", "--output-format=json",
+                "--do_verify=1", "--verify_state_save=0", "--group_reporting", "--output-format=json",
             ])
         #expect(result.succeeded, "\(result.output)")
         let json = try #require(
