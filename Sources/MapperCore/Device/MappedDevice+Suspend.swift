@@ -174,13 +174,22 @@ extension MappedDevice {
         guard let live = liveTable else {
             throw MapperError(.EINVAL, "device '\(deviceName)' has no live table to resume")
         }
-        for instance in live.targets { instance.target.resume() }
+        activate(live, runningResumeHooks: true)
+        engine.events.append(kind: "device.resumed", device: deviceName, detail: noflush ? "noflush" : "")
+        persist(.deviceChanged(info))
+    }
+
+    /// The end of every resume: the targets' resume hooks (unless `runningResumeHooks` is
+    /// false), then the device is active and `deferred` is re-issued in order through `live`
+    /// (`blockIO` stays set until a drain pass finds `deferred` empty).
+    func activate(_ live: Table, runningResumeHooks: Bool) {
+        if runningResumeHooks {
+            for instance in live.targets { instance.target.resume() }
+        }
         state.withLock { state in
             state.suspended = false
             state.blockIO = true
         }
         drainDeferred()
-        engine.events.append(kind: "device.resumed", device: deviceName, detail: noflush ? "noflush" : "")
-        persist(.deviceChanged(info))
     }
 }

@@ -100,13 +100,6 @@ extension MappedDevice {
     /// hooks restore `queue_if_no_path` and the pushed-back bios queue again rather than fail.
     func activateRestored(runningResumeHooks: Bool) {
         guard let live = liveTable else { return }
-        if runningResumeHooks {
-            for instance in live.targets { instance.target.resume() }
-        }
-        state.withLock { state in
-            state.suspended = false
-            state.blockIO = true
-        }
-        drainDeferred()
+        activate(live, runningResumeHooks: runningResumeHooks)
     }
 }
