@@ -34,6 +34,7 @@ let package = Package(
                 "MapperCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.process("Migrations")]
         ),

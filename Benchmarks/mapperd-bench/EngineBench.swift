@@ -38,10 +38,10 @@ struct EngineBench {
         let medium = directory.hasPrefix("/dev/shm") ? "shm" : "disk"
 
         let manager = DeviceManager(engine: EngineServices())
-        try manager.createBackend(name: "disk", file: "disk.img", url: file)
+        try await manager.createBackend(name: "disk", file: "disk.img", url: file)
         let sectors = UInt64(Self.fileBytes / 512)
-        try manager.createPath(name: "p1", backend: "disk")
-        try manager.createPath(name: "p2", backend: "disk")
+        try await manager.createPath(name: "p1", backend: "disk")
+        try await manager.createPath(name: "p2", backend: "disk")
         let linear = try await manager.createDevice(
             name: "lin", table: TableParser.parse("0 \(sectors) linear disk 0"))
         let fd = open(file.path, O_RDWR)
@@ -96,7 +96,7 @@ struct EngineBench {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let manager = DeviceManager(engine: EngineServices())
-        try manager.createBackend(
+        try await manager.createBackend(
             name: "disk", file: "t.img", url: dir.appendingPathComponent("t.img"), sizeBytes: 100_000 * 8 * 512)
         var text = ""
         text.reserveCapacity(100_000 * 32)
@@ -105,7 +105,7 @@ struct EngineBench {
         var best = Double.infinity
         for _ in 0..<3 {
             let start = ContinuousClock.now
-            try manager.load(device: "big", text: text)
+            try await manager.load(device: "big", text: text)
             let elapsed = ContinuousClock.now - start
             best = min(best, Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
         }

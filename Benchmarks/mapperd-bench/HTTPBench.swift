@@ -36,7 +36,7 @@ struct HTTPBench {
         guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "server did not start") }
         let base = "http://127.0.0.1:\(port)"
 
-        try runtime.manager.createBackend(
+        try await runtime.manager.createBackend(
             name: "disk", file: "disk.img", url: directory.appendingPathComponent("data/disk.img"), sizeBytes: 64 << 20)
         try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 131072 linear disk 0"))
         let script = directory.appendingPathComponent("put.lua")
@@ -66,7 +66,7 @@ struct HTTPBench {
         }
         server.cancel()
         _ = try? await server.value
-        runtime.close()
+        await runtime.close()
     }
 
     /// Runs wrk and returns its Requests/sec (non-2xx responses make the run fail).

@@ -31,12 +31,12 @@ struct JournalBench {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: DataDirectory.databasePath(in: directory))
         let manager = DeviceManager(engine: store.engineServices())
-        try manager.createBackend(
+        try await manager.createBackend(
             name: "disk", file: "disk.img", url: directory.appendingPathComponent("disk.img"), sizeBytes: 262_144 * 512)
-        try manager.createPath(name: "p1", backend: "disk")
+        try await manager.createPath(name: "p1", backend: "disk")
         try await manager.createDevice(name: "mp", table: TableParser.parse(Self.table))
         try await manager.createDevice(name: "lin", table: TableParser.parse(Self.plainTable))
-        try manager.failPath(named: "p1")
+        try await manager.failPath(named: "p1")
         return (store, manager)
     }
 
@@ -73,7 +73,7 @@ struct JournalBench {
             ("ratio", queued / plain), ("goalBiosPerSec", 20_000), ("bios", total), ("commits", commits),
             ("durability", "full"),
         ])
-        store.close()
+        await store.close()
     }
 
     /// Queues `count` bios, drops the engine, then recovers in a fresh process (a real
@@ -81,7 +81,7 @@ struct JournalBench {
     private func recovery(count: Int, in directory: URL) async throws {
         let (store, manager) = try await setUp(directory)
         _ = await drive(manager, device: try manager.device(named: "mp"), total: count)
-        store.close()
+        await store.close()
         // Let the setup's writes reach the disk so they do not compete with the measurement.
         sync()
         let child = Process()
@@ -116,7 +116,7 @@ struct JournalBench {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let queued = try manager.device(named: "mp").info.io.queued
         FileHandle.standardOutput.write(Data("\(seconds) \(report.bios) \(queued)\n".utf8))
-        store.close()
+        await store.close()
     }
 
     private func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -38,7 +38,7 @@ struct NBDBench {
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
         let manager = DeviceManager()
-        try manager.createBackend(name: "disk", file: "disk.img", url: file)
+        try await manager.createBackend(name: "disk", file: "disk.img", url: file)
         try await manager.createDevice(
             name: "lin", table: TableParser.parse("0 \(size >> 9) linear disk 0"))
         let mapperdSocket = directory.appendingPathComponent("mapperd.sock").path

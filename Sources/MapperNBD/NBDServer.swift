@@ -28,7 +28,7 @@ public final class NBDServer: Service, Sendable {
         var listeners: [String] = []
         /// `nil` until `run` bound its listeners (or failed to).
         var ready: Bool = false
-        var readyWaiters: [CheckedContinuation<[String], Never>] = []
+        var readyWaiters = WaiterList<[String]>()
         var connections: [UInt64: (stats: NBDConnectionStats, channel: any Channel)] = [:]
     }
 
@@ -53,24 +53,25 @@ public final class NBDServer: Service, Sendable {
     }
 
     /// Waits until ``run()`` has bound its listeners and returns them (empty if binding failed).
+    /// Cancelling the task ends the wait with no listeners.
     public func listening() async -> [String] {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> [String]? in
-                if state.ready { return state.listeners }
-                state.readyWaiters.append(continuation)
-                return nil
-            }
-            if let now { continuation.resume(returning: now) }
-        }
+        await WaiterList<[String]>.wait(
+            deadline: nil,
+            register: { continuation in
+                state.withLock { state -> WaiterList<[String]>.Registration in
+                    if state.ready { return .ready(state.listeners) }
+                    return state.readyWaiters.add(continuation)
+                }
+            },
+            take: { [self] id in self.state.withLock { $0.readyWaiters.remove(id) } }) ?? []
     }
 
     private func markReady() {
         let (waiters, listeners) = state.withLock { state in
             state.ready = true
-            defer { state.readyWaiters = [] }
-            return (state.readyWaiters, state.listeners)
+            return (state.readyWaiters.takeAll(), state.listeners)
         }
-        for waiter in waiters { waiter.resume(returning: listeners) }
+        waiters.resumeAll(returning: listeners)
     }
 
     public func run() async throws {

@@ -13,7 +13,7 @@ extension APIHandler {
             throw MapperError(.EINVAL, "sizeBytes must be a positive multiple of 512")
         }
         let url = try runtime.files.resolve(body.file)
-        let backend = try manager.createBackend(
+        let backend = try await manager.createBackend(
             name: body.name, file: body.file, url: url, sizeBytes: body.sizeBytes.map { UInt64($0) })
         return .created(
             .init(
@@ -26,7 +26,7 @@ extension APIHandler {
     }
 
     func deleteBackend(_ input: Operations.DeleteBackend.Input) async throws -> Operations.DeleteBackend.Output {
-        try manager.removeBackend(named: input.path.name)
+        try await manager.removeBackend(named: input.path.name)
         return .noContent(.init())
     }
 }

@@ -27,7 +27,7 @@ extension APIHandler {
 
     func renameDevice(_ input: Operations.RenameDevice.Input) async throws -> Operations.RenameDevice.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
-        let device = try manager.renameDevice(named: input.path.name, to: body.newName)
+        let device = try await manager.renameDevice(named: input.path.name, to: body.newName)
         return .ok(.init(body: .json(DTO.device(device.info))))
     }
 
@@ -40,12 +40,12 @@ extension APIHandler {
             let text = try await String(collecting: body, upTo: runtime.configuration.maxJSONBytes)
             lines = try TableParser.parse(text)
         }
-        try manager.load(device: input.path.name, lines: lines)
+        try await manager.load(device: input.path.name, lines: lines)
         return .ok(.init(body: .json(DTO.device(try manager.device(named: input.path.name).info))))
     }
 
     func clearTable(_ input: Operations.ClearTable.Input) async throws -> Operations.ClearTable.Output {
-        try manager.clear(device: input.path.name)
+        try await manager.clear(device: input.path.name)
         return .ok(.init(body: .json(DTO.device(try manager.device(named: input.path.name).info))))
     }
 
@@ -90,7 +90,7 @@ extension APIHandler {
         try Validate.range(body.sector, 0...Int64.max, "sector")
         try Validate.length(body.message, 1...4096, "message")
         let device = try manager.device(named: input.path.name)
-        let reply = try device.message(sector: UInt64(body.sector ?? 0), body.message)
+        let reply = try await device.message(sector: UInt64(body.sector ?? 0), body.message)
         return .ok(.init(body: .json(.init(reply: reply))))
     }
 

@@ -64,18 +64,18 @@ extension APIHandler {
     func listBios(_ input: Operations.ListBios.Input) async throws -> Operations.ListBios.Output {
         try Validate.name(input.query.device, "device")
         let deviceFilter = input.query.device
-        let stateFilter = input.query.state?.rawValue
+        let stateFilter = input.query.state.flatMap { BioState(rawValue: $0.rawValue) }
         var seen = Set<String>()
         var result: [Components.Schemas.Bio] = []
         for entry in runtime.bios.entries {
-            let bio = DTO.bio(entry.bio, device: entry.device.name)
+            let bio = DTO.bio(entry.summary, device: entry.device.name)
             guard deviceFilter == nil || bio.device == deviceFilter,
-                stateFilter == nil || bio.state.rawValue == stateFilter
+                stateFilter == nil || bio.state.rawValue == stateFilter?.rawValue
             else { continue }
             seen.insert(bio.id)
             result.append(bio)
         }
-        for stored in try runtime.store.bios(device: deviceFilter, state: stateFilter, limit: 1000)
+        for stored in try await runtime.store.bios(device: deviceFilter, state: stateFilter, limit: 1000)
         where !seen.contains(String(stored.id)) {
             result.append(DTO.bio(stored))
         }
@@ -85,9 +85,9 @@ extension APIHandler {
     func getBio(_ input: Operations.GetBio.Input) async throws -> Operations.GetBio.Output {
         guard let id = UInt64(input.path.id) else { throw MapperError(.EINVAL, "bio id must be a number") }
         if let entry = runtime.bios.entry(id: id) {
-            return .ok(.init(body: .json(DTO.bio(entry.bio, device: entry.device.name))))
+            return .ok(.init(body: .json(DTO.bio(entry.summary, device: entry.device.name))))
         }
-        guard let stored = try runtime.store.bio(id: id) else { throw MapperError(.ENOENT, "no bio \(id)") }
+        guard let stored = try await runtime.store.bio(id: id) else { throw MapperError(.ENOENT, "no bio \(id)") }
         return .ok(.init(body: .json(DTO.bio(stored))))
     }
 

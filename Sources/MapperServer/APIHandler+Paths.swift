@@ -8,7 +8,7 @@ extension APIHandler {
 
     func createPath(_ input: Operations.CreatePath.Input) async throws -> Operations.CreatePath.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
-        let path = try manager.createPath(name: body.name, backend: body.backend)
+        let path = try await manager.createPath(name: body.name, backend: body.backend)
         return .created(.init(headers: .init(location: "/v1/paths/\(path.name)"), body: .json(DTO.path(path.info))))
     }
 
@@ -17,22 +17,22 @@ extension APIHandler {
     }
 
     func deletePath(_ input: Operations.DeletePath.Input) async throws -> Operations.DeletePath.Output {
-        try manager.removePath(named: input.path.name)
+        try await manager.removePath(named: input.path.name)
         return .noContent(.init())
     }
 
     func failPath(_ input: Operations.FailPath.Input) async throws -> Operations.FailPath.Output {
-        .ok(.init(body: .json(DTO.path(try manager.failPath(named: input.path.name).info))))
+        await .ok(.init(body: .json(DTO.path(try manager.failPath(named: input.path.name).info))))
     }
 
     func reinstatePath(_ input: Operations.ReinstatePath.Input) async throws -> Operations.ReinstatePath.Output {
-        .ok(.init(body: .json(DTO.path(try manager.reinstatePath(named: input.path.name).info))))
+        await .ok(.init(body: .json(DTO.path(try manager.reinstatePath(named: input.path.name).info))))
     }
 
     func setPathFault(_ input: Operations.SetPathFault.Input) async throws -> Operations.SetPathFault.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
         try Validate.range(body.delayMs, 0...600_000, "delayMs")
         let mode = try FaultMode(name: body.mode.rawValue, delayMs: body.delayMs ?? (body.mode == .delay ? nil : 0))
-        return .ok(.init(body: .json(DTO.path(try manager.setFault(path: input.path.name, mode).info))))
+        return await .ok(.init(body: .json(DTO.path(try manager.setFault(path: input.path.name, mode).info))))
     }
 }

@@ -3,18 +3,56 @@ import MapperCore
 import Synchronization
 
 /// The bios the server knows in memory: every bio submitted through the API (and every bio
-/// recovered at start-up) until it has ended and aged out, indexed by id and by
-/// (device, idempotency key). Older history comes from the store's journal.
+/// recovered at start-up), indexed by id and by (device, idempotency key). Older history comes
+/// from the store's journal.
+///
+/// Memory is bounded: a bio is held only while it has not ended. When it ends (the registry
+/// is its end-I/O receiver) its entry shrinks to a ``BioSummary``, so its payload is released
+/// as soon as nobody else (the request still answering, the engine) holds the bio. At most
+/// `capacity` ended entries are kept (the oldest go first); bios that have not ended are
+/// always kept.
 final class BioRegistry: Sendable {
+    /// A registered bio as the API reports it.
     struct Entry: Sendable {
-        let bio: Bio
+        let summary: BioSummary
         let device: MappedDevice
     }
 
+    /// What ``register(_:device:)`` found.
+    enum Registered: Sendable {
+        /// A bio that has not ended (the new one, or an earlier one with the same key).
+        case live(Bio)
+        /// An earlier bio with the same key, already ended.
+        case ended(BioSummary)
+    }
+
+    private struct Slot {
+        let device: MappedDevice
+        /// Set while the bio has not ended.
+        var bio: Bio?
+        /// Set once it has.
+        var ended: BioSummary?
+
+        var summary: BioSummary { ended ?? BioSummary(bio!) }
+    }
+
     private struct State {
-        var byID: [UInt64: Entry] = [:]
+        var byID: [UInt64: Slot] = [:]
         var byKey: [String: UInt64] = [:]
         var order: [UInt64] = []
+    }
+
+    /// Ends a registered bio's entry (the bio's end-I/O receiver; one per bio).
+    private final class Release: BlockIOCompletion {
+        let registry: BioRegistry
+        let id: UInt64
+
+        init(registry: BioRegistry, id: UInt64) {
+            self.registry = registry
+            self.id = id
+        }
+
+        func blockIOCompleted(_ error: Errno?) { registry.ended(id) }
     }
 
     private let state = Mutex(State())
@@ -27,20 +65,34 @@ final class BioRegistry: Sendable {
         "\(ObjectIdentifier(device).hashValue)/\(key)"
     }
 
-    /// Registers `bio` unless a bio with the same idempotency key on the same device exists;
-    /// returns the bio to report (the earlier one, or `bio`) and whether `bio` is new.
-    func register(_ bio: Bio, device: MappedDevice) -> (Bio, isNew: Bool) {
-        state.withLock { state in
+    /// Registers `bio` (which must have no end-I/O receiver) unless a bio with the same
+    /// idempotency key on the same device is known; returns what to report (the earlier bio,
+    /// or `bio`) and whether `bio` is new.
+    func register(_ bio: Bio, device: MappedDevice) -> (Registered, isNew: Bool) {
+        let earlier = state.withLock { state -> Registered? in
             if let key = bio.idempotencyKey, let earlier = state.byKey[Self.key(device, key)],
-                let entry = state.byID[earlier]
+                let slot = state.byID[earlier]
             {
-                return (entry.bio, false)
+                return slot.bio.map(Registered.live) ?? .ended(slot.summary)
             }
-            state.byID[bio.id] = Entry(bio: bio, device: device)
+            state.byID[bio.id] = Slot(device: device, bio: bio)
             if let key = bio.idempotencyKey { state.byKey[Self.key(device, key)] = bio.id }
             state.order.append(bio.id)
             if state.order.count > capacity + capacity / 4 { prune(&state) }
-            return (bio, true)
+            return nil
+        }
+        if let earlier { return (earlier, false) }
+        bio.setEndIO(Release(registry: self, id: bio.id))
+        return (.live(bio), true)
+    }
+
+    /// The bio `id` ended: keep its summary, drop the bio.
+    private func ended(_ id: UInt64) {
+        state.withLock { state in
+            guard var slot = state.byID[id], let bio = slot.bio else { return }
+            slot.ended = BioSummary(bio)
+            slot.bio = nil
+            state.byID[id] = slot
         }
     }
 
@@ -49,9 +101,9 @@ final class BioRegistry: Sendable {
         var kept: [UInt64] = []
         var excess = state.order.count - capacity
         for id in state.order {
-            if excess > 0, let entry = state.byID[id], entry.bio.state.isFinal {
+            if excess > 0, let slot = state.byID[id], let ended = slot.ended {
                 state.byID[id] = nil
-                if let key = entry.bio.idempotencyKey { state.byKey[Self.key(entry.device, key)] = nil }
+                if let key = ended.idempotencyKey { state.byKey[Self.key(slot.device, key)] = nil }
                 excess -= 1
             } else {
                 kept.append(id)
@@ -60,14 +112,24 @@ final class BioRegistry: Sendable {
         state.order = kept
     }
 
-    func entry(id: UInt64) -> Entry? { state.withLock { $0.byID[id] } }
-
-    func bio(device: MappedDevice, idempotencyKey: String) -> Bio? {
-        state.withLock { state in state.byKey[Self.key(device, idempotencyKey)].flatMap { state.byID[$0]?.bio } }
+    func entry(id: UInt64) -> Entry? {
+        state.withLock { state in state.byID[id].map { Entry(summary: $0.summary, device: $0.device) } }
     }
+
+    /// Whether a bio with this key on `device` is known.
+    func contains(device: MappedDevice, idempotencyKey: String) -> Bool {
+        state.withLock { $0.byKey[Self.key(device, idempotencyKey)] != nil }
+    }
+
+    /// Bios held because they have not ended.
+    var liveCount: Int { state.withLock { $0.byID.values.count { $0.bio != nil } } }
 
     /// Entries, newest first.
     var entries: [Entry] {
-        state.withLock { state in state.order.reversed().compactMap { state.byID[$0] } }
+        state.withLock { state in
+            state.order.reversed().compactMap { id in
+                state.byID[id].map { Entry(summary: $0.summary, device: $0.device) }
+            }
+        }
     }
 }

@@ -88,18 +88,22 @@ enum DTO {
     }
 
     static func bio(_ bio: Bio, device: String) -> Components.Schemas.Bio {
+        self.bio(BioSummary(bio), device: device)
+    }
+
+    static func bio(_ bio: BioSummary, device: String) -> Components.Schemas.Bio {
         .init(
             id: String(bio.id), device: device, op: .init(rawValue: bio.op.rawValue) ?? .write,
-            offset: Int64(bio.sector << 9), length: Int64(bio.byteCount),
+            offset: Int64(bio.sector << 9), length: Int64(bio.sectors << 9),
             state: .init(rawValue: bio.state.rawValue) ?? .inflight, error: bio.error?.name,
             idempotencyKey: bio.idempotencyKey, submittedAt: bio.submittedAt, completedAt: bio.completedAt)
     }
 
     static func bio(_ stored: StoredBio) -> Components.Schemas.Bio {
         .init(
-            id: String(stored.id), device: stored.device, op: .init(rawValue: stored.op) ?? .write,
+            id: String(stored.id), device: stored.device, op: .init(rawValue: stored.op.rawValue) ?? .write,
             offset: Int64(stored.sector << 9), length: Int64(stored.sectors << 9),
-            state: .init(rawValue: stored.state) ?? .inflight, error: stored.error,
+            state: .init(rawValue: stored.state.rawValue) ?? .inflight, error: stored.error?.name,
             idempotencyKey: stored.idempotencyKey, submittedAt: stored.submittedAt, completedAt: stored.completedAt)
     }
 

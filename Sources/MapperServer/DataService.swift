@@ -1,7 +1,6 @@
 import Foundation
 import MapperCore
 import MapperStore
-import Synchronization
 
 /// Reads, writes and flushes for the data endpoints, with `Prefer: respond-async` and
 /// `Idempotency-Key` handling. Shared by the native data routes and the generated handlers.
@@ -40,69 +39,55 @@ struct DataService: Sendable {
             guard !key.isEmpty, key.utf8.count <= 200 else {
                 throw MapperError(.EINVAL, "Idempotency-Key must be 1 to 200 bytes")
             }
-            if let earlier = try earlierOutcome(device: device, key: key) { return earlier }
+            if let earlier = try await earlierOutcome(device: device, key: key) { return earlier }
         }
         guard offset >= 0 else { throw MapperError(.EINVAL, "offset must not be negative") }
         let bio = try runtime.manager.makeBio(
             op: op, byteOffset: op == .flush ? 0 : Int(offset), byteLength: buffer?.count ?? 0, buffer: buffer,
             idempotencyKey: idempotencyKey)
-        let (reported, isNew) = runtime.bios.register(bio, device: device)
-        if isNew {
-            do {
-                try device.submit(bio)
-            } catch let error as MapperError {
-                bio.fail(error.errno)
-                throw error
+        switch runtime.bios.register(bio, device: device) {
+        case (.ended(let earlier), _):
+            return try Self.outcome(of: earlier)
+        case (.live(let reported), let isNew):
+            if isNew {
+                do {
+                    try device.submit(bio)
+                } catch let error as MapperError {
+                    bio.fail(error.errno)
+                    throw error
+                }
             }
+            return try await outcome(of: reported, device: device, respondAsync: respondAsync)
         }
-        return try await outcome(of: reported, device: device, respondAsync: respondAsync)
     }
 
-    /// An earlier bio with this key: from memory, or (after a restart) from the journal.
-    private func earlierOutcome(device: MappedDevice, key: String) throws -> Outcome? {
-        if runtime.bios.bio(device: device, idempotencyKey: key) != nil { return nil }  // handled by register
-        guard let stored = try runtime.store.bio(device: device.name, idempotencyKey: key) else { return nil }
+    /// An earlier bio with this key that left memory: from the journal (after a restart).
+    private func earlierOutcome(device: MappedDevice, key: String) async throws -> Outcome? {
+        if runtime.bios.contains(device: device, idempotencyKey: key) { return nil }  // handled by register
+        guard let stored = try await runtime.store.bio(device: device.name, idempotencyKey: key) else { return nil }
         switch stored.state {
-        case "completed": return .completed(bioID: stored.id)
-        case "failed": throw BioFailure(errno: Errno(name: stored.error ?? "EIO") ?? .EIO, bioID: stored.id)
+        case .completed: return .completed(bioID: stored.id)
+        case .failed: throw BioFailure(errno: stored.error ?? .EIO, bioID: stored.id)
         default: return nil
         }
     }
 
+    private static func outcome(of ended: BioSummary) throws -> Outcome {
+        if let error = ended.error { throw BioFailure(errno: error, bioID: ended.id) }
+        return .completed(bioID: ended.id)
+    }
+
+    /// With `respondAsync`, waits at most the configured time for the bio to end or be durably
+    /// queued, and answers 202 if it has not ended by then; otherwise waits for it to end.
     private func outcome(of bio: Bio, device: MappedDevice, respondAsync: Bool) async throws -> Outcome {
         if respondAsync {
-            let settled = await Self.waitAtMost(runtime.configuration.respondAsyncWait) {
-                await bio.waitUntilEndedOrDurablyQueued()
-            }
-            if !settled || !bio.state.isFinal {
-                return .accepted(bio, device: device.name)
-            }
+            let deadline = ContinuousClock.now + runtime.configuration.respondAsyncWait
+            await bio.waitUntilEndedOrDurablyQueued(deadline: deadline)
+            guard let ended = bio.ended else { return .accepted(bio, device: device.name) }
+            if let error = ended { throw BioFailure(errno: error, bioID: bio.id) }
+            return .completed(bioID: bio.id)
         }
         if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
         return .completed(bioID: bio.id)
-    }
-
-    /// Runs `operation` and returns `true` if it finished within `duration` (it keeps running
-    /// otherwise; waits here are never cancellable because a bio never is).
-    static func waitAtMost(_ duration: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
-        let decided = Mutex(false)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let decide: @Sendable (Bool) -> Void = { value in
-                let first = decided.withLock { done -> Bool in
-                    defer { done = true }
-                    return !done
-                }
-                if first { continuation.resume(returning: value) }
-            }
-            let timer = Task {
-                try? await Task.sleep(for: duration)
-                decide(false)
-            }
-            Task {
-                await operation()
-                timer.cancel()
-                decide(true)
-            }
-        }
     }
 }

@@ -53,8 +53,8 @@ public final class MapperRuntime: Sendable {
             ])
     }
 
-    /// Commits what the store has queued. Call once the server stopped.
-    public func close() {
-        store.close()
+    /// Commits what the store has queued and closes it. Call once the server stopped.
+    public func close() async {
+        await store.close()
     }
 }

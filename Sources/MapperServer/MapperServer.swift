@@ -30,8 +30,9 @@ public enum MapperServer {
         return router
     }
 
-    /// Runs the HTTP server and, when configured, the NBD export in one service group until
-    /// SIGTERM/SIGINT, then stops both gracefully and commits the store. Logs `listening on
+    /// Runs the store's writer, the HTTP server and, when configured, the NBD export in one
+    /// service group until SIGTERM/SIGINT, then stops them gracefully in reverse order: the
+    /// listeners first, the store (which commits what is queued) last. Logs `listening on
     /// HOST:PORT` once HTTP accepts connections (and the NBD export its own line).
     public static func run(runtime: MapperRuntime, logger: Logger) async throws {
         let configuration = runtime.configuration
@@ -44,14 +45,19 @@ public enum MapperServer {
                 logger.info("listening on \(configuration.host):\(port)")
             },
             logger: logger)
-        var services: [any Service] = [app]
+        var services: [any Service] = [runtime.store, app]
         if let nbd = runtime.nbd { services.append(nbd) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        defer { runtime.close() }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await runtime.close()
+            throw error
+        }
+        await runtime.close()
         logger.info("stopped")
     }
 }

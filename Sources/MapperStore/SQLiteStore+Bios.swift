@@ -7,12 +7,12 @@ import Synchronization
 public struct StoredBio: Sendable, Equatable {
     public let id: UInt64
     public let device: String
-    public let op: String
+    public let op: BioOp
     public let sector: UInt64
     public let sectors: UInt64
     public let idempotencyKey: String?
-    public let state: String
-    public let error: String?
+    public let state: BioState
+    public let error: Errno?
     public let submittedAt: Date
     public let completedAt: Date?
 }
@@ -21,9 +21,9 @@ extension SQLiteStore {
     /// Reserves this run's bio ids: each start takes a new epoch of 2^32 ids above every id
     /// the store has seen, so ids never repeat across restarts (not even ids of bios that were
     /// never journaled). Returns the last id not to use.
-    public func reserveBioIDs() throws -> UInt64 {
+    public func reserveBioIDs() async throws -> UInt64 {
         let floor = Mutex<UInt64>(0)
-        try writer.perform { db in
+        try await writer.perform { db in
             let epoch = (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'bio_id_epoch'") ?? 0) + 1
             try db.execute(
                 sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('bio_id_epoch', ?)", arguments: [epoch])
@@ -35,10 +35,10 @@ extension SQLiteStore {
 
     /// Marks bios that cannot be re-issued after a restart (reads: nobody waits for their data
     /// any more) as failed with EIO.
-    public func markLost(_ ids: [UInt64]) throws {
+    public func markLost(_ ids: [UInt64]) async throws {
         guard !ids.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        try writer.perform { db in
+        try await writer.perform { db in
             for id in ids {
                 try db.execute(
                     sql: "UPDATE bio SET state = 'failed', error = 'EIO', completed_at = ? WHERE id = ?",
@@ -49,14 +49,14 @@ extension SQLiteStore {
     }
 
     /// A journaled bio by id.
-    public func bio(id: UInt64) throws -> StoredBio? {
-        try pool.read { db in
+    public func bio(id: UInt64) async throws -> StoredBio? {
+        try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM bio WHERE id = ?", arguments: [Int64(id)]).map(Self.storedBio)
         }
     }
 
     /// Journaled bios, newest first, optionally filtered.
-    public func bios(device: String? = nil, state: String? = nil, limit: Int = 1000) throws -> [StoredBio] {
+    public func bios(device: String? = nil, state: BioState? = nil, limit: Int = 1000) async throws -> [StoredBio] {
         var sql = "SELECT * FROM bio WHERE 1"
         var arguments: [(any DatabaseValueConvertible)?] = []
         if let device {
@@ -65,20 +65,20 @@ extension SQLiteStore {
         }
         if let state {
             sql += " AND state = ?"
-            arguments.append(state)
+            arguments.append(state.rawValue)
         }
         sql += " ORDER BY id DESC LIMIT ?"
         arguments.append(limit)
         let finalSQL = sql
         let finalArguments = StatementArguments(arguments)
-        return try pool.read { db in
+        return try await pool.read { db in
             try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map(Self.storedBio)
         }
     }
 
     /// The newest ended bio of `device` with this idempotency key, or any unended one.
-    public func bio(device: String, idempotencyKey: String) throws -> StoredBio? {
-        try pool.read { db in
+    public func bio(device: String, idempotencyKey: String) async throws -> StoredBio? {
+        try await pool.read { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM bio WHERE device = ? AND idempotency_key = ? ORDER BY id DESC LIMIT 1",
                 arguments: [device, idempotencyKey]
@@ -86,11 +86,15 @@ extension SQLiteStore {
         }
     }
 
+    /// A `bio` row as a record. The text columns hold ``BioOp``, ``BioState`` and errno
+    /// names; a value this version does not know (a newer writer) reads as a failed write.
     static func storedBio(_ row: Row) -> StoredBio {
         StoredBio(
-            id: UInt64(row["id"] as Int64), device: row["device"], op: row["op"],
+            id: UInt64(row["id"] as Int64), device: row["device"],
+            op: BioOp(rawValue: row["op"] as String) ?? .write,
             sector: UInt64(row["sector"] as Int64), sectors: UInt64(row["sectors"] as Int64),
-            idempotencyKey: row["idempotency_key"], state: row["state"], error: row["error"],
+            idempotencyKey: row["idempotency_key"], state: BioState(rawValue: row["state"] as String) ?? .failed,
+            error: (row["error"] as String?).map { Errno(name: $0) ?? .EIO },
             submittedAt: Date(timeIntervalSince1970: row["submitted_at"]),
             completedAt: (row["completed_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
     }

@@ -4,9 +4,9 @@ import MapperCore
 
 extension SQLiteStore {
     /// Reads the whole state in one read transaction.
-    public func snapshot(recentEvents: Int = 1000) throws -> StoreSnapshot {
+    public func snapshot(recentEvents: Int = 1000) async throws -> StoreSnapshot {
         do {
-            return try pool.read { db in try Self.readSnapshot(db, recentEvents: recentEvents) }
+            return try await pool.read { db in try Self.readSnapshot(db, recentEvents: recentEvents) }
         } catch let error as DatabaseError {
             throw StoreError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)").mapperError
         }

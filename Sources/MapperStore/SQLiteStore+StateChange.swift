@@ -3,18 +3,33 @@ import GRDB
 import MapperCore
 
 extension SQLiteStore {
-    /// Persists one change and waits for its commit. Throws EIO (as ``MapperError``) when the
-    /// write fails. Does nothing while ``isRecovering``.
-    public func record(_ change: StateChange) throws {
-        guard !isRecovering else { return }
-        let order = change.isDeviceCreation ? nextDeviceOrder() : 0
-        do {
-            try writer.perform { db in try Self.apply(change, order: order, db) }
-        } catch let error as StoreError {
-            throw error.mapperError
-        } catch {
-            throw MapperError(.EIO, "state not persisted: \(error)")
+    /// Queues one change for the writer's next commit; `done` gets EIO (as ``MapperError``)
+    /// when the write fails, and without `done` the failure is logged. Writes nothing (and
+    /// reports success) while ``isRecovering``.
+    public func enqueue(_ change: StateChange, done: (@Sendable (MapperError?) -> Void)?) {
+        guard !isRecovering else {
+            done?(nil)
+            return
         }
+        let order = change.isDeviceCreation ? nextDeviceOrder() : 0
+        let logger = self.logger
+        writer.enqueue(
+            { db in try Self.apply(change, order: order, db) },
+            done: { error in
+                let failure = error.map { error -> MapperError in
+                    if let error = error as? StoreError { return error.mapperError }
+                    return MapperError(.EIO, "state not persisted: \(error)")
+                }
+                if let done {
+                    done(failure)
+                } else if let failure {
+                    logger.error("state not persisted", metadata: ["error": "\(failure)"])
+                }
+            })
+    }
+
+    public func whenCommitted(_ done: @escaping @Sendable () -> Void) {
+        writer.enqueue({ _ in }, done: { _ in done() })
     }
 
     static func apply(_ change: StateChange, order: Int, _ db: Database) throws {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import ServiceLifecycle
 import MapperCore
 import Synchronization
 
@@ -8,10 +9,15 @@ import Synchronization
 /// the engine, the event log, and the snapshot that start-up recovery rebuilds the engine
 /// from. The only module that imports GRDB; its types never leave it.
 ///
-/// Every write goes through one writer thread that group-commits (see ``StoreWriter``).
-/// ``record(_:)`` waits for its commit; journal entries and events do not, and a queued bio
-/// is acknowledged to the engine only after the commit that holds it.
-public final class SQLiteStore: StateStore, Sendable {
+/// Every write goes through one writer that group-commits on GRDB's serial writer (see
+/// ``StoreWriter``); no caller's thread waits for a commit. State changes are enqueued and
+/// acknowledged asynchronously (``StateStore``); journal entries and events are enqueued in
+/// the same order, and a queued bio is acknowledged to the engine only after the commit that
+/// holds it. Reads use GRDB's async reads.
+///
+/// As a `Service` (first in the application's service group, so it stops last) it runs until
+/// graceful shutdown and then commits what is queued and closes.
+public final class SQLiteStore: StateStore, Service, Sendable {
     public let path: String
     public let configuration: StoreConfiguration
     let pool: DatabasePool
@@ -63,12 +69,18 @@ public final class SQLiteStore: StateStore, Sendable {
     }
 
     /// Commits what is queued and stops the writer. Later writes fail with ``StoreError/closed``.
-    public func close() { writer.stop() }
+    public func close() async { await writer.stop() }
+
+    /// Runs until graceful shutdown (or cancellation), then ``close()``s.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
 
     /// The names of the migrations applied to the database, in order.
-    public func appliedMigrations() throws -> [String] {
+    public func appliedMigrations() async throws -> [String] {
         let migrator = try Migrations.migrator()
-        return try pool.read { db in try migrator.appliedMigrations(db) }
+        return try await pool.read { db in try migrator.appliedMigrations(db) }
     }
 
     /// While set, ``record(_:)`` writes nothing: start-up recovery replays the engine from

@@ -29,8 +29,8 @@ public enum StoreRecovery {
     public static func recover(
         store: SQLiteStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger
     ) async throws -> RecoveryReport {
-        let snapshot = try store.snapshot()
-        manager.engine.reserveBioIDs(through: try store.reserveBioIDs())
+        let snapshot = try await store.snapshot()
+        await manager.engine.reserveBioIDs(through: try store.reserveBioIDs())
         manager.engine.events.preload(snapshot.recentEvents)
         store.isRecovering = true
         defer { store.isRecovering = false }
@@ -39,9 +39,9 @@ public enum StoreRecovery {
         for record in snapshot.backends {
             let url = dataDirectory.appendingPathComponent(record.file)
             do {
-                let backend = try manager.createBackend(name: record.name, file: record.file, url: url)
+                let backend = try await manager.createBackend(name: record.name, file: record.file, url: url)
                 if backend.sizeSectors < record.sizeSectors {
-                    try manager.removeBackend(named: record.name)
+                    try await manager.removeBackend(named: record.name)
                     report.problems.append(
                         "backend '\(record.name)': file '\(record.file)' shrank from \(record.sizeSectors) to \(backend.sizeSectors) sectors; not brought up"
                     )
@@ -54,7 +54,7 @@ public enum StoreRecovery {
         }
         for record in snapshot.paths {
             do {
-                let path = try manager.createPath(name: record.name, backend: record.backend)
+                let path = try await manager.createPath(name: record.name, backend: record.backend)
                 path.restore(active: record.active, failCount: record.failCount)
                 path.setFault(record.fault)
                 report.paths += 1
@@ -98,7 +98,7 @@ public enum StoreRecovery {
             }
         }
         report.lostReads = lost.count
-        try store.markLost(lost)
+        try await store.markLost(lost)
         for problem in report.problems { logger.error("recovery problem", metadata: ["detail": "\(problem)"]) }
         return report
     }

@@ -1,17 +1,22 @@
-import Dispatch
 import Foundation
 import GRDB
 import Logging
+import MapperCore
 import Synchronization
 
-/// The store's single writer: a dedicated thread that drains queued work into one SQLite
+/// The store's single writer, on GRDB's own serial writer: queued work drains into one SQLite
 /// transaction at a time (group commit). While one commit is being made durable, new work
 /// piles up and goes into the next transaction together, so many bios from many requests
 /// share one commit.
 ///
-/// Each item runs in its own savepoint: a failing item is rolled back and reported to its
-/// caller without failing the others. Completion callbacks run after the commit, on the
-/// writer thread.
+/// Threading: ``enqueue(_:done:)`` only appends under a lock and, when the writer is idle,
+/// schedules a drain with `asyncWriteWithoutTransaction`; no caller's thread ever waits for
+/// SQLite. The drain (and every fsync) runs on GRDB's writer queue, which only this type uses
+/// after the migrations. ``perform(_:)`` and ``stop()`` await without blocking a thread.
+///
+/// Each item runs in its own savepoint when the group fails: a failing item is rolled back
+/// and reported to its caller without failing the others. Completion callbacks run after the
+/// commit, on the writer queue; they must not block.
 final class StoreWriter: Sendable {
     typealias Work = @Sendable (Database) throws -> Void
     typealias Done = @Sendable ((any Error)?) -> Void
@@ -23,111 +28,113 @@ final class StoreWriter: Sendable {
 
     private struct State {
         var items: [Item] = []
+        /// A drain is scheduled or running on GRDB's writer queue.
+        var draining = false
         var stopping = false
         var commits = 0
-        /// The writer thread is (about to be) blocked on `wakeUp`: only then does enqueue signal.
-        var idle = false
+        var commitsSinceCheckpoint = 0
+        /// ``stop()`` callers waiting for the last drain.
+        var stopWaiters = WaiterList<Void>()
     }
 
     private let pool: DatabasePool
     private let state = Mutex(State())
-    private let wakeUp = DispatchSemaphore(value: 0)
-    private let stopped = DispatchSemaphore(value: 0)
     private let logger: Logger
-    /// Runs after each commit on the writer thread (pruning); must not enqueue and wait.
+    /// Runs after each commit on the writer queue (pruning); must not enqueue and wait.
     private let afterCommit: (@Sendable (Database, Int) -> Void)?
 
     init(pool: DatabasePool, logger: Logger, afterCommit: (@Sendable (Database, Int) -> Void)? = nil) {
         self.pool = pool
         self.logger = logger
         self.afterCommit = afterCommit
-        let thread = Thread { [self] in self.run() }
-        thread.name = "mapperd-store-writer"
-        thread.start()
     }
 
-    /// Queues work for the next transaction; `done` is called after its commit.
+    /// Queues work for the next transaction; `done` is called after its commit (with
+    /// ``StoreError/closed`` once the writer has stopped).
     func enqueue(_ work: @escaping Work, done: Done? = nil) {
-        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+        let (accepted, schedule) = state.withLock { state -> (Bool, Bool) in
             guard !state.stopping else { return (false, false) }
             state.items.append(Item(work: work, done: done))
-            defer { state.idle = false }
-            return (true, state.idle)
+            defer { state.draining = true }
+            return (true, !state.draining)
         }
         if !accepted {
             done?(StoreError.closed)
-        } else if wake {
-            wakeUp.signal()
+        } else if schedule {
+            pool.asyncWriteWithoutTransaction { [self] db in drain(db) }
         }
     }
 
-    /// Queues work and blocks the calling thread until it is committed; rethrows its error.
-    /// For control operations only, never the I/O path.
-    func perform(_ work: @escaping Work) throws {
-        let finished = DispatchSemaphore(value: 0)
-        let outcome = Mutex<(any Error)?>(nil)
-        enqueue(work) { error in
-            outcome.withLock { $0 = error }
-            finished.signal()
+    /// Queues work and returns once it is committed; rethrows its error.
+    func perform(_ work: @escaping Work) async throws {
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
+            enqueue(work) { continuation.resume(returning: $0) }
         }
-        finished.wait()
-        if let error = outcome.withLock({ $0 }) { throw error }
+        if let error { throw error }
     }
 
     /// Transactions committed so far.
     var commitCount: Int { state.withLock { $0.commits } }
 
-    /// Commits what is queued, then stops the thread. Later work fails with ``StoreError/closed``.
-    func stop() {
-        let already = state.withLock { state -> Bool in
-            defer { state.stopping = true }
-            return state.stopping
-        }
-        guard !already else { return }
-        wakeUp.signal()
-        stopped.wait()
-    }
-
-    /// Takes the queued items, or marks the thread idle when there are none.
-    private func take() -> (items: [Item], stopping: Bool) {
-        state.withLock { state in
-            if state.items.isEmpty && !state.stopping { state.idle = true }
-            defer { state.items = [] }
-            return (state.items, state.stopping)
-        }
-    }
-
-    private func run() {
-        var commitsSinceCheckpoint = 0
-        while true {
-            let (items, stopping) = take()
-            if items.isEmpty && !stopping {
-                if commitsSinceCheckpoint > 0 {
-                    // Idle: fold the WAL back into the database (passive: never waits for
-                    // readers), so a restart does not have to replay a large WAL.
-                    checkpoint()
-                    commitsSinceCheckpoint = 0
-                    continue
+    /// Commits what is queued, then stops. Later work fails with ``StoreError/closed``.
+    func stop() async {
+        _ = await WaiterList<Void>.wait(
+            deadline: nil, cancellable: false,
+            register: { continuation in
+                state.withLock { state -> WaiterList<Void>.Registration in
+                    state.stopping = true
+                    if !state.draining { return .ready(()) }
+                    return state.stopWaiters.add(continuation)
                 }
-                wakeUp.wait()
-                continue
+            },
+            take: { [self] id in self.state.withLock { $0.stopWaiters.remove(id) } })
+    }
+
+    /// What the drain does next.
+    private enum Step {
+        case commit([Item])
+        case checkpoint
+        case idle([WaiterList<Void>.Continuation])
+    }
+
+    /// Commits queued items until none are left; folds the WAL back into the database when
+    /// idle (passive: never waits for readers), so a restart does not replay a large WAL.
+    private func drain(_ db: Database) {
+        while true {
+            let step = state.withLock { state -> Step in
+                if !state.items.isEmpty {
+                    defer { state.items = [] }
+                    return .commit(state.items)
+                }
+                if state.commitsSinceCheckpoint > 0 && !state.stopping {
+                    state.commitsSinceCheckpoint = 0
+                    return .checkpoint
+                }
+                state.draining = false
+                return .idle(state.stopping ? state.stopWaiters.takeAll() : [])
             }
-            commitsSinceCheckpoint += items.isEmpty ? 0 : 1
-            if commitsSinceCheckpoint >= 256 {
-                checkpoint()
-                commitsSinceCheckpoint = 0
-            }
-            if !items.isEmpty { commit(items) }
-            if stopping && state.withLock({ $0.items.isEmpty }) {
-                stopped.signal()
+            switch step {
+            case .commit(let items):
+                commit(items, db)
+                let due = state.withLock { state -> Bool in
+                    state.commitsSinceCheckpoint += 1
+                    guard state.commitsSinceCheckpoint >= 256 else { return false }
+                    state.commitsSinceCheckpoint = 0
+                    return true
+                }
+                if due { checkpoint(db) }
+            case .checkpoint:
+                checkpoint(db)
+            case .idle(let stopWaiters):
+                stopWaiters.resumeAll(returning: ())
                 return
             }
         }
     }
 
-    private func checkpoint() {
+    private func checkpoint(_ db: Database) {
         do {
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            _ = try db.checkpoint(.passive)
         } catch {
             logger.debug("checkpoint skipped", metadata: ["error": "\(error)"])
         }
@@ -135,10 +142,10 @@ final class StoreWriter: Sendable {
 
     /// Runs every item in one transaction. If one fails, the transaction is rolled back and
     /// retried with each item in its own savepoint, so only the failing items fail.
-    private func commit(_ items: [Item]) {
+    private func commit(_ items: [Item], _ db: Database) {
         var errors = [(any Error)?](repeating: nil, count: items.count)
         do {
-            try pool.write { db in
+            try db.inTransaction {
                 do {
                     try db.inSavepoint {
                         for item in items { try item.work(db) }
@@ -161,6 +168,7 @@ final class StoreWriter: Sendable {
                     return state.commits
                 }
                 afterCommit?(db, commits)
+                return .commit
             }
         } catch {
             logger.error("store commit failed", metadata: ["error": "\(error)", "items": "\(items.count)"])

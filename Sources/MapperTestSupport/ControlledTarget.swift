@@ -9,7 +9,8 @@ public final class ControlledTarget: Target {
     private struct State {
         var held: [Clone] = []
         var hooks: [String] = []
-        var waiters: [(@Sendable (State) -> Bool, CheckedContinuation<Void, Never>)] = []
+        var waiters = WaiterList<Void>()
+        var conditions: [UInt64: @Sendable (State) -> Bool] = [:]
         var requeueOnPresuspend = false
         var destroyed = false
     }
@@ -28,25 +29,33 @@ public final class ControlledTarget: Target {
 
     /// Changes the state and wakes the waiters whose condition now holds.
     private func update(_ change: (inout State) -> Void) {
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let ready = state.withLock { state -> [WaiterList<Void>.Continuation] in
             change(&state)
             let snapshot = state
-            let ready = state.waiters.filter { $0.0(snapshot) }.map(\.1)
-            state.waiters.removeAll { $0.0(snapshot) }
-            return ready
+            let met = Set(state.conditions.filter { $0.value(snapshot) }.keys)
+            for id in met { state.conditions[id] = nil }
+            return state.waiters.take { met.contains($0) }
         }
-        for waiter in ready { waiter.resume() }
+        ready.resumeAll(returning: ())
     }
 
     private func waitUntil(_ condition: @escaping @Sendable (State) -> Bool) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if condition(state) { return true }
-                state.waiters.append((condition, continuation))
-                return false
-            }
-            if ready { continuation.resume() }
-        }
+        _ = await WaiterList<Void>.wait(
+            deadline: nil,
+            register: { continuation in
+                state.withLock { state -> WaiterList<Void>.Registration in
+                    if condition(state) { return .ready(()) }
+                    let registration = state.waiters.add(continuation)
+                    if case .waiting(let id) = registration { state.conditions[id] = condition }
+                    return registration
+                }
+            },
+            take: { [self] id in
+                self.state.withLock { state in
+                    state.conditions[id] = nil
+                    return state.waiters.remove(id)
+                }
+            })
     }
 
     /// Waits until the core has called `hook` (`presuspend`, `postsuspend`, `resume`) `count` times.

@@ -27,8 +27,8 @@ public final class EngineFixture: Sendable {
 
     /// Creates a sparse backend file of `sectors` sectors named `name`.
     @discardableResult
-    public func backend(_ name: String, sectors: UInt64) throws -> FileBackend {
-        try manager.createBackend(
+    public func backend(_ name: String, sectors: UInt64) async throws -> FileBackend {
+        try await manager.createBackend(
             name: name, file: "\(name).img", url: directory.appendingPathComponent("\(name).img"),
             sizeBytes: sectors * 512)
     }

@@ -107,8 +107,8 @@ struct NBDChannelTests {
 
         init() async throws {
             fixture = try EngineFixture()
-            try fixture.backend("disk", sectors: 2048)
-            try fixture.manager.createPath(name: "p1", backend: "disk")
+            try await fixture.backend("disk", sectors: 2048)
+            try await fixture.manager.createPath(name: "p1", backend: "disk")
             try await fixture.manager.createDevice(name: "lin", table: TableParser.parse("0 2048 linear disk 0"))
             try await fixture.manager.createDevice(
                 name: "half",

@@ -35,8 +35,8 @@ final class StoreFixture: @unchecked Sendable {
             store: store, into: manager, dataDirectory: directory, logger: Logger(label: "test"))
     }
 
-    func backend(_ name: String, sectors: UInt64) throws {
-        try manager.createBackend(
+    func backend(_ name: String, sectors: UInt64) async throws {
+        try await manager.createBackend(
             name: name, file: "\(name).img", url: directory.appendingPathComponent("\(name).img"),
             sizeBytes: sectors * 512)
     }
@@ -58,13 +58,19 @@ final class StoreFixture: @unchecked Sendable {
         return bio
     }
 
+    /// Waits until `bios` have ended and the store has committed what their ends journaled.
+    func settle(_ bios: [Bio]) async {
+        for bio in bios { _ = await bio.wait() }
+        await store.committed()
+    }
+
     static let multipath = "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 p1 1 p2 1"
 
     /// backend `disk` (4096 sectors), paths p1 p2, multipath device `mp` with queueing.
     func multipathSetup() async throws -> MappedDevice {
-        try backend("disk", sectors: 4096)
-        try manager.createPath(name: "p1", backend: "disk")
-        try manager.createPath(name: "p2", backend: "disk")
+        try await backend("disk", sectors: 4096)
+        try await manager.createPath(name: "p1", backend: "disk")
+        try await manager.createPath(name: "p2", backend: "disk")
         return try await manager.createDevice(name: "mp", table: TableParser.parse(Self.multipath))
     }
 }

@@ -17,13 +17,13 @@ struct StoreTests {
     func roundTrip() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.manager.setFault(path: "p2", .delay(milliseconds: 3))
-        try fixture.manager.failPath(named: "p1")
+        try await fixture.manager.setFault(path: "p2", .delay(milliseconds: 3))
+        try await fixture.manager.failPath(named: "p1")
         try await fixture.manager.createDevice(name: "lin", uuid: "U-1", readOnly: true)
-        try fixture.manager.load(device: "lin", text: "0 16 linear mp 0")
-        try fixture.manager.renameDevice(named: "lin", to: "lin2")
+        try await fixture.manager.load(device: "lin", text: "0 16 linear mp 0")
+        try await fixture.manager.renameDevice(named: "lin", to: "lin2")
         try await device.suspend()
-        let snapshot = try fixture.store.snapshot()
+        let snapshot = try await fixture.store.snapshot()
         #expect(snapshot.backends.map(\.name) == ["disk"])
         #expect(snapshot.backends.first?.sizeSectors == 4096)
         #expect(snapshot.paths.map(\.name) == ["p1", "p2"])
@@ -36,16 +36,16 @@ struct StoreTests {
         #expect(snapshot.devices[1].inactive == ["0 16 linear mp 0"])
         #expect(snapshot.devices[1].uuid == "U-1" && snapshot.devices[1].readOnly)
         #expect(snapshot.recentEvents.contains { $0.kind == "device.renamed" })
-        try fixture.manager.clear(device: "lin2")
+        try await fixture.manager.clear(device: "lin2")
         try await fixture.manager.removeDevice(named: "lin2")
-        #expect(try fixture.store.snapshot().devices.map(\.name) == ["mp"])
+        await #expect(try fixture.store.snapshot().devices.map(\.name) == ["mp"])
     }
 
     @Test("a crash with no shutdown loses nothing: objects and states come back")
     func stateSurvivesCrash() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.manager.failPath(named: "p2")
+        try await fixture.manager.failPath(named: "p2")
         try await device.suspend()
         let report = try await fixture.crashAndRecover()
         #expect(report.problems.isEmpty)
@@ -67,8 +67,8 @@ struct StoreTests {
     func targetQueueRecovery() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.manager.failPath(named: "p1")
-        try fixture.manager.failPath(named: "p2")
+        try await fixture.manager.failPath(named: "p1")
+        try await fixture.manager.failPath(named: "p2")
         var bios: [Bio] = []
         for index in 0..<5 {
             bios.append(try await fixture.queuedWrite(device, sector: UInt64(index * 8), byte: UInt8(0x10 + index)))
@@ -81,17 +81,17 @@ struct StoreTests {
         #expect(recovered.info.io.queued == 5)
         let target = try #require(recovered.liveTable?.targets.first?.target as? MultipathTarget)
         #expect(target.structuredStatus.queueSize == 5)
-        let stored = try fixture.store.bios(device: "mp", state: "queued")
+        let stored = try await fixture.store.bios(device: "mp", state: .queued)
         #expect(Set(stored.map(\.id)) == Set(bios.map(\.id)))
-        try fixture.manager.reinstatePath(named: "p1")
+        try await fixture.manager.reinstatePath(named: "p1")
         for index in 0..<5 {
             #expect(
                 try fixture.fileBytes("disk", sector: index * 8, sectors: 8)
                     == [UInt8](repeating: UInt8(0x10 + index), count: 4096))
         }
-        let ended = try await eventually { try fixture.store.bios(device: "mp", state: "completed").count == 5 }
-        let states = try fixture.store.bios(device: "mp").map { "\($0.id) \($0.state)" }
-        #expect(ended, "\(states)")
+        await fixture.settle(report.recovered["mp"] ?? [])
+        let states = try await fixture.store.bios(device: "mp").map { "\($0.id) \($0.state)" }
+        #expect(try await fixture.store.bios(device: "mp", state: .completed).count == 5, "\(states)")
         // Nothing is recovered twice.
         let again = try await fixture.crashAndRecover()
         #expect(again.bios == 0)
@@ -111,25 +111,24 @@ struct StoreTests {
         #expect(recovered.isSuspended)
         #expect(recovered.deferredBios.map(\.id) == ids)
         try await recovered.resume()
-        for bio in recovered.deferredBios { _ = await bio.wait() }
-        let done = try await eventually { try fixture.store.bios(device: "mp", state: "completed").count == 4 }
-        #expect(done)
+        await fixture.settle(recovered.deferredBios)
+        #expect(try await fixture.store.bios(device: "mp", state: .completed).count == 4)
         #expect(try fixture.fileBytes("disk", sector: 24, sectors: 8) == [UInt8](repeating: 0x23, count: 4096))
     }
 
     @Test("bios found in pushback are handled as an interrupted suspend: re-issued, queued again")
     func pushbackRecovery() async throws {
         let fixture = try StoreFixture()
-        try fixture.backend("disk", sectors: 4096)
-        for name in ["p1", "p2"] { try fixture.manager.createPath(name: name, backend: "disk") }
+        try await fixture.backend("disk", sectors: 4096)
+        for name in ["p1", "p2"] { try await fixture.manager.createPath(name: name, backend: "disk") }
         let device = try await fixture.manager.createDevice(
             name: "mp",
             table: TableParser.parse(
                 "0 1024 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1\n"
                     + "1024 1024 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p2 1"))
-        try fixture.manager.failPath(named: "p1")
+        try await fixture.manager.failPath(named: "p1")
         let pushed = try await fixture.queuedWrite(device, sector: 0, byte: 0x31)
-        try fixture.manager.setFault(path: "p2", .stall)
+        try await fixture.manager.setFault(path: "p2", .stall)
         let stalled = fixture.manager.makeBio(
             op: .write, sector: 1024, sectors: 8, buffer: IOBuffer(copying: [UInt8](repeating: 0x32, count: 4096)))
         try device.submit(stalled)
@@ -145,9 +144,9 @@ struct StoreTests {
         let recoveredBio = try #require(
             (recovered.liveTable?.targets.first?.target as? MultipathTarget)?.structuredStatus.queueSize)
         #expect(recoveredBio == 1)
-        try fixture.manager.reinstatePath(named: "p1")
-        let done = try await eventually { try fixture.store.bio(id: pushed.id)?.state == "completed" }
-        #expect(done)
+        try await fixture.manager.reinstatePath(named: "p1")
+        await fixture.settle(report.recovered["mp"] ?? [])
+        #expect(try await fixture.store.bio(id: pushed.id)?.state == .completed)
         #expect(try fixture.fileBytes("disk", sector: 0, sectors: 8) == [UInt8](repeating: 0x31, count: 4096))
         suspend.cancel()
         _ = try? await suspend.value
@@ -157,8 +156,8 @@ struct StoreTests {
     func crashUnderLoad() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.manager.failPath(named: "p1")
-        try fixture.manager.failPath(named: "p2")
+        try await fixture.manager.failPath(named: "p1")
+        try await fixture.manager.failPath(named: "p2")
         let queued = try await withThrowingTaskGroup(of: Bio.self) { group in
             for index in 0..<64 {
                 group.addTask {
@@ -175,16 +174,16 @@ struct StoreTests {
         #expect(fixture.store.commitCount < 64)
         let report = try await fixture.crashAndRecover()
         #expect(report.bios == 64)
-        try fixture.manager.reinstatePath(named: "p2")
-        let done = try await eventually { try fixture.store.bios(device: "mp", state: "completed").count == 64 }
-        #expect(done)
+        try await fixture.manager.reinstatePath(named: "p2")
+        await fixture.settle(report.recovered["mp"] ?? [])
+        #expect(try await fixture.store.bios(device: "mp", state: .completed).count == 64)
         for index in 0..<64 {
             #expect(
                 try fixture.fileBytes("disk", sector: index * 16, sectors: 16)
                     == [UInt8](repeating: UInt8(index + 1), count: 8192))
         }
-        let stored = try fixture.store.bios(device: "mp")
-        #expect(stored.count == 64 && stored.allSatisfy { $0.state == "completed" && $0.error == nil })
+        let stored = try await fixture.store.bios(device: "mp")
+        #expect(stored.count == 64 && stored.allSatisfy { $0.state == .completed && $0.error == nil })
         #expect(try await fixture.crashAndRecover().bios == 0)
     }
 
@@ -192,22 +191,22 @@ struct StoreTests {
     func queuedReadsAreLost() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.manager.failPath(named: "p1")
-        try fixture.manager.failPath(named: "p2")
+        try await fixture.manager.failPath(named: "p1")
+        try await fixture.manager.failPath(named: "p2")
         let read = fixture.manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
         try device.submit(read)
         await read.waitUntilEndedOrDurablyQueued()
         let report = try await fixture.crashAndRecover()
         #expect(report.lostReads == 1 && report.bios == 0)
-        #expect(try fixture.store.bio(id: read.id)?.state == "failed")
+        await #expect(try fixture.store.bio(id: read.id)?.state == .failed)
     }
 
     @Test("a missing or shrunk backend file is reported; other devices come up; nothing is deleted")
     func damagedBackends() async throws {
         let fixture = try StoreFixture()
         let device = try await fixture.multipathSetup()
-        try fixture.backend("gone", sectors: 64)
-        try fixture.backend("small", sectors: 64)
+        try await fixture.backend("gone", sectors: 64)
+        try await fixture.backend("small", sectors: 64)
         try await fixture.manager.createDevice(name: "g", table: TableParser.parse("0 64 linear gone 0"))
         let s = try await fixture.manager.createDevice(name: "s", table: TableParser.parse("0 64 linear small 0"))
         try await s.suspend()
@@ -224,7 +223,7 @@ struct StoreTests {
         #expect(try !fixture.manager.device(named: "mp").isSuspended)
         let small = try fixture.manager.device(named: "s")
         #expect(small.isSuspended && small.liveTable == nil && small.deferredBios.count == 1)
-        let snapshot = try fixture.store.snapshot()
+        let snapshot = try await fixture.store.snapshot()
         #expect(snapshot.backends.map(\.name).sorted() == ["disk", "gone", "small"])
         #expect(snapshot.devices.first { $0.name == "g" }?.live == ["0 64 linear gone 0"])
     }
@@ -261,10 +260,3 @@ struct StoreTests {
 
 /// Polls `condition` (with yields, bounded) until it holds: for effects that land on the
 /// store's writer thread after an I/O completed.
-func eventually(_ condition: () throws -> Bool) async throws -> Bool {
-    for _ in 0..<200_000 {
-        if try condition() { return true }
-        await Task.yield()
-    }
-    return try condition()
-}

@@ -30,7 +30,7 @@ struct DeviceState {
 
     /// The suspend waiting for `pending == 0`; resumed with `true` when drained, `false` when
     /// interrupted.
-    var suspendWaiter: CheckedContinuation<Bool, Never>?
+    var suspendWaiters = WaiterList<Bool>()
     /// An interrupt arrived (timeout or cancel) for the current suspend.
     var suspendInterrupted = false
 

@@ -174,17 +174,13 @@ extension MappedDevice {
     }
 
     private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
-        let (ending, waiter) = state.withLock { state -> (Ending, CheckedContinuation<Bool, Never>?) in
+        let (ending, waiters) = state.withLock { state -> (Ending, [WaiterList<Bool>.Continuation]) in
             bio.aggregation.outcome = bio.aggregation.outcome.merging(
                 outcome, noflushSuspending: state.noflushSuspending)
             bio.aggregation.remaining -= 1
-            guard bio.aggregation.remaining == 0 else { return (.none, nil) }
+            guard bio.aggregation.remaining == 0 else { return (.none, []) }
             state.pending -= 1
-            var waiter: CheckedContinuation<Bool, Never>?
-            if state.pending == 0 {
-                waiter = state.suspendWaiter
-                state.suspendWaiter = nil
-            }
+            let waiters = state.pending == 0 ? state.suspendWaiters.takeAll() : []
             let ending: Ending
             switch bio.aggregation.outcome {
             case .requeue where state.noflushSuspending:
@@ -203,9 +199,9 @@ extension MappedDevice {
             if case .finish(let error) = ending, bio.aggregation.journaled {
                 engine.journal.bioEnded(bio.id, device: state.name, error: error)
             }
-            return (ending, waiter)
+            return (ending, waiters)
         }
-        waiter?.resume(returning: true)
+        waiters.resumeAll(returning: true)
         if case .finish(let error) = ending {
             if let error, error != .EIO || bio.aggregation.journaled {
                 logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(error)"])

@@ -17,19 +17,19 @@ extension MappedDevice {
         try await control.withLock {
             try await suspendLocked(noflush: noflush, nolockfs: nolockfs, timeout: timeout)
         }
+        await engine.store.committed()
     }
 
     /// Interrupts a suspend that is waiting for in-flight I/O (it then fails with EINTR).
     /// Returns `false` when no suspend is in progress.
     @discardableResult
     public func cancelSuspend() -> Bool {
-        let (suspending, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Bool, Never>?) in
-            guard state.suspending else { return (false, nil) }
+        let (suspending, waiters) = state.withLock { state -> (Bool, [WaiterList<Bool>.Continuation]) in
+            guard state.suspending else { return (false, []) }
             state.suspendInterrupted = true
-            defer { state.suspendWaiter = nil }
-            return (true, state.suspendWaiter)
+            return (true, state.suspendWaiters.takeAll())
         }
-        waiter?.resume(returning: false)
+        waiters.resumeAll(returning: false)
         return suspending
     }
 
@@ -109,28 +109,20 @@ extension MappedDevice {
         state.deferred = moved + state.deferred
     }
 
-    /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task.
+    /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task (the
+    /// last two interrupt the suspend, as ``cancelSuspend()`` does).
     private func waitForPendingIO(timeout: Duration?) async {
-        let timer: Task<Void, Never>? = timeout.map { timeout in
-            Task { [self] in
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self.cancelSuspend() }
-            }
-        }
-        defer { timer?.cancel() }
-        await withTaskCancellationHandler {
-            _ = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let now = state.withLock { state -> Bool? in
-                    if state.pending == 0 { return true }
-                    if state.suspendInterrupted { return false }
-                    state.suspendWaiter = continuation
-                    return nil
+        let drained = await WaiterList<Bool>.wait(
+            timeout: timeout,
+            register: { continuation in
+                state.withLock { state -> WaiterList<Bool>.Registration in
+                    if state.pending == 0 { return .ready(true) }
+                    if state.suspendInterrupted { return .ready(false) }
+                    return state.suspendWaiters.add(continuation)
                 }
-                if let now { continuation.resume(returning: now) }
-            }
-        } onCancel: {
-            self.cancelSuspend()
-        }
+            },
+            take: { [self] id in self.state.withLock { $0.suspendWaiters.remove(id) } })
+        if drained == nil { cancelSuspend() }
     }
 
     /// Resumes the device (SEMANTICS §3 resume).
@@ -144,6 +136,7 @@ extension MappedDevice {
         try await control.withLock {
             try await resumeLocked(noflush: noflush, nolockfs: nolockfs)
         }
+        await engine.store.committed()
     }
 
     func resumeLocked(noflush: Bool, nolockfs: Bool) async throws {

@@ -3,7 +3,7 @@ extension MappedDevice {
     /// Builds a table from `lines` and puts it in the inactive slot, replacing (and dropping)
     /// what was there. Allowed when active or suspended. A failed load leaves the previous
     /// inactive table in place. Errors are EINVAL naming the line.
-    func load(_ lines: [TableLine], resolver: @escaping (String) -> (any BlockNode)?) throws {
+    func load(_ lines: [TableLine], resolver: @escaping (String) -> (any BlockNode)?) async throws {
         if state.withLock({ $0.removed }) { throw MapperError(.ENODEV, "device was removed") }
         let table = try Table.build(
             lines: lines, registry: engine.targetTypes, engine: engine, device: self, resolver: resolver)
@@ -13,11 +13,11 @@ extension MappedDevice {
         }
         old?.destroy(holder: self)
         engine.events.append(kind: "table.loaded", device: name, detail: "\(table.targets.count) targets")
-        try engine.store.record(.tableChanged(device: name, slot: .inactive, text: table.text))
+        try await engine.store.record(.tableChanged(device: name, slot: .inactive, text: table.text))
     }
 
     /// Drops the inactive table (no-op without one).
-    public func clear() throws {
+    public func clear() async throws {
         let old = state.withLock { state -> Table? in
             defer { state.inactive = nil }
             return state.inactive
@@ -25,13 +25,16 @@ extension MappedDevice {
         guard let old else { return }
         old.destroy(holder: self)
         engine.events.append(kind: "table.cleared", device: name)
-        try engine.store.record(.tableChanged(device: name, slot: .inactive, text: nil))
+        try await engine.store.record(.tableChanged(device: name, slot: .inactive, text: nil))
     }
 
     /// Sends `text` (split on white space) to the live target holding `sector` (dm's
     /// `target_message`). Allowed while suspended. EINVAL without a live table, beyond the
     /// end, for an empty message, or when the target rejects it.
-    public func message(sector: UInt64 = 0, _ text: String) throws -> String {
+    ///
+    /// Returns once the state changes the message made (path states, target state, event
+    /// number) are durable.
+    public func message(sector: UInt64 = 0, _ text: String) async throws -> String {
         let argv = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
         guard !argv.isEmpty else { throw MapperError(.EINVAL, "empty message") }
         guard let table = liveTable else {
@@ -41,7 +44,9 @@ extension MappedDevice {
             throw MapperError(.EINVAL, "sector \(sector) is beyond the end of '\(name)'")
         }
         do {
-            return try instance.target.message(argv)
+            let reply = try instance.target.message(argv)
+            await engine.store.committed()
+            return reply
         } catch let error as MapperError {
             throw MapperError(error.errno, "\(instance.type) target at sector \(instance.start): \(error.message)")
         }

@@ -89,13 +89,17 @@ public final class MappedDevice: BlockNode {
         persist(.targetStates(device: name, states: states))
     }
 
-    /// Records a state change in the store, logging (not throwing) a failure: used where the
-    /// in-memory operation cannot be undone.
+    /// Queues a state change for the store without waiting, logging (not throwing) a
+    /// failure: used where the in-memory operation cannot be undone, and from paths that must
+    /// not wait (events raised by I/O). Operations that promise durability await
+    /// `engine.store.committed()` before they return.
     func persist(_ change: StateChange) {
-        do {
-            try engine.store.record(change)
-        } catch {
-            logger.error("state not persisted", metadata: ["device": "\(name)", "error": "\(error)"])
+        let logger = self.logger
+        let name = self.name
+        engine.store.enqueue(change) { error in
+            if let error {
+                logger.error("state not persisted", metadata: ["device": "\(name)", "error": "\(error)"])
+            }
         }
     }
 }

@@ -65,7 +65,7 @@ extension DeviceManager {
         }
         if !restore.inactive.isEmpty {
             do {
-                try device.load(restore.inactive, resolver: resolver())
+                try await device.load(restore.inactive, resolver: resolver())
             } catch {
                 problems.append("device '\(restore.name)': inactive table not restored: \(error)")
             }

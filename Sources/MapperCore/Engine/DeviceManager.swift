@@ -61,13 +61,13 @@ public final class DeviceManager: Sendable {
 
     /// Adds a backend over the file at `url` (see ``FileBackend/init(name:file:url:createSizeBytes:)``).
     @discardableResult
-    public func createBackend(name: String, file: String, url: URL, sizeBytes: UInt64? = nil) throws -> FileBackend {
+    public func createBackend(name: String, file: String, url: URL, sizeBytes: UInt64? = nil) async throws -> FileBackend {
         try Self.validateName(name)
         if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
         let backend = try FileBackend(name: name, file: file, url: url, createSizeBytes: sizeBytes)
         try insert(backend)
         engine.events.append(kind: "backend.created", detail: name)
-        try engine.store.record(.backendAdded(name: name, file: file, sizeSectors: backend.sizeSectors))
+        try await engine.store.record(.backendAdded(name: name, file: file, sizeSectors: backend.sizeSectors))
         return backend
     }
 
@@ -88,7 +88,7 @@ public final class DeviceManager: Sendable {
 
     /// Removes a backend from the namespace (the file is kept). EBUSY while a path or a table
     /// uses it.
-    public func removeBackend(named name: String) throws {
+    public func removeBackend(named name: String) async throws {
         try nodes.withLock { nodes in
             guard let backend = nodes[name] as? FileBackend else {
                 throw MapperError(.ENOENT, "no backend named '\(name)'")
@@ -103,21 +103,21 @@ public final class DeviceManager: Sendable {
             nodes[name] = nil
         }
         engine.events.append(kind: "backend.removed", detail: name)
-        try engine.store.record(.backendRemoved(name: name))
+        try await engine.store.record(.backendRemoved(name: name))
     }
 
     // MARK: Paths
 
     /// Adds a path to an existing backend; it starts active with fault mode none.
     @discardableResult
-    public func createPath(name: String, backend backendName: String) throws -> Path {
+    public func createPath(name: String, backend backendName: String) async throws -> Path {
         try Self.validateName(name)
         let backend = try backend(named: backendName)
         let path = Path(name: name, backend: backend)
         try insert(path)
         path.addObserver(pathRecorder)
         engine.events.append(kind: "path.created", path: name)
-        try engine.store.record(.pathAdded(name: name, backend: backendName))
+        try await engine.store.record(.pathAdded(name: name, backend: backendName))
         return path
     }
 
@@ -129,7 +129,7 @@ public final class DeviceManager: Sendable {
     public var paths: [Path] { all(Path.self) }
 
     /// Removes a path. EBUSY while a table (live or inactive) uses it.
-    public func removePath(named name: String) throws {
+    public func removePath(named name: String) async throws {
         try nodes.withLock { nodes in
             guard let path = nodes[name] as? Path else { throw MapperError(.ENOENT, "no path named '\(name)'") }
             if path.holders.openCount > 0 {
@@ -140,32 +140,34 @@ public final class DeviceManager: Sendable {
             path.removeObserver(pathRecorder)
         }
         engine.events.append(kind: "path.removed", path: name)
-        try engine.store.record(.pathRemoved(name: name))
+        try await engine.store.record(.pathRemoved(name: name))
     }
 
     /// Fails a path's dm state (every multipath target using it is told).
     @discardableResult
-    public func failPath(named name: String) throws -> Path {
+    public func failPath(named name: String) async throws -> Path {
         let path = try path(named: name)
         path.fail()
+        await engine.store.committed()
         return path
     }
 
     /// Reinstates a path's dm state.
     @discardableResult
-    public func reinstatePath(named name: String) throws -> Path {
+    public func reinstatePath(named name: String) async throws -> Path {
         let path = try path(named: name)
         path.reinstate()
+        await engine.store.committed()
         return path
     }
 
     /// Sets a path's transport fault mode (its dm state is unchanged).
     @discardableResult
-    public func setFault(path name: String, _ mode: FaultMode) throws -> Path {
+    public func setFault(path name: String, _ mode: FaultMode) async throws -> Path {
         let path = try path(named: name)
         path.setFault(mode)
         engine.events.append(kind: "path.fault", path: name, detail: mode.name)
-        try engine.store.record(.pathChanged(path.info))
+        try await engine.store.record(.pathChanged(path.info))
         return path
     }
 
@@ -198,15 +200,15 @@ public final class DeviceManager: Sendable {
             state.blockIO = true
         }
         do {
-            try engine.store.record(.deviceCreated(name: name, uuid: uuid, readOnly: readOnly))
+            try await engine.store.record(.deviceCreated(name: name, uuid: uuid, readOnly: readOnly))
             if let table {
-                try device.load(table, resolver: resolver())
+                try await device.load(table, resolver: resolver())
                 try await device.resume()
             }
         } catch {
             try? await device.removeLocked(force: true)
             nodes.withLock { _ = $0.removeValue(forKey: name) }
-            try? engine.store.record(.deviceRemoved(name: name))
+            try? await engine.store.record(.deviceRemoved(name: name))
             throw error
         }
         engine.events.append(kind: "device.created", device: name)
@@ -221,18 +223,18 @@ public final class DeviceManager: Sendable {
     public var devices: [MappedDevice] { all(MappedDevice.self) }
 
     /// Loads `lines` into the device's inactive slot (SEMANTICS §2 validation).
-    public func load(device name: String, lines: [TableLine]) throws {
-        try device(named: name).load(lines, resolver: resolver())
+    public func load(device name: String, lines: [TableLine]) async throws {
+        try await device(named: name).load(lines, resolver: resolver())
     }
 
     /// Loads dm table text into the device's inactive slot.
-    public func load(device name: String, text: String) throws {
-        try load(device: name, lines: TableParser.parse(text))
+    public func load(device name: String, text: String) async throws {
+        try await load(device: name, lines: TableParser.parse(text))
     }
 
     /// Drops the device's inactive table.
-    public func clear(device name: String) throws {
-        try device(named: name).clear()
+    public func clear(device name: String) async throws {
+        try await device(named: name).clear()
     }
 
     /// Removes a device (see ``MappedDevice`` removal rules); then its name is free.
@@ -243,12 +245,12 @@ public final class DeviceManager: Sendable {
             if nodes[name] === device { nodes[name] = nil }
         }
         engine.events.append(kind: "device.removed", device: name)
-        try engine.store.record(.deviceRemoved(name: name))
+        try await engine.store.record(.deviceRemoved(name: name))
     }
 
     /// Renames a device. EEXIST when the new name is taken. Bumps the device's `eventNr`.
     @discardableResult
-    public func renameDevice(named name: String, to newName: String) throws -> MappedDevice {
+    public func renameDevice(named name: String, to newName: String) async throws -> MappedDevice {
         try Self.validateName(newName, what: "new name")
         let device = try nodes.withLock { nodes -> MappedDevice in
             guard let device = nodes[name] as? MappedDevice else {
@@ -263,7 +265,7 @@ public final class DeviceManager: Sendable {
             return device
         }
         guard name != newName else { return device }
-        try engine.store.record(.deviceRenamed(from: name, to: newName))
+        try await engine.store.record(.deviceRenamed(from: name, to: newName))
         device.setName(newName)
         return device
     }

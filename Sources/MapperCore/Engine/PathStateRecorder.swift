@@ -12,10 +12,14 @@ final class PathStateRecorder: PathStateObserver {
     private func record(_ path: Path, kind: String) {
         let info = path.info
         engine.events.append(kind: kind, path: path.name, detail: "failCount \(info.failCount)")
-        do {
-            try engine.store.record(.pathChanged(info))
-        } catch {
-            engine.logger.error("path state not persisted", metadata: ["path": "\(path.name)", "error": "\(error)"])
+        // Never waits: this runs from I/O completions too. The change commits in order with
+        // everything else; API callers await it with `committed()`.
+        let logger = engine.logger
+        let name = path.name
+        engine.store.enqueue(.pathChanged(info)) { error in
+            if let error {
+                logger.error("path state not persisted", metadata: ["path": "\(name)", "error": "\(error)"])
+            }
         }
     }
 }

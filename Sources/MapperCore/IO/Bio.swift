@@ -40,9 +40,12 @@ public final class Bio: Sendable {
         var error: Errno?
         var completedNanos: Int64 = 0
         var durable = false
-        var waiters: [CheckedContinuation<Errno?, Never>] = []
-        var stateWaiters: [CheckedContinuation<Void, Never>] = []
+        var waiters = WaiterList<Errno?>()
+        var stateWaiters = WaiterList<Void>()
         var endIO: (any BlockIOCompletion)?
+
+        /// Ended, or durably queued.
+        var isSettled: Bool { state.isFinal || (durable && state.isQueued) }
     }
 
     /// Guarded by the owning device's lock; see the type's contract.
@@ -86,88 +89,104 @@ public final class Bio: Sendable {
     }
 
     /// Waits for the bio to end and returns its error (`nil` on success). Returns at once if it
-    /// has already ended. Any number of callers may wait.
+    /// has already ended. Any number of callers may wait. Not cancellable: a bio always ends,
+    /// and this wait is how its submitter learns the outcome (see ``wait(deadline:)``).
     public func wait() async -> Errno? {
-        if let done = observable.withLock({ $0.state.isFinal ? Optional($0.error) : nil }) {
-            return done
-        }
-        return await withCheckedContinuation { continuation in
-            let ended: Errno?? = observable.withLock { state in
-                if state.state.isFinal { return .some(state.error) }
-                state.waiters.append(continuation)
-                return .none
-            }
-            if let ended { continuation.resume(returning: ended) }
-        }
+        await wait(deadline: nil, cancellable: false) ?? nil
+    }
+
+    /// Waits at most until `deadline` (or until the task is cancelled) for the bio to end:
+    /// `.some(error)` once it has, `nil` if it has not.
+    public func wait(deadline: ContinuousClock.Instant?) async -> Errno?? {
+        await wait(deadline: deadline, cancellable: true)
+    }
+
+    private func wait(deadline: ContinuousClock.Instant?, cancellable: Bool) async -> Errno?? {
+        await WaiterList<Errno?>.wait(
+            deadline: deadline, cancellable: cancellable,
+            register: { continuation in
+                observable.withLock { state -> WaiterList<Errno?>.Registration in
+                    if state.state.isFinal { return .ready(state.error) }
+                    return state.waiters.add(continuation)
+                }
+            },
+            take: { [self] id in self.observable.withLock { $0.waiters.remove(id) } })
     }
 
     /// Waits until the bio has ended or is durably queued (target queue, pushback or deferred,
-    /// recorded by the journal). Used for `Prefer: respond-async`.
-    public func waitUntilEndedOrDurablyQueued() async {
+    /// recorded by the journal), at most until `deadline` or until the task is cancelled.
+    /// Returns whether it has. Used for `Prefer: respond-async` and for closing NBD
+    /// connections.
+    @discardableResult
+    public func waitUntilEndedOrDurablyQueued(deadline: ContinuousClock.Instant? = nil) async -> Bool {
         while true {
-            let ready = observable.withLock { $0.state.isFinal || ($0.durable && $0.state.isQueued) }
-            if ready { return }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = observable.withLock { state in
-                    if state.state.isFinal || (state.durable && state.state.isQueued) { return true }
-                    state.stateWaiters.append(continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            let woken = await WaiterList<Void>.wait(
+                deadline: deadline,
+                register: { continuation in
+                    observable.withLock { state -> WaiterList<Void>.Registration in
+                        if state.isSettled { return .ready(()) }
+                        return state.stateWaiters.add(continuation)
+                    }
+                },
+                take: { [self] id in self.observable.withLock { $0.stateWaiters.remove(id) } })
+            if woken == nil { return false }
+            if observable.withLock({ $0.isSettled }) { return true }
         }
     }
 
     /// Sets the observable state (not final states: see ``finish(_:)``).
     func setState(_ newState: BioState) {
-        let waiters = observable.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = observable.withLock { state -> [WaiterList<Void>.Continuation] in
             guard !state.state.isFinal else { return [] }
             state.state = newState
             state.durable = false
-            let waiters = state.stateWaiters
-            state.stateWaiters = []
-            return waiters
+            return state.stateWaiters.takeAll()
         }
-        for waiter in waiters { waiter.resume() }
+        waiters.resumeAll(returning: ())
     }
 
     /// Marks the current queue position as durable (called by the journal's acknowledgement).
     func markDurable(for expected: BioState) {
-        let waiters = observable.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = observable.withLock { state -> [WaiterList<Void>.Continuation] in
             guard state.state == expected else { return [] }
             state.durable = true
-            let waiters = state.stateWaiters
-            state.stateWaiters = []
-            return waiters
+            return state.stateWaiters.takeAll()
         }
-        for waiter in waiters { waiter.resume() }
+        waiters.resumeAll(returning: ())
     }
 
     /// Ends the bio: records the result, wakes waiters and calls the end-I/O receiver.
     /// Only the first call has an effect.
     func finish(_ error: Errno?) {
         let (waiters, stateWaiters, endIO) = observable.withLock {
-            state -> (
-                [CheckedContinuation<Errno?, Never>], [CheckedContinuation<Void, Never>], (any BlockIOCompletion)?
-            ) in
+            state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], (any BlockIOCompletion)?) in
             guard !state.state.isFinal else { return ([], [], nil) }
             state.state = error == nil ? .completed : .failed
             state.error = error
             state.completedNanos = WallClock.nowNanos()
-            defer {
-                state.waiters = []
-                state.stateWaiters = []
-                state.endIO = nil
-            }
-            return (state.waiters, state.stateWaiters, state.endIO)
+            defer { state.endIO = nil }
+            return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
         }
-        for waiter in waiters { waiter.resume(returning: error) }
-        for waiter in stateWaiters { waiter.resume() }
+        waiters.resumeAll(returning: error)
+        stateWaiters.resumeAll(returning: ())
         endIO?.blockIOCompleted(error)
     }
 }
 
 extension Bio {
+    /// Gives a bio created without one its end-I/O receiver. If the bio has already ended,
+    /// `completion` is called at once (on this thread); otherwise exactly once when it ends.
+    /// A bio has at most one receiver: setting a second is a programming error.
+    public func setEndIO(_ completion: any BlockIOCompletion) {
+        let ended: Errno?? = observable.withLock { state in
+            if state.state.isFinal { return .some(state.error) }
+            precondition(state.endIO == nil, "bio \(id) already has an end-I/O receiver")
+            state.endIO = completion
+            return .none
+        }
+        if let ended { completion.blockIOCompleted(ended) }
+    }
+
     /// Ends a bio that was never submitted (its submission was refused) with `error`.
     public func fail(_ error: Errno) { finish(error) }
 }

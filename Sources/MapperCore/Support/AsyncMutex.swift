@@ -2,10 +2,11 @@ import Synchronization
 
 /// A FIFO mutual-exclusion lock for async code: serialises a device's control operations
 /// (suspend, resume, remove; dm's `suspend_lock`) without blocking a thread while waiting.
+/// Waiting for it is not cancellable (an operation, once asked for, runs).
 final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters = WaiterList<Void>()
     }
 
     private let state = Mutex(State())
@@ -13,28 +14,30 @@ final class AsyncMutex: Sendable {
     init() {}
 
     func lock() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let acquired = state.withLock { state -> Bool in
-                if !state.locked {
-                    state.locked = true
-                    return true
+        _ = await WaiterList<Void>.wait(
+            deadline: nil, cancellable: false,
+            register: { continuation in
+                state.withLock { state -> WaiterList<Void>.Registration in
+                    if !state.locked {
+                        state.locked = true
+                        return .ready(())
+                    }
+                    return state.waiters.add(continuation)
                 }
-                state.waiters.append(continuation)
-                return false
-            }
-            if acquired { continuation.resume() }
-        }
+            },
+            take: { [self] id in self.state.withLock { $0.waiters.remove(id) } })
     }
 
+    /// Hands the lock to the oldest waiter, or releases it.
     func unlock() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
+        let next = state.withLock { state -> WaiterList<Void>.Continuation? in
+            guard let next = state.waiters.takeFirst() else {
                 state.locked = false
                 return nil
             }
-            return state.waiters.removeFirst()
+            return next
         }
-        next?.resume()
+        next?.resume(returning: ())
     }
 
     func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
