@@ -11,7 +11,10 @@ import NIOCore
 ///
 /// Backpressure: the handler stops reading the socket while ``Limits/maxInFlight`` requests
 /// or ``Limits/maxInFlightBytes`` payload bytes are outstanding, or while the socket is not
-/// writable, and reads again once below. Replies are flushed at the end of each read burst,
+/// writable, and reads again once below. A bio refused at the engine's queue limits
+/// (`EAGAIN`, ``QueueAdmission``) is not answered with an error: its request is parked, in
+/// order with the ones after it, the socket is not read, and the parked requests are tried
+/// again each time held I/O is released (``HeldIO/waitForRoom(since:deadline:)``). Replies are flushed at the end of each read burst,
 /// and at once when a bio ends outside one.
 ///
 /// Ending: `NBD_CMD_DISC` and server shutdown stop new work (after shutdown began, requests
@@ -46,6 +49,18 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private var export: NBDExport?
     private var open: Holders.ExternalOpen?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
+    /// A bio to submit for a request (kept while parked at the queue limits).
+    private struct Submission {
+        let pending: NBDPendingRequest
+        let op: BioOp
+        let sector: UInt64
+        let sectors: UInt64
+        let buffer: IOBuffer?
+    }
+    /// Submissions refused at the queue limits, oldest first, waiting for room.
+    private var parked: [Submission] = []
+    /// The wait for room while `parked` is not empty.
+    private var roomWait: Task<Void, Never>?
     private var inFlightBytes = 0
     private var readPending = false
     private var inReadBurst = false
@@ -86,6 +101,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        roomWait?.cancel()
+        roomWait = nil
+        parked = []
         releaseDevice()
         context.fireChannelInactive()
     }
@@ -306,21 +324,76 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         issue(pending, op: op, sector: op == .flush ? 0 : sector, sectors: bytes >> 9, buffer: buffer, device: device)
     }
 
-    /// Submits one bio for `pending`; a refused submission ends it at once.
+    /// Submits one bio for `pending`. A submission refused at the queue limits is parked (as
+    /// is every one after it while any is parked); any other refusal ends it at once.
     private func issue(
         _ pending: NBDPendingRequest, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?,
         device: MappedDevice
     ) {
+        let submission = Submission(pending: pending, op: op, sector: sector, sectors: sectors, buffer: buffer)
+        if !parked.isEmpty {
+            parked.append(submission)
+            return
+        }
+        if !submit(submission, device: device) { parked.append(submission) }
+    }
+
+    /// Submits a bio for `submission`; returns `false` if the queue limits refused it (then
+    /// nothing was submitted and the wait for room has begun).
+    private func submit(_ submission: Submission, device: MappedDevice) -> Bool {
+        let heldIO = exports.manager.engine.heldIO
+        let generation = heldIO.generation
         let bio = Bio(
-            id: exports.manager.engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
-            endIO: pending)
-        pending.bio = bio
+            id: exports.manager.engine.nextBioID(), op: submission.op, sector: submission.sector,
+            sectors: submission.sectors, buffer: submission.buffer, endIO: submission.pending)
+        submission.pending.bio = bio
         do {
             try device.submit(bio)
+        } catch let error as MapperError where error.errno == .EAGAIN {
+            submission.pending.bio = nil
+            waitForRoom(since: generation, heldIO: heldIO)
+            return false
         } catch let error as MapperError {
-            bioEnded(pending, error: error.errno)
+            bioEnded(submission.pending, error: error.errno)
         } catch {
-            bioEnded(pending, error: .EIO)
+            bioEnded(submission.pending, error: .EIO)
+        }
+        return true
+    }
+
+    private func waitForRoom(since generation: UInt64, heldIO: HeldIO) {
+        guard roomWait == nil, let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        roomWait = Task {
+            let room = await heldIO.waitForRoom(since: generation)
+            handler.eventLoop.execute {
+                handler.value.roomWait = nil
+                if room { handler.value.retryParked() }
+            }
+        }
+    }
+
+    /// Submits parked requests in order until one is refused again.
+    private func retryParked() {
+        guard let device, !closed else { return }
+        while let first = parked.first {
+            guard submit(first, device: device) else { return }
+            parked.removeFirst()
+        }
+        if let context { resumeReadingIfPossible(context) }
+    }
+
+    /// Answers the parked requests with `ESHUTDOWN` (the connection is ending).
+    private func abandonParked(_ context: ChannelHandlerContext) {
+        roomWait?.cancel()
+        roomWait = nil
+        let abandoned = parked
+        parked = []
+        for submission in abandoned {
+            guard outstanding.removeValue(forKey: ObjectIdentifier(submission.pending)) != nil else { continue }
+            inFlightBytes -= Int(submission.pending.request.length)
+            stats.inFlight.add(-1, ordering: .relaxed)
+            reply(submission.pending.request, error: NBD.ESHUTDOWN, message: "connection is closing", context: context)
         }
     }
 
@@ -403,8 +476,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     private func canRead(_ context: ChannelHandlerContext) -> Bool {
-        !draining && outstanding.count < limits.maxInFlight && inFlightBytes < limits.maxInFlightBytes
-            && context.channel.isWritable
+        !draining && parked.isEmpty && outstanding.count < limits.maxInFlight
+            && inFlightBytes < limits.maxInFlightBytes && context.channel.isWritable
     }
 
     private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
@@ -426,6 +499,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     /// Closes once every outstanding bio has ended or is durably queued.
     private func drainThenClose(_ context: ChannelHandlerContext) {
+        abandonParked(context)
         flushIfNeeded(context)
         let bios = outstanding.values.compactMap(\.bio)
         let channel = context.channel

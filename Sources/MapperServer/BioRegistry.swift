@@ -86,6 +86,19 @@ final class BioRegistry: Sendable {
         return (.live(bio), true)
     }
 
+    /// Forgets a bio whose submission was refused: it never reached its device, and a retry
+    /// with the same idempotency key must be a new attempt.
+    func forget(_ id: UInt64) {
+        state.withLock { state in
+            guard let slot = state.byID.removeValue(forKey: id) else { return }
+            if let key = slot.bio?.idempotencyKey ?? slot.ended?.idempotencyKey,
+                state.byKey[Self.key(slot.device, key)] == id
+            {
+                state.byKey[Self.key(slot.device, key)] = nil
+            }
+        }
+    }
+
     /// The bio `id` ended: keep its summary, drop the bio.
     private func ended(_ id: UInt64) {
         state.withLock { state in
@@ -96,12 +109,14 @@ final class BioRegistry: Sendable {
         }
     }
 
-    /// Drops the oldest ended bios beyond the capacity (bios not ended are always kept).
+    /// Drops the oldest ended bios beyond the capacity (bios not ended are always kept), and
+    /// the ids of forgotten bios.
     private func prune(_ state: inout State) {
         var kept: [UInt64] = []
         var excess = state.order.count - capacity
         for id in state.order {
-            if excess > 0, let slot = state.byID[id], let ended = slot.ended {
+            guard let slot = state.byID[id] else { continue }
+            if excess > 0, let ended = slot.ended {
                 state.byID[id] = nil
                 if let key = ended.idempotencyKey { state.byKey[Self.key(slot.device, key)] = nil }
                 excess -= 1

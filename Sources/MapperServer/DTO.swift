@@ -29,7 +29,7 @@ enum DTO {
             tables: .init(live: info.hasLiveTable, inactive: info.hasInactiveTable),
             io: .init(
                 inFlight: info.io.inFlight, queued: info.io.queued, pushback: info.io.pushback,
-                deferred: info.io.deferred))
+                deferred: info.io.deferred, heldBytes: Int64(info.io.heldBytes), refused: Int64(info.io.refused)))
     }
 
     static func table(_ table: Table) -> Components.Schemas.Table {

@@ -25,7 +25,14 @@ struct DataService: Sendable {
         guard offset >= 0, length >= 0 else { throw MapperError(.EINVAL, "offset and length must not be negative") }
         let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(offset), byteLength: Int(length))
         _ = runtime.bios.register(bio, device: device)
-        if let error = try await device.perform(bio) { throw BioFailure(errno: error, bioID: bio.id) }
+        do {
+            try device.submit(bio)
+        } catch let error as MapperError {
+            runtime.bios.forget(bio.id)
+            bio.fail(error.errno)
+            throw error
+        }
+        if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
         guard let buffer = bio.buffer else { throw MapperError(.EIO, "read bio without a buffer") }
         return (buffer, bio.id)
     }
@@ -53,6 +60,8 @@ struct DataService: Sendable {
                 do {
                     try device.submit(bio)
                 } catch let error as MapperError {
+                    // Refused (EAGAIN at the queue limits, EROFS, ...): never submitted.
+                    runtime.bios.forget(bio.id)
                     bio.fail(error.errno)
                     throw error
                 }

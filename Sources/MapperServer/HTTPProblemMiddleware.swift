@@ -5,50 +5,43 @@ import MapperCore
 
 /// The outermost middleware: errors thrown before or around the OpenAPI operations (auth,
 /// body limits, unknown routes, Hummingbird's own errors) become problem+json too, through
-/// ``ProblemMapping``.
+/// ``ProblemMapping``. A known path with another method is 405 with `Allow`.
+///
+/// Every error answer also drains what the client is still sending of its body (at most
+/// `drainLimit` bytes, see ``RequestBodyTap``), unless the client waits for
+/// `100-continue` and so has sent nothing yet; past the limit the answer says
+/// `Connection: close`.
 struct HTTPProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let drainLimit: Int
+
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let tap = RequestBodyTap(request.body)
+        var request = request
+        request.body = tap.requestBody
+        var response: Response
         do {
-            return try await next(request, context)
-        } catch let error as HTTPError {
-            if error.status == .notFound, let allowed = RouteTable.methods(for: request.uri.path),
-                !allowed.contains(request.method.rawValue)
-            {
-                var response = Self.response(
-                    ProblemMapping.make(
-                        405, code: "EINVAL",
-                        detail:
-                            "\(request.method.rawValue) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"
-                    ))
-                response.headers[.allow] = allowed.joined(separator: ", ")
-                return response
-            }
-            let status = Int(error.status.code)
-            let code: String
-            switch status {
-            case 401: code = "EACCES"
-            case 404: code = "ENOENT"
-            case 413: code = "E2BIG"
-            case 405: code = "EINVAL"
-            case 400..<500: code = "EINVAL"
-            default: code = "EIO"
-            }
-            let detail =
-                error.body ?? (status == 404 ? "no such resource: \(request.uri.path)" : error.status.reasonPhrase)
-            return Self.response(ProblemMapping.make(status, code: code, detail: detail))
+            response = try await next(request, context)
         } catch {
-            return Self.response(ProblemMapping.problem(for: error))
+            response = Self.response(ProblemMapping.problem(for: error, method: request.method, path: request.uri.path))
         }
+        if response.status.code >= 400, Self.mayStillBeSending(request), !(await tap.drain(upTo: drainLimit)) {
+            response.headers[.connection] = "close"
+        }
+        return response
+    }
+
+    /// Whether the client may be sending a body it has not finished.
+    private static func mayStillBeSending(_ request: Request) -> Bool {
+        if request.headers[.expect]?.lowercased() == "100-continue" { return false }
+        if let length = request.headers[.contentLength].flatMap(Int.init) { return length > 0 }
+        return request.headers[.transferEncoding] != nil
     }
 
     static func response(_ problem: ProblemMapping.Problem) -> Response {
-        var headers: HTTPFields = [.contentType: ProblemMapping.contentType]
-        if problem.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
-        if problem.status == 503 { headers[.retryAfter] = "1" }
-        return Response(
-            status: .init(code: problem.status), headers: headers,
+        Response(
+            status: .init(code: problem.status), headers: ProblemMapping.headers(for: problem),
             body: .init(byteBuffer: ByteBuffer(data: ProblemMapping.body(problem))))
     }
 }

@@ -34,7 +34,7 @@ public final class MapperRuntime: Sendable {
         store = try SQLiteStore(
             path: DataDirectory.databasePath(in: directory), configuration: configuration.store,
             logger: logger)
-        manager = DeviceManager(engine: store.engineServices(logger: logger))
+        manager = DeviceManager(engine: store.engineServices(queueLimits: configuration.queueLimits, logger: logger))
         files = BackendFiles(dataDirectory: directory)
         bios = BioRegistry()
         let manager = self.manager

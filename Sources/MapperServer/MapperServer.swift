@@ -14,7 +14,8 @@ public enum MapperServer {
     /// body limits, native data routes, then the generated operations.
     public static func router(runtime: MapperRuntime) throws -> Router<BasicRequestContext> {
         let router = Router()
-        router.middlewares.add(HTTPProblemMiddleware())
+        router.middlewares.add(
+            HTTPProblemMiddleware(drainLimit: max(64 << 20, 2 * runtime.configuration.maxDataBytes)))
         if let token = runtime.configuration.token { router.middlewares.add(AuthMiddleware(token: token)) }
         router.middlewares.add(
             BodyLimitMiddleware(

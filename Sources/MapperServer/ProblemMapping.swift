@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import MapperCore
 import MapperStore
 import OpenAPIRuntime
@@ -13,6 +14,10 @@ public enum ProblemMapping {
         public var status: Int
         public var detail: String
         public var code: String
+        /// The methods a 405 names in `Allow` (not part of the document).
+        public var allow: [String]? = nil
+
+        enum CodingKeys: String, CodingKey { case type, title, status, detail, code }
     }
 
     /// The status for an errno raised by the engine or the server.
@@ -40,8 +45,10 @@ public enum ProblemMapping {
         codes.contains(errno.name) ? errno.name : "EIO"
     }
 
-    /// Maps any error thrown while serving a request.
-    public static func problem(for error: any Error) -> Problem {
+    /// Maps any error thrown while serving a request. `method` and `path` (when known) turn
+    /// Hummingbird's 404 for a known path with another method into 405 naming the allowed
+    /// methods.
+    public static func problem(for error: any Error, method: HTTPRequest.Method? = nil, path: String? = nil) -> Problem {
         switch error {
         case let error as MapperError:
             return make(status(for: error.errno), code: code(for: error.errno), detail: error.message)
@@ -52,34 +59,60 @@ public enum ProblemMapping {
         case let error as StoreError:
             return problem(for: error.mapperError)
         case let error as ServerError:
-            if let underlying = error.underlyingError as? MapperError ?? nil { return problem(for: underlying) }
-            return problem(for: error.underlyingError, operation: error.operationID)
+            switch error.underlyingError {
+            case is MapperError, is BioFailure, is StoreError, is DecodingError:
+                return problem(for: error.underlyingError)
+            default:
+                // Everything else the generated layer throws is a request it could not decode
+                // (missing or malformed parameters, unsupported content types): the client's.
+                return make(400, code: "EINVAL", detail: "\(error.operationID): \(error.underlyingError)")
+            }
         case let error as DecodingError:
             return make(400, code: "EINVAL", detail: "bad request body: \(describe(error))")
+        case let error as HTTPError:
+            return problem(for: error, method: method, path: path)
         default:
             return make(500, code: "EIO", detail: "\(error)")
         }
     }
 
-    private static func problem(for underlying: any Error, operation: String) -> Problem {
-        switch underlying {
-        case is MapperError, is BioFailure, is StoreError, is DecodingError:
-            return problem(for: underlying)
-        default:
-            // Request decoding failures of the generated code (missing or malformed parameters,
-            // unsupported content types) are the client's.
-            let text = "\(underlying)"
-            if text.contains("Unexpected content type") || text.contains("unexpected content type") {
-                return make(400, code: "EINVAL", detail: "\(operation): unsupported content type")
-            }
-            return make(400, code: "EINVAL", detail: "\(operation): \(text)")
+    /// Hummingbird's own errors (no route, bad request framing, body too large).
+    private static func problem(for error: HTTPError, method: HTTPRequest.Method?, path: String?) -> Problem {
+        let status = Int(error.status.code)
+        if status == 404, let method, let path, let allowed = RouteTable.methods(for: path),
+            !allowed.contains(method.rawValue)
+        {
+            return make(
+                405, code: "EINVAL",
+                detail: "\(method.rawValue) is not allowed on \(path); allowed: \(allowed.joined(separator: ", "))",
+                allow: allowed)
         }
+        let code: Errno
+        switch status {
+        case 401: code = .EACCES
+        case 404: code = .ENOENT
+        case 413: code = .E2BIG
+        case 400..<500: code = .EINVAL
+        default: code = .EIO
+        }
+        let detail = error.body ?? (status == 404 ? "no such resource: \(path ?? "")" : error.status.reasonPhrase)
+        return make(status, code: code.name, detail: detail)
     }
 
-    static func make(_ status: Int, code: String, detail: String) -> Problem {
+    /// The headers of a problem response: content type, `WWW-Authenticate` on 401,
+    /// `Retry-After` on 503, `Allow` on 405.
+    static func headers(for problem: Problem) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: contentType]
+        if problem.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        if problem.status == 503 { headers[.retryAfter] = "1" }
+        if let allow = problem.allow { headers[.allow] = allow.joined(separator: ", ") }
+        return headers
+    }
+
+    static func make(_ status: Int, code: String, detail: String, allow: [String]? = nil) -> Problem {
         Problem(
             type: "https://mapperd.dev/problems/\(code.lowercased())", title: title(status), status: status,
-            detail: detail, code: code)
+            detail: detail, code: code, allow: allow)
     }
 
     static func title(_ status: Int) -> String {

@@ -26,9 +26,8 @@ struct ProblemMiddleware: ServerMiddleware {
                 logger.error(
                     "request failed", metadata: ["operation": "\(operationID)", "detail": "\(problem.detail)"])
             }
-            var response = HTTPResponse(status: .init(code: problem.status))
-            response.headerFields[.contentType] = ProblemMapping.contentType
-            if problem.status == 503 { response.headerFields[.retryAfter] = "1" }
+            let response = HTTPResponse(
+                status: .init(code: problem.status), headerFields: ProblemMapping.headers(for: problem))
             return (response, HTTPBody(ProblemMapping.body(problem)))
         }
     }

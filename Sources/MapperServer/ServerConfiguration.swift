@@ -20,6 +20,9 @@ public struct ServerConfiguration: Sendable {
     /// How long `Prefer: respond-async` waits for a bio to end or be durably queued.
     public var respondAsyncWait: Duration
     public var store: StoreConfiguration
+    /// How much held I/O (queued, pushed back, deferred) a device and the server take before
+    /// new bios are refused with EAGAIN (HTTP 503) or, over NBD, the socket stops being read.
+    public var queueLimits: QueueLimits
     /// The NBD export; `nil` = none (`--no-nbd`, and the default for embedded use and tests).
     public var nbd: NBDConfiguration?
 
@@ -27,8 +30,10 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),
         token: String? = nil, enableFaultInjection: Bool = false, maxDataBytes: Int = 8 << 20,
         maxJSONBytes: Int = 1 << 20, respondAsyncWait: Duration = .milliseconds(100),
-        store: StoreConfiguration = StoreConfiguration(), nbd: NBDConfiguration? = nil
+        store: StoreConfiguration = StoreConfiguration(), queueLimits: QueueLimits = .defaults,
+        nbd: NBDConfiguration? = nil
     ) {
+        self.queueLimits = queueLimits
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory

@@ -6,13 +6,13 @@ extension SQLiteStore {
     /// all persist here.
     public func engineServices(
         targetTypes: TargetRegistry = TargetRegistry(), failurePoints: FailurePoints = FailurePoints(),
-        logger: Logger = Logger(label: "mapperd.core")
+        queueLimits: QueueLimits = .defaults, logger: Logger = Logger(label: "mapperd.core")
     ) -> EngineServices {
         let events = EventLog()
         events.setSink { [self] event in self.recordEvent(event) }
         return EngineServices(
             targetTypes: targetTypes, events: events, failurePoints: failurePoints, journal: journal, store: self,
-            logger: logger)
+            logger: logger, queueLimits: queueLimits)
     }
 
     /// Commits made so far by the writer (each holds every item queued while the previous

@@ -10,7 +10,7 @@ public final class EngineFixture: Sendable {
     public let store: InMemoryStateStore
     public let controlled = ControlledTargets()
 
-    public init() throws {
+    public init(queueLimits: QueueLimits = .defaults) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -18,7 +18,8 @@ public final class EngineFixture: Sendable {
         store = InMemoryStateStore()
         let registry = TargetRegistry()
         registry.register(controlled.type)
-        manager = DeviceManager(engine: EngineServices(targetTypes: registry, journal: journal, store: store))
+        manager = DeviceManager(
+            engine: EngineServices(targetTypes: registry, journal: journal, store: store, queueLimits: queueLimits))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

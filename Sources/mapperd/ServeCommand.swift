@@ -31,6 +31,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest data request body in bytes.")
     var maxDataBytes: Int = 8 << 20
 
+    @Option(
+        name: .long,
+        help: "Bytes of held I/O (queued, pushed back, deferred) one device takes before refusing new bios (env MAPPERD_MAX_QUEUED_BYTES).")
+    var maxQueuedBytes: Int = environment["MAPPERD_MAX_QUEUED_BYTES"].flatMap(Int.init) ?? QueueLimits.defaults.deviceBytes
+
+    @Option(
+        name: .long,
+        help: "Bytes of held I/O over all devices before new bios are refused (env MAPPERD_MAX_QUEUED_BYTES_TOTAL).")
+    var maxQueuedBytesTotal: Int =
+        environment["MAPPERD_MAX_QUEUED_BYTES_TOTAL"].flatMap(Int.init) ?? QueueLimits.defaults.totalBytes
+
     @Option(name: .long, help: "SQLite durability: full (fsync every commit) or normal.")
     var durability: String = "full"
 
@@ -58,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--durability must be full or normal")
         }
         guard maxDataBytes >= 512 else { throw ValidationError("--max-data-bytes must be at least 512") }
+        guard maxQueuedBytes >= 0, maxQueuedBytesTotal >= 0 else {
+            throw ValidationError("--max-queued-bytes and --max-queued-bytes-total must not be negative")
+        }
         guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
     }
@@ -80,7 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true), token: token,
             enableFaultInjection: enableFaultInjection, maxDataBytes: maxDataBytes,
-            store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full))
+            store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full),
+            queueLimits: QueueLimits(deviceBytes: maxQueuedBytes, totalBytes: maxQueuedBytesTotal))
         guard configuration.isLoopback || token != nil else {
             throw ValidationError(
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")

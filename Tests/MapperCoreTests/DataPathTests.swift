@@ -7,7 +7,7 @@ struct DataPathTests {
     @Test("a write split across three linear targets lands byte for byte")
     func splitWriteLands() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 300)
+        try await fixture.backend("disk", sectors: 300)
         let device = try await fixture.device(
             "dm0", table: "0 10 linear disk 200\n10 10 linear disk 0\n20 10 linear disk 100")
         let payload = (0..<(20 * 512)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
@@ -22,8 +22,8 @@ struct DataPathTests {
     @Test("striped maps chunks round-robin over the stripes and never crosses a chunk")
     func stripedLayout() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("a", sectors: 64)
-        try fixture.backend("b", sectors: 64)
+        try await fixture.backend("a", sectors: 64)
+        try await fixture.backend("b", sectors: 64)
         let device = try await fixture.device("st", table: "0 32 striped 2 4 a 0 b 16")
         let payload = (0..<(32 * 512)).map { UInt8(truncatingIfNeeded: $0 >> 9) }  // byte = sector number
         let bio = fixture.manager.makeBio(op: .write, sector: 0, sectors: 32, buffer: IOBuffer(copying: payload))
@@ -73,7 +73,7 @@ struct DataPathTests {
     @Test("flush reaches every target and fsyncs the backend")
     func flush() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 64)
+        try await fixture.backend("disk", sectors: 64)
         let device = try await fixture.device(
             "dm0", table: "0 16 linear disk 0\n16 32 striped 2 8 disk 16 disk 32\n48 8 zero")
         let bio = fixture.manager.makeBio(op: .flush, sector: 0, sectors: 0, buffer: nil)
@@ -83,35 +83,35 @@ struct DataPathTests {
     @Test("path fault modes: error fails, stall parks until the mode changes, delay executes")
     func pathFaultModes() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 64)
-        let path = try fixture.manager.createPath(name: "p1", backend: "disk")
+        try await fixture.backend("disk", sectors: 64)
+        let path = try await fixture.manager.createPath(name: "p1", backend: "disk")
         let device = try await fixture.device("dm0", table: "0 64 linear p1 0")
         #expect(path.info.usedBy == ["dm0"])
 
-        try fixture.manager.setFault(path: "p1", .error)
+        try await fixture.manager.setFault(path: "p1", .error)
         #expect(try await fixture.write(device, sector: 0, sectors: 1, byte: 1) == .EIO)
         #expect(path.isActive, "the fault mode does not change the dm state")
 
-        try fixture.manager.setFault(path: "p1", .stall)
+        try await fixture.manager.setFault(path: "p1", .stall)
         let stalled = fixture.writeBio(sector: 1, sectors: 1, byte: 2)
         try device.submit(stalled)
         #expect(path.stalledCount == 1 && stalled.state == .inflight)
         let suspend = Task { try await device.suspend(timeout: .milliseconds(5)) }
         let error = await #expect(throws: MapperError.self) { try await suspend.value }
         #expect(error?.errno == .EINTR)
-        try fixture.manager.setFault(path: "p1", .delay(milliseconds: 1))
+        try await fixture.manager.setFault(path: "p1", .delay(milliseconds: 1))
         #expect(await stalled.wait() == nil)
         #expect(try fixture.fileBytes("disk", offset: 512, count: 512) == [UInt8](repeating: 2, count: 512))
 
-        try fixture.manager.setFault(path: "p1", .stall)
+        try await fixture.manager.setFault(path: "p1", .stall)
         let failing = fixture.writeBio(sector: 2, sectors: 1, byte: 3)
         try device.submit(failing)
-        try fixture.manager.setFault(path: "p1", .error)
+        try await fixture.manager.setFault(path: "p1", .error)
         #expect(await failing.wait() == .EIO)
 
-        try fixture.manager.setFault(path: "p1", .none)
+        try await fixture.manager.setFault(path: "p1", .none)
         #expect(try await fixture.write(device, sector: 3, sectors: 1, byte: 4) == nil)
-        #expect(throws: MapperError.self) { try fixture.manager.removePath(named: "p1") }
+        await #expect(throws: MapperError.self) { try await fixture.manager.removePath(named: "p1") }
     }
 
     @Test(
@@ -129,28 +129,28 @@ struct DataPathTests {
     @Test("delay and flakey targets pass data through")
     func delayAndFlakey() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 64)
+        try await fixture.backend("disk", sectors: 64)
         let device = try await fixture.device("dm0", table: "0 8 delay disk 0 1\n8 8 flakey disk 8 3600 1")
         #expect(try await fixture.write(device, sector: 6, sectors: 4, byte: 7) == nil)
         #expect(try fixture.fileBytes("disk", offset: 6 * 512, count: 2048) == [UInt8](repeating: 7, count: 2048))
     }
 
     @Test("backends are sized in sectors and refuse bad sizes")
-    func backendSizes() throws {
+    func backendSizes() async throws {
         let fixture = try EngineFixture()
-        let disk = try fixture.backend("disk", sectors: 10)
+        let disk = try await fixture.backend("disk", sectors: 10)
         #expect(disk.sizeSectors == 10)
-        #expect(throws: MapperError.self) {
-            try fixture.manager.createBackend(
+        await #expect(throws: MapperError.self) {
+            try await fixture.manager.createBackend(
                 name: "odd", file: "odd.img", url: fixture.directory.appendingPathComponent("odd.img"), sizeBytes: 1000)
         }
-        let missing = #expect(throws: MapperError.self) {
-            try fixture.manager.createBackend(
+        let missing = await #expect(throws: MapperError.self) {
+            try await fixture.manager.createBackend(
                 name: "missing", file: "missing.img", url: fixture.directory.appendingPathComponent("missing.img"))
         }
         #expect(missing?.errno == .ENOENT)
         // Reopening an existing file reads its size.
-        let again = try fixture.manager.createBackend(
+        let again = try await fixture.manager.createBackend(
             name: "again", file: "disk.img", url: fixture.directory.appendingPathComponent("disk.img"))
         #expect(again.sizeSectors == 10)
         #expect(fixture.manager.info(disk).usedBy.isEmpty)

@@ -16,27 +16,27 @@ struct LifecycleTests {
     @Test("a failed create leaves nothing behind")
     func failedCreateLeavesNothing() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 8)
+        try await fixture.backend("disk", sectors: 8)
         await #expect(throws: MapperError.self) {
             try await fixture.device("dm0", table: "0 8 linear disk 0\n8 8 linear disk 8")
         }
         #expect(fixture.manager.devices.isEmpty)
-        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 0)
+        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 0)
         try await fixture.device("dm0", table: "0 8 linear disk 0")
     }
 
     @Test("names are unique across backends, paths and devices")
     func sharedNamespace() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 8)
-        try fixture.manager.createPath(name: "p1", backend: "disk")
+        try await fixture.backend("disk", sectors: 8)
+        try await fixture.manager.createPath(name: "p1", backend: "disk")
         for name in ["disk", "p1"] {
             let error = await #expect(throws: MapperError.self) { try await fixture.manager.createDevice(name: name) }
             #expect(error?.errno == .EEXIST)
         }
         try await fixture.manager.createDevice(name: "dm0", uuid: "U-1")
-        #expect(throws: MapperError(.EEXIST, "name 'dm0' is already taken by a device")) {
-            try fixture.manager.createPath(name: "dm0", backend: "disk")
+        await #expect(throws: MapperError(.EEXIST, "name 'dm0' is already taken by a device")) {
+            try await fixture.manager.createPath(name: "dm0", backend: "disk")
         }
         let uuidError = await #expect(throws: MapperError.self) {
             try await fixture.manager.createDevice(name: "dm1", uuid: "U-1")
@@ -54,21 +54,21 @@ struct LifecycleTests {
     @Test("stacked devices are open; remove is EBUSY until the upper device is gone")
     func removeWhileOpen() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 64)
+        try await fixture.backend("disk", sectors: 64)
         let lower = try await fixture.device("lower", table: "0 64 linear disk 0")
         let upper = try await fixture.device("upper", table: "0 32 linear lower 32")
         #expect(lower.info.openCount == 1)
         #expect(lower.holders.deviceNames == ["upper"])
         let error = await #expect(throws: MapperError.self) { try await fixture.manager.removeDevice(named: "lower") }
         #expect(error?.errno == .EBUSY)
-        #expect(throws: MapperError.self) { try fixture.manager.removeBackend(named: "disk") }
+        await #expect(throws: MapperError.self) { try await fixture.manager.removeBackend(named: "disk") }
         // Data flows through both layers to the file.
         #expect(try await fixture.write(upper, sector: 1, sectors: 1, byte: 0x5A) == nil)
         #expect(try fixture.fileBytes("disk", offset: 33 * 512, count: 512) == [UInt8](repeating: 0x5A, count: 512))
         try await fixture.manager.removeDevice(named: "upper")
         #expect(lower.info.openCount == 0)
         try await fixture.manager.removeDevice(named: "lower")
-        try fixture.manager.removeBackend(named: "disk")
+        try await fixture.manager.removeBackend(named: "disk")
         #expect(fixture.manager.node(named: "lower") == nil)
     }
 
@@ -77,12 +77,12 @@ struct LifecycleTests {
         let fixture = try EngineFixture()
         let a = try await fixture.device("a", table: "0 8 zero")
         _ = try await fixture.device("b", table: "0 8 linear a 0")
-        let selfError = #expect(throws: MapperError.self) {
-            try fixture.manager.load(device: "a", text: "0 8 linear a 0")
+        let selfError = await #expect(throws: MapperError.self) {
+            try await fixture.manager.load(device: "a", text: "0 8 linear a 0")
         }
         #expect(selfError?.message.contains("onto itself") == true)
-        let cycleError = #expect(throws: MapperError.self) {
-            try fixture.manager.load(device: "a", text: "0 8 linear b 0")
+        let cycleError = await #expect(throws: MapperError.self) {
+            try await fixture.manager.load(device: "a", text: "0 8 linear b 0")
         }
         #expect(cycleError?.errno == .EINVAL)
         #expect(cycleError?.message.contains("cycle") == true)
@@ -118,8 +118,8 @@ struct LifecycleTests {
         let device = try await fixture.device("dm0", table: "0 8 zero")
         try await fixture.device("other", table: "0 8 zero")
         let waiter = Task { await device.waitEvent(after: 0, timeout: .seconds(60)) }
-        #expect(throws: MapperError.self) { try fixture.manager.renameDevice(named: "dm0", to: "other") }
-        try fixture.manager.renameDevice(named: "dm0", to: "dm1")
+        await #expect(throws: MapperError.self) { try await fixture.manager.renameDevice(named: "dm0", to: "other") }
+        try await fixture.manager.renameDevice(named: "dm0", to: "dm1")
         #expect(await waiter.value == 1)
         #expect(device.name == "dm1" && device.eventNr == 1)
         #expect(try fixture.manager.device(named: "dm1") === device)
@@ -148,24 +148,24 @@ struct LifecycleTests {
     func messages() async throws {
         let fixture = try EngineFixture()
         let device = try await fixture.device("dm0", table: "0 8 zero\n8 8 test")
-        #expect(try device.message(sector: 8, "ping") == "pong")
-        let noMessages = #expect(throws: MapperError.self) { try device.message(sector: 0, "ping") }
+        await #expect(try await device.message(sector: 8, "ping") == "pong")
+        let noMessages = await #expect(throws: MapperError.self) { try await device.message(sector: 0, "ping") }
         #expect(noMessages?.errno == .EINVAL)
-        #expect(throws: MapperError.self) { try device.message(sector: 16, "ping") }
-        #expect(throws: MapperError.self) { try device.message(sector: 8, "bogus") }
-        #expect(throws: MapperError.self) { try device.message(sector: 8, "  ") }
+        await #expect(throws: MapperError.self) { try await device.message(sector: 16, "ping") }
+        await #expect(throws: MapperError.self) { try await device.message(sector: 8, "bogus") }
+        await #expect(throws: MapperError.self) { try await device.message(sector: 8, "  ") }
         try await device.suspend()
-        #expect(try device.message(sector: 8, "ping") == "pong")
+        await #expect(try await device.message(sector: 8, "ping") == "pong")
     }
 
     @Test("clear drops the inactive table and closes its devices")
     func clearInactive() async throws {
         let fixture = try EngineFixture()
-        let disk = try fixture.backend("disk", sectors: 8)
+        let disk = try await fixture.backend("disk", sectors: 8)
         let device = try await fixture.manager.createDevice(name: "dm0")
-        try fixture.manager.load(device: "dm0", text: "0 8 linear disk 0")
+        try await fixture.manager.load(device: "dm0", text: "0 8 linear disk 0")
         #expect(disk.holders.openCount == 1)
-        try device.clear()
+        try await device.clear()
         #expect(device.inactiveTable == nil && disk.holders.openCount == 0)
     }
 }

@@ -54,19 +54,19 @@ struct TableParserTests {
         ])
     func targetErrors(text: String, message: String) async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 100)
+        try await fixture.backend("disk", sectors: 100)
         try await fixture.manager.createDevice(name: "dm0")
-        let error = #expect(throws: MapperError.self) { try fixture.manager.load(device: "dm0", text: text) }
+        let error = await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "dm0", text: text) }
         #expect(error?.errno == .EINVAL)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(try fixture.manager.device(named: "dm0").inactiveTable == nil)
-        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 0)
+        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 0)
     }
 
     @Test("table output is normalised and loads back")
     func normalisedOutputRoundTrips() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 1000)
+        try await fixture.backend("disk", sectors: 1000)
         let text = """
             0   100 linear  disk 0
             100 200 striped 2 50 disk 100 disk 300
@@ -87,19 +87,19 @@ struct TableParserTests {
                 330 10 flakey disk 600 5 0
 
                 """)
-        try fixture.manager.load(device: "dm0", text: output)
+        try await fixture.manager.load(device: "dm0", text: output)
         #expect(device.inactiveTable?.text == output)
     }
 
     @Test("a failed load keeps the previous inactive table")
     func failedLoadKeepsInactive() async throws {
         let fixture = try EngineFixture()
-        try fixture.backend("disk", sectors: 100)
+        try await fixture.backend("disk", sectors: 100)
         let device = try await fixture.manager.createDevice(name: "dm0")
-        try fixture.manager.load(device: "dm0", text: "0 10 linear disk 0")
-        #expect(throws: MapperError.self) { try fixture.manager.load(device: "dm0", text: "0 10 linear disk 99") }
+        try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 0")
+        await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 99") }
         #expect(device.inactiveTable?.text == "0 10 linear disk 0\n")
-        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 1)
+        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 1)
     }
 
     @Test("100,000-line tables load and look up by binary search")

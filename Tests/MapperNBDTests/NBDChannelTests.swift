@@ -248,7 +248,7 @@ struct NBDChannelTests {
     func renameKeepsClient() async throws {
         let rig = try await Rig()
         try rig.handshake("lin")
-        try rig.fixture.manager.renameDevice(named: "lin", to: "renamed")
+        try await rig.fixture.manager.renameDevice(named: "lin", to: "renamed")
         try rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
         var reply = try rig.received()
         #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 1))

@@ -58,7 +58,7 @@ struct EndToEndTests {
         let first = try await queuedWrite(server, offset: 8192)
         #expect(
             try await server.call("GET", "/v1/devices/mp").json["io"] as? [String: Int] == [
-                "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0,
+                "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0, "heldBytes": 4096, "refused": 0,
             ])
         // 5. Noflush suspend: flushed from the target, not returned.
         #expect(
@@ -171,6 +171,24 @@ struct EndToEndTests {
         #expect(try await server.call("PUT", "/v1/devices/mp/data?offset=0", bytes: Data(count: 131072)).status == 413)
         #expect(try await server.call("GET", "/v1/health").json["status"] as? String == "ok")
         #expect(server.log.contains("listening on 127.0.0.1:"))
+    }
+
+    @Test(
+        "a 64 MiB body from a client that writes before it reads is answered 413 at once; the server stays healthy",
+        .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/python3"), "python3 is not installed"))
+    func oversizedWriteFirst() async throws {
+        let server = ServerProcess(directory: try temporaryDataDirectory())
+        try await server.start()
+        defer { #expect(server.terminate() == 0) }
+        try await setUp(server)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/write_first.py")
+        for (path, mebibytes) in [("/v1/devices/mp/data?offset=0", 64), ("/v1/devices/nope/data?offset=0", 9)] {
+            let result = try await ExternalTool.run(
+                "/usr/bin/python3", [script.path, "http://127.0.0.1:\(server.port)\(path)", "\(mebibytes)"])
+            #expect(result.output.contains("status 413"), "\(result.output)")
+        }
+        #expect(try await server.call("GET", "/v1/health").json["status"] as? String == "ok")
     }
 
     @Test("a token protects everything but health; non-loopback without a token is refused")

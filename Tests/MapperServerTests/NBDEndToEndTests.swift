@@ -374,6 +374,38 @@ struct NBDEndToEndTests {
     }
 
     @Test(
+        "at the queue limit an NBD client is held back, not failed: its writes wait unread and land in order",
+        .enabled(
+            if: FileManager.default.fileExists(atPath: "/usr/bin/python3")
+                && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/nbd.py"),
+            "python3-libnbd is not installed"))
+    func queueLimitBackpressure() async throws {
+        // 16 writes of 4 KiB fill the device's limit; the other 184 wait in the socket.
+        let server = try await server(["--max-queued-bytes", "65536"])
+        defer { _ = server.terminate() }
+        try await create(server, "mp", "0 65536 \(Self.mp)")
+        try await server.call("POST", "/v1/paths/p1/fail")
+        try await server.call("POST", "/v1/paths/p2/fail")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/nbd_inflight.py")
+        let driver = try ExternalTool.start("/usr/bin/python3", [script.path, server.nbdURI("mp"), "200"])
+        try await waitForQueued(server, "mp", 16)
+        var io: [String: Int] = [:]
+        for _ in 0..<20000 {
+            io = try await server.call("GET", "/v1/devices/mp").json["io"] as? [String: Int] ?? [:]
+            if (io["refused"] ?? 0) > 0 { break }
+        }
+        #expect(io["queued"] == 16 && io["heldBytes"] == 65536 && (io["refused"] ?? 0) > 0, "\(io)")
+        try await server.call("POST", "/v1/paths/p1/reinstate")
+        let result = await driver.finish()
+        #expect(result.succeeded, "\(result.output)")
+        #expect(result.output.contains("replies 200 errors 0"), "\(result.output)")
+        #expect(result.output.contains("verified 200"), "\(result.output)")
+        let after = try await server.call("GET", "/v1/devices/mp").json["io"] as? [String: Int]
+        #expect(after?["heldBytes"] == 0 && after?["queued"] == 0, "\(String(describing: after))")
+    }
+
+    @Test(
         "a held write outlives its client and a graceful restart, then lands",
         .enabled(if: ExternalTool.available("qemu-io", "pkill"), "qemu-io or pkill is not installed"))
     func heldWriteOutlivesClient() async throws {

@@ -14,19 +14,27 @@ final class RouterFixture: @unchecked Sendable {
     let runtime: MapperRuntime
     let token: String?
 
-    init(token: String? = nil, faults: Bool = false, maxDataBytes: Int = 1 << 20) async throws {
+    init(
+        token: String? = nil, faults: Bool = false, maxDataBytes: Int = 1 << 20,
+        queueLimits: QueueLimits = .defaults
+    ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mapperd-router-\(UUID().uuidString)")
         self.token = token
         runtime = try await MapperRuntime(
             configuration: ServerConfiguration(
                 port: 0, dataDirectory: directory, token: token, enableFaultInjection: faults,
-                maxDataBytes: maxDataBytes),
+                maxDataBytes: maxDataBytes, queueLimits: queueLimits),
             logger: Logger(label: "test"))
     }
 
     deinit {
-        runtime.close()
-        try? FileManager.default.removeItem(at: directory)
+        // Closing the store is asynchronous; the directory goes once it is closed.
+        let runtime = self.runtime
+        let directory = self.directory
+        Task {
+            await runtime.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 
     /// One response: status, headers, body bytes and (if JSON) the decoded object.

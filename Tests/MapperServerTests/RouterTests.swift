@@ -227,7 +227,7 @@ struct RouterTests {
             #expect(again.status == 202 && again.headers[.location] == location)
             #expect(
                 try await client.call(.get, "/v1/devices/mp").json["io"] as? [String: Int] == [
-                    "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0,
+                    "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0, "heldBytes": 512, "refused": 0,
                 ])
             #expect(try await client.call(.get, "/v1/bios?state=queued").json["bios"] as? [Any] != nil)
             try await client.call(.post, "/v1/paths/p1/reinstate")
@@ -236,6 +236,45 @@ struct RouterTests {
                 headers: [HTTPField.Name("Idempotency-Key")!: "k1"])
             #expect(done.status == 204)
             #expect(try await client.call(.get, location).json["state"] as? String == "completed")
+        }
+    }
+
+    @Test("past the queue limit a write is 503 EAGAIN with Retry-After; the held writes are untouched and land")
+    func queueLimit() async throws {
+        let fixture = try await RouterFixture(queueLimits: QueueLimits(deviceBytes: 1024, totalBytes: 1 << 30))
+        try await fixture.run { client in
+            try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
+            try await client.call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
+            try await client.call(
+                .post, "/v1/devices",
+                json:
+                    #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#
+            )
+            try await client.call(.post, "/v1/paths/p1/fail")
+            let async: HTTPFields = [HTTPField.Name("Prefer")!: "respond-async"]
+            for offset in [0, 512] {
+                let held = try await client.call(
+                    .put, "/v1/devices/mp/data?offset=\(offset)", bytes: [UInt8](repeating: 7, count: 512),
+                    headers: async)
+                #expect(held.status == 202)
+            }
+            var headers = async
+            headers[HTTPField.Name("Idempotency-Key")!] = "retry-me"
+            let refused = try await client.call(
+                .put, "/v1/devices/mp/data?offset=1024", bytes: [UInt8](repeating: 8, count: 512), headers: headers)
+            #expect(refused.status == 503 && refused.code == "EAGAIN", "\(refused.text)")
+            #expect(refused.headers[.retryAfter] == "1")
+            #expect((refused.json["detail"] as? String)?.contains("queue limits reached") == true)
+            let io = try await client.call(.get, "/v1/devices/mp").json["io"] as? [String: Int]
+            #expect(io?["queued"] == 2 && io?["heldBytes"] == 1024 && io?["refused"] == 1)
+            try await client.call(.post, "/v1/paths/p1/reinstate")
+            // The refused attempt left nothing behind: the same key is a new write now.
+            let retried = try await client.call(
+                .put, "/v1/devices/mp/data?offset=1024", bytes: [UInt8](repeating: 8, count: 512),
+                headers: [HTTPField.Name("Idempotency-Key")!: "retry-me"])
+            #expect(retried.status == 204)
+            let data = try await client.call(.get, "/v1/devices/mp/data?offset=0&length=1536")
+            #expect(data.body == [UInt8](repeating: 7, count: 1024) + [UInt8](repeating: 8, count: 512))
         }
     }
 

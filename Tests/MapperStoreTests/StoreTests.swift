@@ -7,10 +7,10 @@ import Testing
 @Suite("SQLite store")
 struct StoreTests {
     @Test("the migration list is pinned and applied in order")
-    func migrationsPinned() throws {
+    func migrationsPinned() async throws {
         #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema"])
         let fixture = try StoreFixture()
-        #expect(try fixture.store.appliedMigrations() == ["0001_initial_schema"])
+        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema"])
     }
 
     @Test("objects, tables, flags and events round-trip")
@@ -38,7 +38,7 @@ struct StoreTests {
         #expect(snapshot.recentEvents.contains { $0.kind == "device.renamed" })
         try await fixture.manager.clear(device: "lin2")
         try await fixture.manager.removeDevice(named: "lin2")
-        await #expect(try fixture.store.snapshot().devices.map(\.name) == ["mp"])
+        await #expect(try await fixture.store.snapshot().devices.map(\.name) == ["mp"])
     }
 
     @Test("a crash with no shutdown loses nothing: objects and states come back")
@@ -198,7 +198,7 @@ struct StoreTests {
         await read.waitUntilEndedOrDurablyQueued()
         let report = try await fixture.crashAndRecover()
         #expect(report.lostReads == 1 && report.bios == 0)
-        await #expect(try fixture.store.bio(id: read.id)?.state == .failed)
+        await #expect(try await fixture.store.bio(id: read.id)?.state == .failed)
     }
 
     @Test("a missing or shrunk backend file is reported; other devices come up; nothing is deleted")

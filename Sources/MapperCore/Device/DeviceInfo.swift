@@ -23,12 +23,18 @@ public struct DeviceInfo: Sendable, Equatable {
         public var queued: Int
         public var pushback: Int
         public var deferred: Int
+        /// Bytes of the queued, pushed-back and deferred bios.
+        public var heldBytes: Int
+        /// New bios refused with EAGAIN because of the queue limits.
+        public var refused: Int
 
-        public init(inFlight: Int, queued: Int, pushback: Int, deferred: Int) {
+        public init(inFlight: Int, queued: Int, pushback: Int, deferred: Int, heldBytes: Int = 0, refused: Int = 0) {
             self.inFlight = inFlight
             self.queued = queued
             self.pushback = pushback
             self.deferred = deferred
+            self.heldBytes = heldBytes
+            self.refused = refused
         }
     }
 

@@ -23,6 +23,10 @@ struct DeviceState {
     /// Original bios with at least one clone in a target queue.
     var queuedBios = 0
     var deferred: [Bio] = []
+    /// Bytes of the bios held in target queues, pushback and deferred (``QueueAdmission``).
+    var heldBytes = 0
+    /// New bios refused with EAGAIN because of the queue limits.
+    var refused = 0
     var pushback: [Bio] = []
 
     var eventNr: UInt32 = 0

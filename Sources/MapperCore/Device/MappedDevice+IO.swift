@@ -39,6 +39,18 @@ extension MappedDevice {
                         "I/O \(bio.sector)+\(bio.sectors) sectors beyond the end of '\(state.name)' (\(size) sectors)")
                 }
             }
+            let admitted = QueueAdmission.admits(
+                bytes: bio.byteCount, deviceHolding: state.blockIO || state.heldBytes > 0,
+                deviceHeld: state.heldBytes, totalHeld: engine.heldIO.bytes, limits: engine.heldIO.limits)
+            guard admitted else {
+                state.refused += 1
+                engine.heldIO.countRefusal()
+                throw MapperError(
+                    .EAGAIN,
+                    "queue limits reached: '\(state.name)' holds \(state.heldBytes) bytes of I/O "
+                        + "(limit \(engine.heldIO.limits.deviceBytes); \(engine.heldIO.bytes) of "
+                        + "\(engine.heldIO.limits.totalBytes) over all devices)")
+            }
             if state.blockIO {
                 appendDeferred(bio, &state)
                 return .deferred
@@ -62,8 +74,20 @@ extension MappedDevice {
         return await bio.wait()
     }
 
+    /// Counts `bio` as held or not held: its bytes in the device's and the engine's held
+    /// totals (``QueueAdmission``). Caller holds the lock.
+    func countHeld(_ bio: Bio, _ held: Bool, _ state: inout DeviceState) {
+        let bytes = held ? bio.byteCount : 0
+        let delta = bytes - bio.aggregation.heldBytes
+        guard delta != 0 else { return }
+        bio.aggregation.heldBytes = bytes
+        state.heldBytes += delta
+        if delta > 0 { engine.heldIO.add(delta) } else { engine.heldIO.remove(-delta) }
+    }
+
     /// Appends to `deferred` and journals it. Caller holds the lock.
     func appendDeferred(_ bio: Bio, _ state: inout DeviceState) {
+        countHeld(bio, true, &state)
         state.deferred.append(bio)
         state.orderTail += 1
         bio.setState(.deferred)
@@ -186,6 +210,7 @@ extension MappedDevice {
             case .requeue where state.noflushSuspending:
                 // The check of noflushSuspending and the append are one step (pushback_lock).
                 state.pushback.append(bio)
+                countHeld(bio, true, &state)
                 bio.setState(.pushback)
                 journalQueued(bio, .pushback, order: Int64(state.pushback.count), &state)
                 ending = .pushedBack
@@ -217,6 +242,7 @@ extension MappedDevice {
             bio.aggregation.queuedClones += 1
             if bio.aggregation.queuedClones == 1 {
                 state.queuedBios += 1
+                countHeld(bio, true, &state)
                 bio.setState(.queued)
             }
             state.orderTail += 1
@@ -231,6 +257,7 @@ extension MappedDevice {
             bio.aggregation.queuedClones -= 1
             if bio.aggregation.queuedClones == 0 {
                 state.queuedBios -= 1
+                countHeld(bio, false, &state)
                 bio.setState(.inflight)
             }
             engine.journal.bioDequeued(bio.id, device: state.name, location: .targetQueue(clone.targetIndex))
@@ -251,6 +278,7 @@ extension MappedDevice {
                 state.deferred = []
                 for bio in bios {
                     engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
+                    countHeld(bio, false, &state)
                     bio.setState(.inflight)
                 }
                 if state.live != nil { state.pending += bios.count }
@@ -277,7 +305,10 @@ extension MappedDevice {
             for bio in state.deferred {
                 engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
             }
-            for bio in bios { engine.journal.bioEnded(bio.id, device: state.name, error: errno) }
+            for bio in bios {
+                engine.journal.bioEnded(bio.id, device: state.name, error: errno)
+                countHeld(bio, false, &state)
+            }
             state.pushback = []
             state.deferred = []
             return bios

@@ -55,7 +55,8 @@ public final class MappedDevice: BlockNode {
                 hasLiveTable: state.live != nil, hasInactiveTable: state.inactive != nil,
                 io: DeviceInfo.IOCounts(
                     inFlight: state.pending - state.queuedBios, queued: state.queuedBios,
-                    pushback: state.pushback.count, deferred: state.deferred.count))
+                    pushback: state.pushback.count, deferred: state.deferred.count, heldBytes: state.heldBytes,
+                    refused: state.refused))
         }
     }
 

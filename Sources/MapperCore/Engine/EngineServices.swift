@@ -2,7 +2,8 @@ import Logging
 import Synchronization
 
 /// What every device and target of one engine shares: target types, the event log, the
-/// failure points, the persistence seams, the bio id counter and the logger.
+/// failure points, the persistence seams, the queue limits and held-I/O count, the bio id
+/// counter and the logger.
 public final class EngineServices: Sendable {
     public let targetTypes: TargetRegistry
     public let events: EventLog
@@ -10,6 +11,8 @@ public final class EngineServices: Sendable {
     public let journal: any BioJournal
     public let store: any StateStore
     public let logger: Logger
+    /// Held bytes over all devices, and the queue limits.
+    public let heldIO: HeldIO
     private let lastBioID: Atomic<UInt64>
 
     public init(
@@ -17,8 +20,9 @@ public final class EngineServices: Sendable {
         failurePoints: FailurePoints = FailurePoints(),
         journal: any BioJournal = InMemoryBioJournal(keepsEntries: false),
         store: any StateStore = InMemoryStateStore(), logger: Logger = Logger(label: "mapperd.core"),
-        lastBioID: UInt64 = 0
+        queueLimits: QueueLimits = .defaults, lastBioID: UInt64 = 0
     ) {
+        self.heldIO = HeldIO(limits: queueLimits)
         self.targetTypes = targetTypes
         self.events = events
         self.failurePoints = failurePoints

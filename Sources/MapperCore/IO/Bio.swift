@@ -33,6 +33,8 @@ public final class Bio: Sendable {
         var queuedClones = 0
         /// Whether the journal holds a record of this bio.
         var journaled = false
+        /// Bytes counted in the device's held bytes while the bio is held.
+        var heldBytes = 0
     }
 
     struct Observable {

@@ -9,15 +9,15 @@ struct MultipathBehaviourTests {
 
     @Test("status of a 2-group, 4-path table before and after I/O and failover")
     func statusString() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.engine.device("mp", table: Self.twoGroups)
         let target = try fixture.multipath(device)
         #expect(target.status() == "1 0 0 2 1 E 0 2 0 p1 A 0 p2 A 0 E 0 2 0 p3 A 0 p4 A 0")
         #expect(device.liveTable?.text == Self.twoGroups + "\n")
         #expect(try await fixture.engine.write(device, sector: 0, sectors: 8, byte: 1) == nil)
         #expect(target.status() == "1 0 0 2 1 A 0 2 0 p1 A 0 p2 A 0 E 0 2 0 p3 A 0 p4 A 0")
-        try fixture.manager.setFault(path: "p1", .error)
-        try fixture.manager.setFault(path: "p2", .error)
+        try await fixture.manager.setFault(path: "p1", .error)
+        try await fixture.manager.setFault(path: "p2", .error)
         #expect(try await fixture.engine.write(device, sector: 8, sectors: 8, byte: 2) == nil)
         #expect(target.status() == "1 0 0 2 2 E 0 2 0 p1 F 1 p2 F 1 A 0 2 0 p3 A 0 p4 A 0")
         #expect(try fixture.landed(sector: 8, byte: 2))
@@ -29,44 +29,44 @@ struct MultipathBehaviourTests {
 
     @Test("path state is global: a failure seen by one device fails the path in every device")
     func globalPathState() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let first = try await fixture.engine.device("a", table: MultipathFixture.table(queue: true))
         let second = try await fixture.engine.device("b", table: MultipathFixture.table(queue: true))
-        try fixture.manager.setFault(path: "p1", .error)
+        try await fixture.manager.setFault(path: "p1", .error)
         for sector in stride(from: 0, to: 32, by: 8) {
             #expect(try await fixture.engine.write(first, sector: UInt64(sector), sectors: 8, byte: 3) == nil)
         }
         #expect(try !fixture.manager.path(named: "p1").isActive)
         #expect(try fixture.multipath(second).status().contains("p1 F 1"))
         #expect(first.eventNr == 1 && second.eventNr == 1)
-        try fixture.manager.reinstatePath(named: "p1")
+        try await fixture.manager.reinstatePath(named: "p1")
         #expect(first.eventNr == 2 && second.eventNr == 2)
         #expect(fixture.engine.engine.events.events(after: 0).contains { $0.kind == "path.failed" && $0.device == "b" })
     }
 
     @Test("fail_if_no_path dispatches the queue and fails it with EIO")
     func failIfNoPath() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.device(queue: true)
-        try fixture.failAll()
+        try await fixture.failAll()
         let bio = try fixture.submitWrite(device, sector: 0, byte: 4)
-        #expect(try device.message("fail_if_no_path") == "")
+        await #expect(try await device.message("fail_if_no_path") == "")
         #expect(await bio.wait() == .EIO)
         #expect(try fixture.multipath(device).table().hasPrefix("0 0 1 1 round-robin"))
     }
 
     @Test("switch, disable and enable groups; each bumps eventNr")
     func groups() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.engine.device("mp", table: Self.twoGroups)
         let target = try fixture.multipath(device)
-        _ = try device.message("switch_group 2")
+        _ = try await device.message("switch_group 2")
         #expect(try await fixture.engine.write(device, sector: 0, sectors: 8, byte: 5) == nil)
         #expect(target.structuredStatus.groups.map(\.state) == ["enabled", "active"])
-        _ = try device.message("disable_group 2")
+        _ = try await device.message("disable_group 2")
         #expect(try await fixture.engine.write(device, sector: 0, sectors: 8, byte: 5) == nil)
         #expect(target.structuredStatus.groups.map(\.state) == ["active", "disabled"])
-        _ = try device.message("enable_group 2")
+        _ = try await device.message("enable_group 2")
         #expect(device.eventNr == 3)
     }
 
@@ -77,9 +77,9 @@ struct MultipathBehaviourTests {
             "queue_if_no_path extra", "reinstate_path p1 p2",
         ])
     func badMessages(message: String) async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.engine.device("mp", table: Self.twoGroups)
-        let error = #expect(throws: MapperError.self) { try device.message(message) }
+        let error = await #expect(throws: MapperError.self) { try await device.message(message) }
         #expect(error?.errno == .EINVAL)
     }
 
@@ -102,11 +102,11 @@ struct MultipathBehaviourTests {
             ("0 8192 multipath 0 0 1 1 round-robin 0 1 1 p1 1", "does not fit"),
         ])
     func badArguments(table: String, message: String) async throws {
-        let fixture = try MultipathFixture()
-        try fixture.engine.backend("other-disk", sectors: 4096)
-        try fixture.manager.createPath(name: "other", backend: "other-disk")
+        let fixture = try await MultipathFixture()
+        try await fixture.engine.backend("other-disk", sectors: 4096)
+        try await fixture.manager.createPath(name: "other", backend: "other-disk")
         try await fixture.manager.createDevice(name: "mp")
-        let error = #expect(throws: MapperError.self) { try fixture.manager.load(device: "mp", text: table) }
+        let error = await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "mp", text: table) }
         #expect(error?.errno == .EINVAL)
         #expect(error?.message.hasPrefix("line 1: multipath: ") == true)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
@@ -114,7 +114,7 @@ struct MultipathBehaviourTests {
 
     @Test("hardware handler arguments are accepted and kept; other selectors load and report")
     func selectorsAndHardwareHandler() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let table =
             "0 2048 multipath 0 1 alua 2 1 queue-length 0 2 1 p1 1 p2 1 service-time 0 2 2 p3 1 2 p4 1 1"
         let device = try await fixture.engine.device("mp", table: table)
@@ -122,16 +122,16 @@ struct MultipathBehaviourTests {
         #expect(target.table() == "0 1 alua 2 1 queue-length 0 2 1 p1 1 p2 1 service-time 0 2 2 p3 1 2 p4 1 1")
         #expect(try await fixture.engine.write(device, sector: 0, sectors: 8, byte: 6) == nil)
         #expect(target.status() == "1 0 0 2 1 A 0 2 1 p1 A 0 0 p2 A 0 0 E 0 2 2 p3 A 0 0 2 p4 A 0 0 1")
-        try fixture.failAll()
+        try await fixture.failAll()
         #expect(try await fixture.engine.write(device, sector: 8, sectors: 8, byte: 6) == nil)
         #expect(try fixture.landed(sector: 0, sectors: 16, byte: 6))
     }
 
     @Test("round-robin alternates paths per its repeat count")
     func roundRobinAlternates() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.device(queue: false)
-        try fixture.manager.setFault(path: "p2", .error)
+        try await fixture.manager.setFault(path: "p2", .error)
         // With repeat 1 the second write goes to p2, fails it, and is retried on p1.
         #expect(try await fixture.engine.write(device, sector: 0, sectors: 8, byte: 7) == nil)
         #expect(try await fixture.engine.write(device, sector: 8, sectors: 8, byte: 7) == nil)
@@ -141,17 +141,17 @@ struct MultipathBehaviourTests {
 
     @Test("paths used by a table cannot be removed; removing the device frees them")
     func pathUsage() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         _ = try await fixture.device(queue: true)
         #expect(try fixture.manager.path(named: "p1").info.usedBy == ["mp"])
-        #expect(throws: MapperError.self) { try fixture.manager.removePath(named: "p1") }
+        await #expect(throws: MapperError.self) { try await fixture.manager.removePath(named: "p1") }
         try await fixture.manager.removeDevice(named: "mp")
-        try fixture.manager.removePath(named: "p1")
+        try await fixture.manager.removePath(named: "p1")
     }
 
     @Test("failover under load: 8 writers while paths flip between none, error and stall", .timeLimit(.minutes(1)))
     func failoverUnderLoad() async throws {
-        let fixture = try MultipathFixture()
+        let fixture = try await MultipathFixture()
         let device = try await fixture.engine.device(
             "mp", table: "0 4096 multipath 1 queue_if_no_path 0 1 1 round-robin 0 3 1 p1 1 p2 1 p3 1")
         let writers = 8
@@ -173,15 +173,15 @@ struct MultipathBehaviourTests {
                 let modes: [FaultMode] = [.none, .error, .stall, .none, .delay(milliseconds: 1)]
                 for _ in 0..<150 {
                     let path = "p\(Int.random(in: 1...3, using: &generator))"
-                    try fixture.manager.setFault(path: path, modes.randomElement(using: &generator) ?? .none)
+                    try await fixture.manager.setFault(path: path, modes.randomElement(using: &generator) ?? .none)
                     for name in ["p1", "p2", "p3"] where Bool.random(using: &generator) {
-                        try fixture.manager.reinstatePath(named: name)
+                        try await fixture.manager.reinstatePath(named: name)
                     }
                     await Task.yield()
                 }
                 for name in ["p1", "p2", "p3"] {
-                    try fixture.manager.setFault(path: name, .none)
-                    try fixture.manager.reinstatePath(named: name)
+                    try await fixture.manager.setFault(path: name, .none)
+                    try await fixture.manager.reinstatePath(named: name)
                 }
                 return []
             }

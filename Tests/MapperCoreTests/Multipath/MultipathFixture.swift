@@ -7,10 +7,10 @@ struct MultipathFixture {
     let engine: EngineFixture
     var manager: DeviceManager { engine.manager }
 
-    init(paths: Int = 4) throws {
-        engine = try EngineFixture()
-        try engine.backend("disk", sectors: 4096)
-        for index in 1...paths { try engine.manager.createPath(name: "p\(index)", backend: "disk") }
+    init(paths: Int = 4, queueLimits: QueueLimits = .defaults) async throws {
+        engine = try EngineFixture(queueLimits: queueLimits)
+        try await engine.backend("disk", sectors: 4096)
+        for index in 1...paths { try await engine.manager.createPath(name: "p\(index)", backend: "disk") }
     }
 
     /// `0 <length> multipath` over p1, p2 (round-robin, repeat 1), optionally queueing.
@@ -32,8 +32,8 @@ struct MultipathFixture {
                 + Self.table(queue: queue, paths: second, start: 1024, length: 1024))
     }
 
-    func failAll(_ names: [String] = ["p1", "p2"]) throws {
-        for name in names { try manager.failPath(named: name) }
+    func failAll(_ names: [String] = ["p1", "p2"]) async throws {
+        for name in names { try await manager.failPath(named: name) }
     }
 
     /// A write of `sectors` sectors of `byte` at `sector`, submitted (not awaited).
