@@ -7,15 +7,15 @@ public final class EngineFixture: Sendable {
     public let directory: URL
     public let manager: DeviceManager
     public let journal: InMemoryBioJournal
-    public let store: InMemoryStateStore
+    public let store: any StateStore
     public let controlled = ControlledTargets()
 
-    public init(queueLimits: QueueLimits = .defaults) throws {
+    public init(queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore()) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         journal = InMemoryBioJournal()
-        store = InMemoryStateStore()
+        self.store = store
         let registry = TargetRegistry()
         registry.register(controlled.type)
         manager = DeviceManager(

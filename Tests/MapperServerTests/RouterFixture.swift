@@ -16,14 +16,14 @@ final class RouterFixture: @unchecked Sendable {
 
     init(
         token: String? = nil, faults: Bool = false, maxDataBytes: Int = 1 << 20,
-        queueLimits: QueueLimits = .defaults
+        queueLimits: QueueLimits = .defaults, respondAsyncWait: Duration = .milliseconds(100)
     ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mapperd-router-\(UUID().uuidString)")
         self.token = token
         runtime = try await MapperRuntime(
             configuration: ServerConfiguration(
                 port: 0, dataDirectory: directory, token: token, enableFaultInjection: faults,
-                maxDataBytes: maxDataBytes, queueLimits: queueLimits),
+                maxDataBytes: maxDataBytes, respondAsyncWait: respondAsyncWait, queueLimits: queueLimits),
             logger: Logger(label: "test"))
     }
 

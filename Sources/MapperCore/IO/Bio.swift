@@ -85,6 +85,9 @@ public final class Bio: Sendable {
     /// Whether the journal has durably recorded the bio's current queue position.
     public var isDurablyQueued: Bool { observable.withLock { $0.durable && $0.state.isQueued } }
 
+    /// Tasks waiting for this bio right now (diagnostics: an answered request leaves none).
+    public var waiterCount: Int { observable.withLock { $0.waiters.count + $0.stateWaiters.count } }
+
     /// The outcome if the bio has ended: `.some(error)`; `nil` while it has not.
     public var ended: Errno?? {
         observable.withLock { $0.state.isFinal ? .some($0.error) : .none }

@@ -201,4 +201,39 @@ struct MultipathBehaviourTests {
         }
         #expect(device.info.io == .init(inFlight: 0, queued: 0, pushback: 0, deferred: 0))
     }
+
+    @Test("a path failed by an I/O error under load never waits for a commit; API path changes do")
+    func pathFailureDoesNotWaitForCommits() async throws {
+        let store = HeldStateStore()
+        let fixture = try await MultipathFixture(store: store)
+        let device = try await fixture.device(queue: false)
+        try fixture.manager.path(named: "p1").setFault(.error)
+        store.hold()
+        // Round-robin sends half the writes to p1: its error fails the path (recorded, held
+        // back by the store) and the write is retried on p2 at once.
+        let results = try await withThrowingTaskGroup(of: Errno?.self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    try await fixture.engine.write(device, sector: UInt64(index * 8), sectors: 8, byte: UInt8(index + 1))
+                }
+            }
+            var results: [Errno?] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.count == 16 && results.allSatisfy { $0 == nil })
+        #expect(try !fixture.manager.path(named: "p1").isActive)
+        #expect(store.pending >= 1)
+        #expect(
+            store.changes.contains {
+                if case .pathChanged(let info) = $0 { return info.name == "p1" && !info.active }
+                return false
+            })
+        // A path change over the API returns only once it is durable.
+        let before = store.pending
+        async let reinstated = fixture.manager.reinstatePath(named: "p1")
+        await store.waitForPending(before + 2)
+        store.release()
+        #expect(try await reinstated.isActive)
+    }
 }

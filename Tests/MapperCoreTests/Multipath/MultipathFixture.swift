@@ -7,8 +7,10 @@ struct MultipathFixture {
     let engine: EngineFixture
     var manager: DeviceManager { engine.manager }
 
-    init(paths: Int = 4, queueLimits: QueueLimits = .defaults) async throws {
-        engine = try EngineFixture(queueLimits: queueLimits)
+    init(paths: Int = 4, queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore())
+        async throws
+    {
+        engine = try EngineFixture(queueLimits: queueLimits, store: store)
         try await engine.backend("disk", sectors: 4096)
         for index in 1...paths { try await engine.manager.createPath(name: "p\(index)", backend: "disk") }
     }

@@ -1,0 +1,78 @@
+import Foundation
+import HTTPTypes
+import MapperCore
+import Testing
+
+@testable import MapperServer
+
+@Suite("Bounded memory")
+struct BoundedMemoryTests {
+    @Test("an ended bio leaves a summary in the registry, and its payload goes with it")
+    func endedBiosReleaseTheirPayload() async throws {
+        let fixture = try await RouterFixture()
+        let runtime = fixture.runtime
+        try await runtime.manager.createBackend(
+            name: "d0", file: "d0.img", url: fixture.directory.appendingPathComponent("d0.img"), sizeBytes: 1 << 20)
+        let device = try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 2048 linear d0 0"))
+        weak var released: Bio?
+        var id: UInt64 = 0
+        do {
+            let bio = try runtime.manager.makeBio(
+                op: .write, byteOffset: 0, byteLength: 65536, buffer: IOBuffer(copying: [UInt8](repeating: 1, count: 65536)))
+            released = bio
+            id = bio.id
+            _ = runtime.bios.register(bio, device: device)
+            #expect(try await device.perform(bio) == nil)
+        }
+        #expect(released == nil)
+        #expect(runtime.bios.liveCount == 0)
+        let entry = try #require(runtime.bios.entry(id: id))
+        #expect(entry.summary.state == .completed && entry.summary.sectors == 128)
+        // The same through HTTP, reads included: nothing stays live.
+        try await fixture.run { client in
+            for offset in stride(from: 0, to: 1 << 20, by: 65536) {
+                let write = try await client.call(
+                    .put, "/v1/devices/lin/data?offset=\(offset)", bytes: [UInt8](repeating: 2, count: 65536))
+                let read = try await client.call(.get, "/v1/devices/lin/data?offset=\(offset)&length=65536")
+                #expect(write.status == 204 && read.status == 200)
+            }
+        }
+        #expect(runtime.bios.liveCount == 0)
+        #expect(runtime.bios.entries.count == 33)
+    }
+
+    @Test("respond-async writes to a stalled path are answered 202 and leave no waiter behind")
+    func noWaiterLeftBehind() async throws {
+        let fixture = try await RouterFixture(respondAsyncWait: .milliseconds(1))
+        let runtime = fixture.runtime
+        try await fixture.run { client in
+            try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
+            try await client.call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
+            try await client.call(
+                .post, "/v1/devices",
+                json: #"{"name":"mp","table":{"text":"0 2048 multipath 0 0 1 1 round-robin 0 1 1 p1 1"}}"#)
+            try await client.call(.put, "/v1/paths/p1/fault", json: #"{"mode":"stall"}"#)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        try await client.call(
+                            .put, "/v1/devices/mp/data?offset=\(index % 4 * 512)",
+                            bytes: [UInt8](repeating: UInt8(index % 250), count: 512),
+                            headers: [HTTPField.Name("Prefer")!: "respond-async"]
+                        ).status
+                    }
+                }
+                var statuses: [Int] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+            #expect(statuses.count == 200 && statuses.allSatisfy { $0 == 202 })
+            let live = runtime.bios.liveBios
+            #expect(live.count == 200)
+            #expect(live.allSatisfy { $0.waiterCount == 0 })
+            try await client.call(.put, "/v1/paths/p1/fault", json: #"{"mode":"none"}"#)
+            for bio in live { #expect(await bio.wait() == nil) }
+            #expect(runtime.bios.liveCount == 0)
+        }
+    }
+}
