@@ -71,4 +71,10 @@ public final class EngineFixture: Sendable {
         if let error = try await device.perform(bio) { throw error }
         return bio.buffer?.bytes ?? []
     }
+
+    /// Waits for the first event of `kind` after sequence number `after` and returns it.
+    @discardableResult
+    public func waitForEvent(_ kind: String, after: UInt64) async -> EngineEvent? {
+        await engine.events.first(kind, after: after)
+    }
 }

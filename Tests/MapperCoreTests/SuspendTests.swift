@@ -70,8 +70,10 @@ struct SuspendTests {
         let inflight = fixture.readBio(sector: 1, sectors: 1)
         try device.submit(old)
         try device.submit(inflight)
+        let mark = fixture.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        while !device.isBlockingIO { await Task.yield() }
+        await fixture.waitForEvent("suspend.waiting", after: mark)
+        #expect(device.isBlockingIO)
         let late = fixture.readBio(sector: 2, sectors: 1)
         try device.submit(late)
         #expect(late.state == .deferred)
@@ -241,8 +243,10 @@ struct SuspendTests {
         target.setRequeueOnPresuspend(false)
         let pushed = fixture.readBio(sector: 0, sectors: 1)
         try device.submit(pushed)
+        let mark = fixture.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        while !device.isBlockingIO { await Task.yield() }
+        await fixture.waitForEvent("suspend.waiting", after: mark)
+        #expect(device.isBlockingIO)
         let deferred = fixture.readBio(sector: 5, sectors: 1)
         try device.submit(deferred)
         target.endAll(.requeue)

@@ -46,7 +46,9 @@ struct RouterTests {
             #expect(
                 try await client.call(.post, "/v1/backends", json: #"{"name":"x","file":"missing.img"}"#).code
                     == "ENOENT")
-            #expect(try await client.call(.get, "/v1/backends").json["backends"] as? [Any] != nil)
+            let backends = try await client.call(.get, "/v1/backends").json["backends"] as? [[String: Any]]
+            #expect(backends?.map { $0["name"] as? String } == ["d0"])
+            #expect(backends?.first?["sizeBytes"] as? Int == 1_048_576)
             #expect(try await client.call(.get, "/v1/backends/nope").status == 404)
             #expect(try await client.call(.delete, "/v1/backends/d0").status == 204)
             #expect(FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("d0.img").path))
@@ -137,7 +139,8 @@ struct RouterTests {
                     as? String == "top2")
             #expect(try await client.call(.delete, "/v1/devices/top2").status == 204)
             #expect(try await client.call(.delete, "/v1/devices/mp").status == 204)
-            #expect(try await client.call(.get, "/v1/devices").json["devices"] as? [Any] == nil || true)
+            let devices = try await client.call(.get, "/v1/devices").json["devices"] as? [[String: Any]]
+            #expect(devices?.map { $0["name"] as? String } == [])
         }
     }
 
@@ -176,7 +179,9 @@ struct RouterTests {
             #expect(
                 try Data(contentsOf: fixture.directory.appendingPathComponent("d0.img"))[4096..<12288] == Data(payload))
             #expect(try await client.call(.get, "/v1/bios/\(bioID)").json["state"] as? String == "completed")
-            #expect(try await client.call(.get, "/v1/bios?device=lin").json["bios"] as? [Any] != nil)
+            let bios = try await client.call(.get, "/v1/bios?device=lin").json["bios"] as? [[String: Any]]
+            #expect(bios?.contains { $0["id"] as? String == bioID && $0["state"] as? String == "completed" } == true)
+            #expect(bios?.allSatisfy { $0["device"] as? String == "lin" } == true)
             #expect(try await client.call(.get, "/v1/bios/999999").status == 404)
             #expect(try await client.call(.get, "/v1/bios/abc").status == 400)
 
@@ -229,7 +234,9 @@ struct RouterTests {
                 try await client.call(.get, "/v1/devices/mp").json["io"] as? [String: Int] == [
                     "inFlight": 0, "queued": 1, "pushback": 0, "deferred": 0, "heldBytes": 512, "refused": 0,
                 ])
-            #expect(try await client.call(.get, "/v1/bios?state=queued").json["bios"] as? [Any] != nil)
+            let queued = try await client.call(.get, "/v1/bios?state=queued").json["bios"] as? [[String: Any]]
+            #expect(queued?.map { $0["state"] as? String } == ["queued"])
+            #expect(queued?.first.map { "/v1/bios/\($0["id"] as? String ?? "")" } == location)
             try await client.call(.post, "/v1/paths/p1/reinstate")
             let done = try await client.call(
                 .put, "/v1/devices/mp/data?offset=512", bytes: [UInt8](repeating: 9, count: 512),

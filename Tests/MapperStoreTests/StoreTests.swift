@@ -133,8 +133,10 @@ struct StoreTests {
             op: .write, sector: 1024, sectors: 8, buffer: IOBuffer(copying: [UInt8](repeating: 0x32, count: 4096)))
         try device.submit(stalled)
         // The suspend waits forever for the stalled bio: crash in the middle of it.
+        let mark = fixture.manager.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        while device.pushbackBios.isEmpty { await Task.yield() }
+        _ = await fixture.manager.engine.events.first("suspend.waiting", after: mark)
+        #expect(device.pushbackBios.count == 1)
         await pushed.waitUntilEndedOrDurablyQueued()
         #expect(pushed.state == .pushback && pushed.isDurablyQueued)
         let report = try await fixture.crashAndRecover()

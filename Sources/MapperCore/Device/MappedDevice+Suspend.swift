@@ -64,8 +64,16 @@ extension MappedDevice {
             throw MapperError(errno, detail)
         }
         // Step 4.
-        state.withLock { $0.blockIO = true }
-        // Step 5.
+        let pending = state.withLock { state -> Int in
+            state.blockIO = true
+            return state.pending
+        }
+        // Step 5. A wait is announced (progress for the operator; tests wait for it).
+        if pending > 0 {
+            engine.events.append(
+                kind: "suspend.waiting", device: deviceName,
+                detail: "waiting for \(pending) bio(s) in flight\(noflush ? " (noflush)" : "")")
+        }
         await waitForPendingIO(timeout: timeout)
         // Step 6 and the decision of step 7, in one locked step.
         let drained = state.withLock { state -> Bool in

@@ -78,4 +78,16 @@ public final class EventLog: Sendable {
             take: { [self] id in self.state.withLock { $0.waiters.remove(id) } })
         return (events(after: after), lastSeq)
     }
+
+    /// Waits for the first event of `kind` with `seq > after` (however long it takes, until
+    /// the task is cancelled) and returns it; `nil` if cancelled first.
+    public func first(_ kind: String, after: UInt64) async -> EngineEvent? {
+        var seen = after
+        while !Task.isCancelled {
+            let (events, last) = await wait(after: seen, timeout: .seconds(3600))
+            if let event = events.first(where: { $0.kind == kind }) { return event }
+            seen = last
+        }
+        return nil
+    }
 }

@@ -201,8 +201,10 @@ struct SeedTests {
         #expect(pushed.state == .queued)
         try await fixture.manager.setFault(path: "p2", .stall)
         let stalled = try fixture.submitWrite(device, sector: 1024, byte: 0xA2)
+        let mark = fixture.engine.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        while device.pushbackBios.isEmpty || !device.isBlockingIO { await Task.yield() }
+        await fixture.engine.waitForEvent("suspend.waiting", after: mark)
+        #expect(device.isBlockingIO && device.pushbackBios.count == 1)
         #expect(pushed.state == .pushback && pushed.ended == nil)
         // Path recovery while the suspend waits for the stalled I/O.
         try await fixture.manager.reinstatePath(named: "p1")
