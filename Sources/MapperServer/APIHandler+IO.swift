@@ -4,37 +4,10 @@ import MapperAPI
 import MapperCore
 import OpenAPIRuntime
 
-/// The data operations through the generated layer. The server routes data requests to
-/// ``DataRoutes`` first (which copy straight between socket buffers and bio buffers); these
-/// handlers serve the same contract and are used by the in-process router tests.
+/// Flush and the bio endpoints through the generated layer (reads and writes of data are
+/// ``DataRoutes``).
 extension APIHandler {
     var data: DataService { DataService(runtime: runtime) }
-
-    func readData(_ input: Operations.ReadData.Input) async throws -> Operations.ReadData.Output {
-        let (buffer, id) = try await data.read(
-            device: input.path.name, offset: input.query.offset, length: input.query.length)
-        let bytes = Array(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
-        return .ok(.init(headers: .init(bioId: String(id)), body: .binary(HTTPBody(bytes))))
-    }
-
-    func writeData(_ input: Operations.WriteData.Input) async throws -> Operations.WriteData.Output {
-        guard case .binary(let body) = input.body else { throw MapperError(.EINVAL, "octet-stream body required") }
-        let limit = runtime.configuration.maxDataBytes
-        let bytes: [UInt8]
-        do {
-            bytes = try await [UInt8](collecting: body, upTo: limit)
-        } catch {
-            throw MapperError(.E2BIG, "request body exceeds the limit of \(limit) bytes")
-        }
-        let outcome = try await data.submit(
-            device: input.path.name, op: .write, offset: input.query.offset, buffer: IOBuffer(copying: bytes),
-            respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
-        return Self.respond(
-            outcome, completed: { .noContent(.init(headers: .init(bioId: $0))) },
-            accepted: {
-                .accepted(.init(headers: .init(location: $0, preferenceApplied: $1, bioId: $2), body: .json($3)))
-            })
-    }
 
     func flushDevice(_ input: Operations.FlushDevice.Input) async throws -> Operations.FlushDevice.Output {
         let outcome = try await data.submit(

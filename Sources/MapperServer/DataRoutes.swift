@@ -3,36 +3,41 @@ import HTTPTypes
 import Hummingbird
 import MapperCore
 
-/// Serves `GET`/`PUT /v1/devices/{name}/data` natively, ahead of the generated layer: a write's
-/// bytes are copied once, from the socket's buffers into the bio's buffer, and a read's once,
-/// from the bio's buffer into the response (the generated transport would add a copy of every
-/// chunk each way). Same contract as the spec; errors are thrown and mapped to problem+json
-/// by ``HTTPProblemMiddleware``.
-struct DataRoutes<Context: RequestContext>: RouterMiddleware {
+/// Serves `GET`/`PUT /v1/devices/{name}/data` as ordinary routes, natively (the operations
+/// are left out of generation): a write's bytes are copied once, from the socket's buffers
+/// into the bio's buffer, and a read's once, from the bio's buffer into the response (the
+/// generated transport would add a copy of every chunk each way). Same contract as the spec;
+/// errors are thrown and mapped to problem+json by ``HTTPProblemMiddleware``.
+struct DataRoutes: Sendable {
     let runtime: MapperRuntime
     var service: DataService { DataService(runtime: runtime) }
 
-    func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[1] == "v1", parts[2] == "devices", parts[4] == "data",
-            request.method == .get || request.method == .put
-        else {
-            return try await next(request, context)
-        }
-        let name = String(parts[3]).removingPercentEncoding ?? String(parts[3])
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/devices/:name/data") { request, context in try await read(request, context) }
+        router.put("/v1/devices/:name/data") { request, context in try await write(request, context) }
+    }
+
+    private static func name(_ context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    private func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
-        let offset = try Self.number(query["offset"].map(String.init), "offset", minimum: 0)
-        if request.method == .get {
-            let length = try Self.number(query["length"].map(String.init), "length", minimum: 512)
-            let (buffer, id) = try await service.read(device: name, offset: offset, length: length)
-            let body = ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/octet-stream", HeaderNames.bioID: String(id)],
-                body: .init(byteBuffer: body))
-        }
+        let range = try ByteRange(
+            offset: query["offset"].map(String.init), length: query["length"].map(String.init),
+            maxLength: runtime.configuration.maxDataBytes)
+        let (buffer, id) = try await service.read(device: Self.name(context), range: range)
+        let body = ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream", HeaderNames.bioID: String(id)],
+            body: .init(byteBuffer: body))
+    }
+
+    private func write(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let name = try Self.name(context)
+        let offset = try ByteRange.offset(request.uri.queryParameters["offset"].map(String.init))
         let buffer = try await collect(request)
         let outcome = try await service.submit(
             device: name, op: .write, offset: offset, buffer: buffer,
@@ -92,18 +97,8 @@ struct DataRoutes<Context: RequestContext>: RouterMiddleware {
     }
 
     private static func checked(_ buffer: IOBuffer) throws -> IOBuffer {
-        guard buffer.count > 0, buffer.count % 512 == 0 else {
-            throw MapperError(.EINVAL, "data length \(buffer.count) is not a positive multiple of 512")
-        }
+        try ByteRange.checkLength(buffer.count)
         return buffer
-    }
-
-    private static func number(_ text: String?, _ name: String, minimum: Int64) throws -> Int64 {
-        guard let text else { throw MapperError(.EINVAL, "query parameter '\(name)' is required") }
-        guard let value = Int64(text), value >= minimum, value % 512 == 0 else {
-            throw MapperError(.EINVAL, "\(name) must be a multiple of 512 of at least \(minimum), not '\(text)'")
-        }
-        return value
     }
 }
 

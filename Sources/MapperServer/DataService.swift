@@ -3,7 +3,8 @@ import MapperCore
 import MapperStore
 
 /// Reads, writes and flushes for the data endpoints, with `Prefer: respond-async` and
-/// `Idempotency-Key` handling. Shared by the native data routes and the generated handlers.
+/// `Idempotency-Key` handling. Used by the native data routes (read, write) and the
+/// generated flush handler.
 struct DataService: Sendable {
     let runtime: MapperRuntime
 
@@ -15,15 +16,10 @@ struct DataService: Sendable {
         case accepted(Bio, device: String)
     }
 
-    /// Reads `length` bytes at `offset`; waits however long the I/O takes.
-    func read(device name: String, offset: Int64, length: Int64) async throws -> (IOBuffer, UInt64) {
+    /// Reads `range`; waits however long the I/O takes.
+    func read(device name: String, range: ByteRange) async throws -> (IOBuffer, UInt64) {
         let device = try runtime.manager.device(named: name)
-        guard length <= Int64(runtime.configuration.maxDataBytes) else {
-            throw MapperError(
-                .E2BIG, "length \(length) exceeds the limit of \(runtime.configuration.maxDataBytes) bytes")
-        }
-        guard offset >= 0, length >= 0 else { throw MapperError(.EINVAL, "offset and length must not be negative") }
-        let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(offset), byteLength: Int(length))
+        let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(range.offset), byteLength: Int(range.length))
         _ = runtime.bios.register(bio, device: device)
         do {
             try device.submit(bio)

@@ -10,8 +10,8 @@ import ServiceLifecycle
 
 /// Builds and runs the HTTP service over a ``MapperRuntime``.
 public enum MapperServer {
-    /// The router with every middleware and operation: problem mapping (outermost), auth,
-    /// body limits, native data routes, then the generated operations.
+    /// The router with every middleware and operation: problem mapping (outermost), auth and
+    /// body limits, then the native data routes and the generated operations.
     public static func router(runtime: MapperRuntime) throws -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(
@@ -20,7 +20,7 @@ public enum MapperServer {
         router.middlewares.add(
             BodyLimitMiddleware(
                 jsonLimit: runtime.configuration.maxJSONBytes, dataLimit: runtime.configuration.maxDataBytes))
-        router.middlewares.add(DataRoutes(runtime: runtime))
+        DataRoutes(runtime: runtime).register(on: router)
         let handler = APIHandler(runtime: runtime)
         try handler.registerHandlers(
             on: router, serverURL: try Servers.Server1.url(),
