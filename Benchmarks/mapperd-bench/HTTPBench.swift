@@ -4,9 +4,12 @@ import Logging
 import MapperCore
 import MapperServer
 
-/// `mapperd-bench http`: 4 KiB GET and PUT data through a linear device against
-/// `GET /v1/health` of the same server in the same run, with wrk (keep-alive) at 16 and 64
-/// connections. Needs `wrk` on the PATH (Debian package `wrk`).
+/// `mapperd-bench http`: `GET /v1/health` and 4 KiB GET and PUT data through a linear device,
+/// against a bare Hummingbird router (one route answering the same health document) in the
+/// same process and configuration, with wrk (keep-alive) at 16 and 64 connections. The goal
+/// is a ratio of at least 0.8. When nginx is installed, its figure for a fixed answer on the
+/// same machine is printed beside it (for scale, not as the goal). Needs `wrk` on the PATH
+/// (Debian package `wrk`).
 struct HTTPBench {
     let options: BenchOptions
 
@@ -35,6 +38,14 @@ struct HTTPBench {
         var iterator = ports.stream.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "server did not start") }
         let base = "http://127.0.0.1:\(port)"
+        let (bare, barePort) = try await Self.bareServer(logger: logger)
+        var nginx: NginxBaseline?
+        do {
+            nginx = try NginxBaseline(directory: directory.appendingPathComponent("nginx"))
+        } catch {
+            FileHandle.standardError.write(Data("mapperd-bench: no nginx figure: \(error)\n".utf8))
+        }
+        defer { nginx?.stop() }
 
         try await runtime.manager.createBackend(
             name: "disk", file: "disk.img", url: directory.appendingPathComponent("data/disk.img"), sizeBytes: 64 << 20)
@@ -52,21 +63,50 @@ struct HTTPBench {
         """.write(to: script, atomically: true, encoding: .utf8)
         let seconds = max(2, Int(options.seconds * 8))
         for connections in [16, 64] {
-            let health = try Self.wrk(wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "\(base)/v1/health"])
-            let get = try Self.wrk(
-                wrk,
-                ["-t2", "-c\(connections)", "-d\(seconds)s", "\(base)/v1/devices/lin/data?offset=40960&length=4096"])
-            let put = try Self.wrk(wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "-s", script.path, base])
-            for (name, rate) in [("get", get), ("put", put)] {
-                BenchReport.emit([
-                    ("bench", "http.data.\(name).4k.c\(connections)"), ("requestsPerSec", Int(rate)),
-                    ("baselineRequestsPerSec", Int(health)), ("baseline", "GET /v1/health"), ("ratio", rate / health),
-                ])
+            let arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
+            let baseline = try Self.wrk(wrk, arguments + ["http://127.0.0.1:\(barePort)/v1/health"])
+            let nginxRate = try nginx.map { try Self.wrk(wrk, arguments + ["http://127.0.0.1:\($0.port)/v1/health"]) }
+            let health = try Self.wrk(wrk, arguments + ["\(base)/v1/health"])
+            let get = try Self.wrk(wrk, arguments + ["\(base)/v1/devices/lin/data?offset=40960&length=4096"])
+            let put = try Self.wrk(wrk, arguments + ["-s", script.path, base])
+            for (name, rate) in [("health", health), ("data.get.4k", get), ("data.put.4k", put)] {
+                var fields: [(String, Any)] = [
+                    ("bench", "http.\(name).c\(connections)"), ("requestsPerSec", Int(rate)),
+                    ("baselineRequestsPerSec", Int(baseline)), ("baseline", "bare Hummingbird GET /v1/health"),
+                    ("ratio", rate / baseline),
+                ]
+                if let nginxRate { fields.append(("nginxRequestsPerSec", Int(nginxRate))) }
+                BenchReport.emit(fields)
             }
         }
+        bare.cancel()
+        _ = try? await bare.value
         server.cancel()
         _ = try? await server.value
         await runtime.close()
+    }
+
+    /// A bare Hummingbird application: one route, no middleware, the same server
+    /// configuration as mapperd's; answers the health document mapperd answers.
+    static func bareServer(logger: Logger) async throws -> (Task<Void, any Error>, Int) {
+        let router = Router()
+        router.get("/v1/health") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","version":"0.1.0"}"#)))
+        }
+        let ports = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "mapperd"),
+            onServerRunning: { channel in
+                ports.continuation.yield(channel.localAddress?.port ?? 0)
+                ports.continuation.finish()
+            },
+            logger: logger)
+        let task = Task { try await app.run() }
+        var iterator = ports.stream.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "bare server did not start") }
+        return (task, port)
     }
 
     /// Runs wrk and returns its Requests/sec (non-2xx responses make the run fail).

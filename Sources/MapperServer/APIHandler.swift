@@ -9,10 +9,6 @@ struct APIHandler: APIProtocol {
     let runtime: MapperRuntime
     var manager: DeviceManager { runtime.manager }
 
-    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
-        .ok(.init(body: .json(.init(status: "ok", version: MapperdVersion.string))))
-    }
-
     func listTargets(_ input: Operations.ListTargets.Input) async throws -> Operations.ListTargets.Output {
         .ok(
             .init(

@@ -7,7 +7,7 @@ import MapperCore
 /// are left out of generation): a write's bytes are copied once, from the socket's buffers
 /// into the bio's buffer, and a read's once, from the bio's buffer into the response (the
 /// generated transport would add a copy of every chunk each way). Same contract as the spec;
-/// errors are thrown and mapped to problem+json by ``HTTPProblemMiddleware``.
+/// errors are thrown and mapped to problem+json by ``EdgeMiddleware``.
 struct DataRoutes: Sendable {
     let runtime: MapperRuntime
     var service: DataService { DataService(runtime: runtime) }
@@ -59,15 +59,31 @@ struct DataRoutes: Sendable {
     }
 
     /// The request body in a bio buffer, bounded by the data limit (E2BIG) and required to be a
-    /// positive multiple of 512 bytes (EINVAL).
+    /// positive multiple of 512 bytes (EINVAL). On any error the rest of the body is drained
+    /// (bounded), so a client that writes before it reads gets the answer.
     private func collect(_ request: Request) async throws -> IOBuffer {
         let limit = runtime.configuration.maxDataBytes
         if let contentType = request.headers[.contentType], !contentType.hasPrefix("application/octet-stream") {
             throw MapperError(.EINVAL, "data must be sent as application/octet-stream")
         }
-        guard let declared = request.headers[.contentLength].flatMap(Int.init) else {
+        var body = request.body.makeAsyncIterator()
+        do {
+            return try await Self.collect(&body, declared: request.headers[.contentLength].flatMap(Int.init), limit: limit)
+        } catch {
+            var drained = 0
+            while drained <= max(64 << 20, 2 * limit), let chunk = try? await body.next() {
+                drained += chunk.readableBytes
+            }
+            throw error
+        }
+    }
+
+    private static func collect(
+        _ body: inout RequestBody.AsyncIterator, declared: Int?, limit: Int
+    ) async throws -> IOBuffer {
+        guard let declared else {
             var collected = ByteBuffer()
-            for try await chunk in request.body {
+            while let chunk = try await body.next() {
                 guard collected.readableBytes + chunk.readableBytes <= limit else {
                     throw MapperError(.E2BIG, "request body exceeds the limit of \(limit) bytes")
                 }
@@ -81,7 +97,7 @@ struct DataRoutes: Sendable {
         }
         let buffer = IOBuffer(count: declared)
         var filled = 0
-        for try await chunk in request.body {
+        while let chunk = try await body.next() {
             guard filled + chunk.readableBytes <= declared else {
                 throw MapperError(.EINVAL, "request body longer than its Content-Length")
             }

@@ -10,20 +10,22 @@ import ServiceLifecycle
 
 /// Builds and runs the HTTP service over a ``MapperRuntime``.
 public enum MapperServer {
-    /// The router with every middleware and operation: problem mapping (outermost), auth and
-    /// body limits, then the native data routes and the generated operations.
+    /// The router: one edge middleware (auth, body limits, problem mapping), the native health
+    /// and data routes, then the generated operations.
     public static func router(runtime: MapperRuntime) throws -> Router<BasicRequestContext> {
         let router = Router()
+        let configuration = runtime.configuration
         router.middlewares.add(
-            HTTPProblemMiddleware(drainLimit: max(64 << 20, 2 * runtime.configuration.maxDataBytes)))
-        if let token = runtime.configuration.token { router.middlewares.add(AuthMiddleware(token: token)) }
-        router.middlewares.add(
-            BodyLimitMiddleware(
-                jsonLimit: runtime.configuration.maxJSONBytes, dataLimit: runtime.configuration.maxDataBytes))
+            EdgeMiddleware(
+                auth: configuration.token.map(BearerAuth.init),
+                limits: BodyLimits(jsonLimit: configuration.maxJSONBytes, dataLimit: configuration.maxDataBytes),
+                drainLimit: max(64 << 20, 2 * configuration.maxDataBytes)))
+        try HealthRoute.register(on: router)
         DataRoutes(runtime: runtime).register(on: router)
         let handler = APIHandler(runtime: runtime)
+        // Compact JSON: pretty printing costs more than the rest of a small answer.
         try handler.registerHandlers(
-            on: router, serverURL: try Servers.Server1.url(),
+            on: router, serverURL: try Servers.Server1.url(), configuration: Configuration(jsonEncodingOptions: []),
             middlewares: [
                 ProblemMiddleware(logger: runtime.logger),
                 EmptyBodyMiddleware(limit: runtime.configuration.maxJSONBytes),

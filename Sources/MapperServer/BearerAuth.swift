@@ -3,21 +3,16 @@ import MapperCore
 
 /// Requires `Authorization: Bearer <token>` on every request but `GET /v1/health` when the
 /// server has a token (EACCES, 401, otherwise).
-struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+struct BearerAuth: Sendable {
     let token: String
 
-    func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        if request.method == .get && request.uri.path == "/v1/health" {
-            return try await next(request, context)
-        }
+    func check(_ request: Request) throws {
+        if request.method == .get && request.uri.path == "/v1/health" { return }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
             Self.constantTimeEquals(String(header.dropFirst(7)), token)
         else {
             throw MapperError(.EACCES, "a valid bearer token is required")
         }
-        return try await next(request, context)
     }
 
     /// Compares without an early exit, so timing does not reveal the matching prefix.
