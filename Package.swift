@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "mapperd",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mapperd", targets: ["mapperd"]),
         .executable(name: "mapperd-bench", targets: ["mapperd-bench"]),

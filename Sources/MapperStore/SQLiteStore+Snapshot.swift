@@ -79,11 +79,9 @@ extension SQLiteStore {
                     id: UInt64(id), device: row["device"], op: BioOp(rawValue: op) ?? .write,
                     sector: UInt64(row["sector"] as Int64), sectors: UInt64(row["sectors"] as Int64),
                     payload: payloads.removeValue(forKey: id), idempotencyKey: row["idempotency_key"],
-                    submittedAt: Date(timeIntervalSince1970: row["submitted_at"]), state: row["state"],
-                    order: row["queue_order"]))
+                    submittedAt: Date(timeIntervalSince1970: row["submitted_at"]),
+                    state: BioState(rawValue: row["state"] as String) ?? .inflight))
         }
-        snapshot.maxBioID = UInt64(try Int64.fetchOne(db, sql: "SELECT max(id) FROM bio") ?? 0)
-        snapshot.lastEventSeq = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0)
         let events = try Row.fetchAll(
             db, sql: "SELECT * FROM event ORDER BY seq DESC LIMIT ?", arguments: [recentEvents])
         snapshot.recentEvents = events.reversed().map { row in

@@ -88,7 +88,7 @@ public enum StoreRecovery {
                         name: record.name, uuid: record.uuid, readOnly: record.readOnly, suspended: record.suspended,
                         eventNr: record.eventNr, live: try parse(record.live), inactive: try parse(record.inactive),
                         targetStates: record.targetStates, bios: bios,
-                        noflushSuspendInProgress: (biosByDevice[record.name] ?? []).contains { $0.state == "pushback" }))
+                        noflushSuspendInProgress: (biosByDevice[record.name] ?? []).contains { $0.state == .pushback }))
                 report.problems += problems
                 report.devices += 1
                 report.bios += bios.count

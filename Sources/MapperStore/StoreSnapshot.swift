@@ -40,8 +40,7 @@ public struct StoreSnapshot: Sendable {
         public let idempotencyKey: String?
         public let submittedAt: Date
         /// `queued`, `pushback`, `deferred` or `inflight`.
-        public let state: String
-        public let order: Int64
+        public let state: BioState
     }
 
     public var backends: [BackendRecord] = []
@@ -51,7 +50,5 @@ public struct StoreSnapshot: Sendable {
     /// Per device: pushback first (an unfinished suspend), then target queues and bios that
     /// had left a queue without ending, then deferred; each by its queue order.
     public var bios: [BioRecord] = []
-    public var lastEventSeq: UInt64 = 0
     public var recentEvents: [EngineEvent] = []
-    public var maxBioID: UInt64 = 0
 }

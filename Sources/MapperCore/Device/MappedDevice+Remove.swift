@@ -6,8 +6,9 @@ extension MappedDevice {
     /// With `force`: outside opens are revoked (their connections closed), bios in `deferred`
     /// and `pushback` fail with EIO, the live targets'
     /// presuspend hooks run without noflush (so queues are dispatched and fail with EIO),
-    /// I/O still in flight finishes on its own. Then both tables are dropped.
-    func removeLocked(force: Bool) async throws {
+    /// I/O still in flight finishes on its own. Then both tables are dropped. Takes the control
+    /// lock itself; the name is the manager's to free.
+    func tearDown(force: Bool) async throws {
         try await control.withLock {
             let tableOpens = holders.tableOpenCount
             let externalOpens = holders.externalOpenCount

@@ -206,7 +206,7 @@ public final class DeviceManager: Sendable {
                 try await device.resume()
             }
         } catch {
-            try? await device.removeLocked(force: true)
+            try? await device.tearDown(force: true)
             nodes.withLock { _ = $0.removeValue(forKey: name) }
             try? await engine.store.record(.deviceRemoved(name: name))
             throw error
@@ -240,7 +240,7 @@ public final class DeviceManager: Sendable {
     /// Removes a device (see ``MappedDevice`` removal rules); then its name is free.
     public func removeDevice(named name: String, force: Bool = false) async throws {
         let device = try device(named: name)
-        try await device.removeLocked(force: force)
+        try await device.tearDown(force: force)
         nodes.withLock { nodes in
             if nodes[name] === device { nodes[name] = nil }
         }

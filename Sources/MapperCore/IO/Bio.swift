@@ -4,8 +4,8 @@ import Synchronization
 /// One I/O request submitted to a mapped device (dm's `struct bio` plus its `dm_io`).
 ///
 /// The immutable part describes the request. The aggregation state (`remaining`, `outcome`,
-/// `queuedClones`) belongs to the device the bio was submitted to and is touched only under
-/// that device's lock. The observable part (``state``, ``error``, completion) has its own lock.
+/// `queuedClones`, held bytes) belongs to the device the bio was submitted to and, once the
+/// bio's clones are issued, is touched only under that device's lock. The observable part (``state``, ``error``, completion) has its own lock.
 public final class Bio: Sendable {
     /// Unique within the engine.
     public let id: UInt64
@@ -50,7 +50,8 @@ public final class Bio: Sendable {
         var isSettled: Bool { state.isFinal || (durable && state.isQueued) }
     }
 
-    /// Guarded by the owning device's lock; see the type's contract.
+    /// Set up by the submitting thread in `split` before any clone is issued (no other thread
+    /// can see the bio yet), then touched only under the owning device's lock.
     nonisolated(unsafe) var aggregation = Aggregation()
     private let observable: Mutex<Observable>
 

@@ -8,7 +8,6 @@
 /// the device's counters stay true.
 public final class Clone: BlockIOCompletion, @unchecked Sendable {
     public let bio: Bio
-    /// The device the clone belongs to.
     /// The device the clone belongs to (strong: clones can outlive a removed device's tables;
     /// no weak or unowned references to devices, which would slow every retain of them).
     public let device: MappedDevice

@@ -65,9 +65,6 @@ public final class IOBuffer: @unchecked Sendable {
     @inline(__always)
     public func pointer(at offset: Int) -> UnsafeMutableRawPointer { base + offset }
 
-    /// The bytes as `Data` (copies).
-    public var data: Data { Data(bytes: base, count: count) }
-
     /// The bytes as an array (copies).
     public var bytes: [UInt8] { Array(UnsafeRawBufferPointer(start: base, count: count)) }
 

@@ -13,8 +13,4 @@ public struct MapperError: Error, Sendable, CustomStringConvertible, Equatable {
 
     public var description: String { "\(errno.name): \(message)" }
 
-    static func invalid(_ message: String) -> MapperError { MapperError(.EINVAL, message) }
-    static func notFound(_ message: String) -> MapperError { MapperError(.ENOENT, message) }
-    static func busy(_ message: String) -> MapperError { MapperError(.EBUSY, message) }
-    static func exists(_ message: String) -> MapperError { MapperError(.EEXIST, message) }
 }

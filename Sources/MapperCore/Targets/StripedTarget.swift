@@ -41,8 +41,8 @@ public final class StripedTarget: Target {
 
     public func map(_ clone: Clone) -> MapResult {
         if clone.op == .flush {
-            // One flush per table target; send it down the leg the clone index picks (all legs
-            // would need clones of their own; dm sends num_flush_bios = #stripes).
+            // A flush goes down every leg (dm sends num_flush_bios = #stripes); the clone ends
+            // when all of them have (FlushGroup).
             return flushAll(clone)
         }
         let offset = clone.sector - start

@@ -28,6 +28,16 @@ protocol PathSelector: AnyObject {
 }
 
 extension PathSelector {
+    /// A per-path repeat count argument (`text`, or `defaultValue` when absent): a whole
+    /// number of at least 1 (EINVAL naming the path otherwise).
+    static func repeatCount(_ text: String?, path: Path, default defaultValue: Int) throws -> Int {
+        guard let text else { return defaultValue }
+        guard let value = Int(text), value >= 1 else {
+            throw MapperError(.EINVAL, "invalid repeat count '\(text)' for path '\(path.name)'")
+        }
+        return value
+    }
+
     var tracksIO: Bool { false }
     func startIO(_ path: Path, sectors: UInt64) {}
     func endIO(_ path: Path, sectors: UInt64) {}

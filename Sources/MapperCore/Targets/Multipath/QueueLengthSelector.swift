@@ -11,14 +11,7 @@ final class QueueLengthSelector: PathSelector {
 
     func addPath(_ path: Path, args: [String]) throws {
         guard args.count <= 1 else { throw MapperError(.EINVAL, "queue-length takes at most 1 per-path argument") }
-        var repeatCount = 1
-        if let text = args.first {
-            guard let value = Int(text), value >= 1 else {
-                throw MapperError(.EINVAL, "invalid repeat count '\(text)' for path '\(path.name)'")
-            }
-            repeatCount = value
-        }
-        repeatCounts[ObjectIdentifier(path)] = repeatCount
+        repeatCounts[ObjectIdentifier(path)] = try Self.repeatCount(args.first, path: path, default: 1)
         inFlight[ObjectIdentifier(path)] = 0
     }
 

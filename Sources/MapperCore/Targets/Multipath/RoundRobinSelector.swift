@@ -11,14 +11,8 @@ final class RoundRobinSelector: PathSelector {
 
     func addPath(_ path: Path, args: [String]) throws {
         guard args.count <= 1 else { throw MapperError(.EINVAL, "round-robin takes at most 1 per-path argument") }
-        var repeatCount = Self.defaultRepeatCount
-        if let text = args.first {
-            guard let value = Int(text), value >= 1 else {
-                throw MapperError(.EINVAL, "invalid repeat count '\(text)' for path '\(path.name)'")
-            }
-            repeatCount = value
-        }
-        repeatCounts[ObjectIdentifier(path)] = repeatCount
+        repeatCounts[ObjectIdentifier(path)] = try Self.repeatCount(
+            args.first, path: path, default: Self.defaultRepeatCount)
     }
 
     /// The first active path from the rotation point on, wrapping around; the rotation then

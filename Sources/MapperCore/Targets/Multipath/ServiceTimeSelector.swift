@@ -12,14 +12,8 @@ final class ServiceTimeSelector: PathSelector {
 
     func addPath(_ path: Path, args: [String]) throws {
         guard args.count <= 2 else { throw MapperError(.EINVAL, "service-time takes at most 2 per-path arguments") }
-        var repeatCount = 1
+        let repeatCount = try Self.repeatCount(args.first, path: path, default: 1)
         var throughput = 1
-        if args.count >= 1 {
-            guard let value = Int(args[0]), value >= 1 else {
-                throw MapperError(.EINVAL, "invalid repeat count '\(args[0])' for path '\(path.name)'")
-            }
-            repeatCount = value
-        }
         if args.count == 2 {
             guard let value = Int(args[1]), (0...100).contains(value) else {
                 throw MapperError(.EINVAL, "invalid relative throughput '\(args[1])' for path '\(path.name)'")
