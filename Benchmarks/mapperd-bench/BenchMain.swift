@@ -20,6 +20,7 @@ enum BenchMain {
                 case "journal": try await JournalBench(options: options).run()
                 case "http": try await HTTPBench(options: options).run()
                 case "nbd": try await NBDBench(options: options).run()
+                case "memory": try await MemoryBench(options: options).run()
                 case "recover-once":
                     try await JournalBench.recoverOnce(
                         directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."))
@@ -40,13 +41,15 @@ enum BenchMain {
         FileHandle.standardError.write(
             Data(
                 """
-                usage: mapperd-bench engine|journal|http|nbd [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
+                usage: mapperd-bench engine|journal|http|nbd|memory [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
                            and the start-up time to recover 10,000 and 100,000 queued bios
-                  http     4 KiB GET/PUT data vs GET /v1/health on the same server, wrk at 16 and 64
-                           connections (needs wrk)
+                  http     GET /v1/health and 4 KiB GET/PUT data vs a bare Hummingbird router in the
+                           same process, wrk at 16 and 64 connections, nginx beside (needs wrk)
+                  memory   the server's resident memory growth over 10,000 requests of 1 MiB, half
+                           reads, against a 64 MiB budget (needs wrk)
                   nbd      fio's nbd engine: mapperd's export of a linear device vs nbdkit's file
                            plugin on the same file, 4 KiB random I/O at QD 1/16 and 4 connections
                            (needs fio and nbdkit)

@@ -139,6 +139,9 @@ final class BioRegistry: Sendable {
     /// Bios held because they have not ended.
     var liveCount: Int { state.withLock { $0.byID.values.count { $0.bio != nil } } }
 
+    /// Entries kept (live and ended).
+    var count: Int { state.withLock { $0.byID.count } }
+
     /// The bios that have not ended.
     var liveBios: [Bio] { state.withLock { $0.byID.values.compactMap(\.bio) } }
 

@@ -53,6 +53,10 @@ public final class MapperRuntime: Sendable {
             ])
     }
 
+    /// Bios the server keeps in memory: those not ended, and summaries of at most 10,000
+    /// ended ones.
+    public var bioRegistryCount: Int { bios.count }
+
     /// Commits what the store has queued and closes it. Call once the server stopped.
     public func close() async {
         await store.close()
