@@ -11,7 +11,7 @@ struct ByteRange: Sendable, Equatable {
         self.offset = try Self.offset(offset)
         let length = try Self.number(length, "length", minimum: 512)
         guard length <= Int64(maxLength) else {
-            throw MapperError(.E2BIG, "length \\(length) exceeds the limit of \\(maxLength) bytes")
+            throw MapperError(.E2BIG, "length \(length) exceeds the limit of \(maxLength) bytes")
         }
         self.length = length
     }
@@ -24,14 +24,14 @@ struct ByteRange: Sendable, Equatable {
     /// A body's length: a positive multiple of 512 (EINVAL otherwise).
     static func checkLength(_ count: Int) throws {
         guard count > 0, count % 512 == 0 else {
-            throw MapperError(.EINVAL, "data length \\(count) is not a positive multiple of 512")
+            throw MapperError(.EINVAL, "data length \(count) is not a positive multiple of 512")
         }
     }
 
     private static func number(_ text: String?, _ name: String, minimum: Int64) throws -> Int64 {
-        guard let text else { throw MapperError(.EINVAL, "query parameter '\\(name)' is required") }
+        guard let text else { throw MapperError(.EINVAL, "query parameter '\(name)' is required") }
         guard let value = Int64(text), value >= minimum, value % 512 == 0 else {
-            throw MapperError(.EINVAL, "\\(name) must be a multiple of 512 of at least \\(minimum), not '\\(text)'")
+            throw MapperError(.EINVAL, "\(name) must be a multiple of 512 of at least \(minimum), not '\(text)'")
         }
         return value
     }

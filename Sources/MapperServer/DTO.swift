@@ -35,7 +35,10 @@ enum DTO {
     static func table(_ table: Table) -> Components.Schemas.Table {
         .init(
             targets: table.lines.map {
-                .init(start: Int64($0.start), length: Int64($0.length), _type: $0.type, args: $0.argsText)
+                // The spec's enum lists exactly the server's target types (a test checks it).
+                .init(
+                    start: Int64($0.start), length: Int64($0.length), _type: .init(rawValue: $0.type) ?? .error,
+                    args: $0.argsText)
             },
             text: table.text)
     }
@@ -53,7 +56,7 @@ enum DTO {
                 }
                 lines.append(
                     TableLine(
-                        start: UInt64(target.start), length: UInt64(target.length), type: target._type,
+                        start: UInt64(target.start), length: UInt64(target.length), type: target._type.rawValue,
                         argsText: target.args ?? "", lineNumber: index + 1))
             }
             try TableParser.validateLayout(lines)

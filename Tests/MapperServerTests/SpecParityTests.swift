@@ -1,4 +1,5 @@
 import Foundation
+import MapperCore
 import MapperServer
 import Testing
 import Yams
@@ -33,5 +34,15 @@ struct SpecParityTests {
                 #expect((operation["responses"] as? [String: Any])?["default"] != nil, "\(method) \(path)")
             }
         }
+    }
+
+    @Test("the spec's target type enum is exactly the server's target types")
+    func targetTypesMatchSpec() throws {
+        let text = try String(contentsOf: Self.specURL, encoding: .utf8)
+        let spec = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let schemas = (spec["components"] as? [String: Any])?["schemas"] as? [String: Any]
+        let target = (schemas?["TableTarget"] as? [String: Any])?["properties"] as? [String: Any]
+        let values = try #require((target?["type"] as? [String: Any])?["enum"] as? [String])
+        #expect(Set(values) == Set(TargetRegistry().all.map(\.name)))
     }
 }
