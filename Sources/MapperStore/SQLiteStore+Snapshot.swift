@@ -26,11 +26,13 @@ extension SQLiteStore {
                     name: row["name"], backend: row["backend"], active: row["active"], failCount: row["fail_count"],
                     fault: fault))
         }
-        var lines: [String: [String: [String]]] = [:]
+        var lines: [String: [TableSlot: [String]]] = [:]
         for row in try Row.fetchAll(
             db, sql: "SELECT device, slot, line FROM table_line ORDER BY device, slot, position")
         {
-            lines[row["device"], default: [:]][row["slot"], default: []].append(row["line"])
+            // A slot this version does not know (a newer writer) is left out.
+            guard let slot = TableSlot(rawValue: row["slot"] as String) else { continue }
+            lines[row["device"], default: [:]][slot, default: []].append(row["line"])
         }
         var states: [String: [Int: [String: String]]] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT device, target_index, key, value FROM target_state") {
@@ -41,8 +43,8 @@ extension SQLiteStore {
             snapshot.devices.append(
                 .init(
                     name: name, uuid: row["uuid"], readOnly: row["read_only"], suspended: row["suspended"],
-                    eventNr: UInt32(truncatingIfNeeded: row["event_nr"] as Int64), live: lines[name]?["live"] ?? [],
-                    inactive: lines[name]?["inactive"] ?? [], targetStates: states[name] ?? [:]))
+                    eventNr: UInt32(truncatingIfNeeded: row["event_nr"] as Int64), live: lines[name]?[.live] ?? [],
+                    inactive: lines[name]?[.inactive] ?? [], targetStates: states[name] ?? [:]))
         }
         // Order the small metadata rows; read payloads separately in rowid order, so SQLite
         // never sorts the blobs.
