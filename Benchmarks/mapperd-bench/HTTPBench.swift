@@ -20,25 +20,11 @@ struct HTTPBench {
         let directory = URL(fileURLWithPath: options.directories.first ?? NSTemporaryDirectory())
             .appendingPathComponent("mapperd-bench-http-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
+        let (runtime, server) = try await BenchServer.mapperd(in: directory)
+        let base = server.base
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
-        let runtime = try await MapperRuntime(
-            configuration: ServerConfiguration(port: 0, dataDirectory: directory.appendingPathComponent("data")),
-            logger: logger)
-        let ports = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: try MapperServer.router(runtime: runtime),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "mapperd"),
-            onServerRunning: { channel in
-                ports.continuation.yield(channel.localAddress?.port ?? 0)
-                ports.continuation.finish()
-            },
-            logger: logger)
-        let server = Task { try await app.run() }
-        var iterator = ports.stream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "server did not start") }
-        let base = "http://127.0.0.1:\(port)"
-        let (bare, barePort) = try await Self.bareServer(logger: logger)
+        let bare = try await Self.bareServer(logger: logger)
         var nginx: NginxBaseline?
         do {
             nginx = try NginxBaseline(directory: directory.appendingPathComponent("nginx"))
@@ -47,9 +33,6 @@ struct HTTPBench {
         }
         defer { nginx?.stop() }
 
-        try await runtime.manager.createBackend(
-            name: "disk", file: "disk.img", url: directory.appendingPathComponent("data/disk.img"), sizeBytes: 64 << 20)
-        try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 131072 linear disk 0"))
         let script = directory.appendingPathComponent("put.lua")
         try """
         local body = string.rep("m", 4096)
@@ -64,7 +47,7 @@ struct HTTPBench {
         let seconds = max(2, Int(options.seconds * 8))
         for connections in [16, 64] {
             let arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
-            let baseline = try Self.wrk(wrk, arguments + ["http://127.0.0.1:\(barePort)/v1/health"])
+            let baseline = try Self.wrk(wrk, arguments + ["\(bare.base)/v1/health"])
             let nginxRate = try nginx.map { try Self.wrk(wrk, arguments + ["http://127.0.0.1:\($0.port)/v1/health"]) }
             let health = try Self.wrk(wrk, arguments + ["\(base)/v1/health"])
             let get = try Self.wrk(wrk, arguments + ["\(base)/v1/devices/lin/data?offset=40960&length=4096"])
@@ -79,34 +62,21 @@ struct HTTPBench {
                 BenchReport.emit(fields)
             }
         }
-        bare.cancel()
-        _ = try? await bare.value
-        server.cancel()
-        _ = try? await server.value
+        await bare.stop()
+        await server.stop()
         await runtime.close()
     }
 
     /// A bare Hummingbird application: one route, no middleware, the same server
     /// configuration as mapperd's; answers the health document mapperd answers.
-    static func bareServer(logger: Logger) async throws -> (Task<Void, any Error>, Int) {
+    static func bareServer(logger: Logger) async throws -> BenchServer {
         let router = Router()
         router.get("/v1/health") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","version":"0.1.0"}"#)))
         }
-        let ports = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "mapperd"),
-            onServerRunning: { channel in
-                ports.continuation.yield(channel.localAddress?.port ?? 0)
-                ports.continuation.finish()
-            },
-            logger: logger)
-        let task = Task { try await app.run() }
-        var iterator = ports.stream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "bare server did not start") }
-        return (task, port)
+        return try await BenchServer.start(router, logger: logger)
     }
 
     /// Runs wrk and returns its Requests/sec (non-2xx responses make the run fail).

@@ -19,29 +19,9 @@ struct MemoryBench {
         let directory = URL(fileURLWithPath: options.directories.first ?? NSTemporaryDirectory())
             .appendingPathComponent("mapperd-bench-memory-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .critical
-        let runtime = try await MapperRuntime(
-            configuration: ServerConfiguration(port: 0, dataDirectory: directory.appendingPathComponent("data")),
-            logger: logger)
-        let ports = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: try MapperServer.router(runtime: runtime),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "mapperd"),
-            onServerRunning: { channel in
-                ports.continuation.yield(channel.localAddress?.port ?? 0)
-                ports.continuation.finish()
-            },
-            logger: logger)
-        let server = Task { try await app.run() }
-        var iterator = ports.stream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw MapperError(.EIO, "server did not start") }
-        try await runtime.manager.createBackend(
-            name: "disk", file: "disk.img", url: directory.appendingPathComponent("data/disk.img"), sizeBytes: 64 << 20)
-        try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 131072 linear disk 0"))
-
+        let (runtime, server) = try await BenchServer.mapperd(in: directory)
         let script = try Self.script(directory)
-        let base = "http://127.0.0.1:\(port)"
+        let base = server.base
         // Warm-up (and the rate that sizes the measured run to about 10,000 requests).
         let rate = try HTTPBench.wrk(wrk, ["-t2", "-c4", "-d3s", "-s", script.path, base])
         let before = Self.residentBytes()
@@ -56,8 +36,7 @@ struct MemoryBench {
             ("ratio", growth / 64), ("requests", requests), ("seconds", seconds),
             ("registeredBios", runtime.bioRegistryCount),
         ])
-        server.cancel()
-        _ = try? await server.value
+        await server.stop()
         await runtime.close()
     }
 

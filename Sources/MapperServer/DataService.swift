@@ -21,13 +21,7 @@ struct DataService: Sendable {
         let device = try runtime.manager.device(named: name)
         let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(range.offset), byteLength: Int(range.length))
         _ = runtime.bios.register(bio, device: device)
-        do {
-            try device.submit(bio)
-        } catch let error as MapperError {
-            runtime.bios.forget(bio.id)
-            bio.fail(error.errno)
-            throw error
-        }
+        try submitRegistered(bio, to: device)
         if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
         guard let buffer = bio.buffer else { throw MapperError(.EIO, "read bio without a buffer") }
         return (buffer, bio.id)
@@ -52,17 +46,20 @@ struct DataService: Sendable {
         case (.ended(let earlier), _):
             return try Self.outcome(of: earlier)
         case (.live(let reported), let isNew):
-            if isNew {
-                do {
-                    try device.submit(bio)
-                } catch let error as MapperError {
-                    // Refused (EAGAIN at the queue limits, EROFS, ...): never submitted.
-                    runtime.bios.forget(bio.id)
-                    bio.fail(error.errno)
-                    throw error
-                }
-            }
+            if isNew { try submitRegistered(bio, to: device) }
             return try await outcome(of: reported, device: device, respondAsync: respondAsync)
+        }
+    }
+
+    /// Submits a registered bio. A refused one (EAGAIN at the queue limits, EROFS, ...) never
+    /// reached the device: it is forgotten, so a retry with its key is a new attempt.
+    private func submitRegistered(_ bio: Bio, to device: MappedDevice) throws {
+        do {
+            try device.submit(bio)
+        } catch let error as MapperError {
+            runtime.bios.forget(bio.id)
+            bio.fail(error.errno)
+            throw error
         }
     }
 

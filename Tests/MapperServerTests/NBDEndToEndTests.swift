@@ -356,12 +356,7 @@ struct NBDEndToEndTests {
     func manyInFlight() async throws {
         let server = try await server()
         defer { _ = server.terminate() }
-        try await create(server, "mp", "0 65536 \(Self.mp)")
-        try await server.call("POST", "/v1/paths/p1/fail")
-        try await server.call("POST", "/v1/paths/p2/fail")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Scripts/nbd_inflight.py")
-        let driver = try ExternalTool.start("/usr/bin/python3", [script.path, server.nbdURI("mp"), "200"])
+        let driver = try await startInflightDriver(server)
         try await waitForQueued(server, "mp", 200)
         let connections = try await server.call("GET", "/v1/nbd").json["connections"] as? [[String: Any]]
         #expect(connections?.first?["inFlight"] as? Int == 200)
@@ -383,12 +378,7 @@ struct NBDEndToEndTests {
         // 16 writes of 4 KiB fill the device's limit; the other 184 wait in the socket.
         let server = try await server(["--max-queued-bytes", "65536"])
         defer { _ = server.terminate() }
-        try await create(server, "mp", "0 65536 \(Self.mp)")
-        try await server.call("POST", "/v1/paths/p1/fail")
-        try await server.call("POST", "/v1/paths/p2/fail")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Scripts/nbd_inflight.py")
-        let driver = try ExternalTool.start("/usr/bin/python3", [script.path, server.nbdURI("mp"), "200"])
+        let driver = try await startInflightDriver(server)
         try await waitForQueued(server, "mp", 16)
         var io: [String: Int] = [:]
         for _ in 0..<20000 {
@@ -435,6 +425,17 @@ struct NBDEndToEndTests {
 
     /// Polls the device (one request each round, no sleeping; bounded) until `count` bios are
     /// queued in its targets: the client has connected and its request reached the target.
+    /// Device `mp` (multipath, queue_if_no_path) with both paths failed, and
+    /// `Scripts/nbd_inflight.py` submitting 200 writes to it at once.
+    private func startInflightDriver(_ server: ServerProcess) async throws -> ExternalTool.Running {
+        try await create(server, "mp", "0 65536 \(Self.mp)")
+        try await server.call("POST", "/v1/paths/p1/fail")
+        try await server.call("POST", "/v1/paths/p2/fail")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/nbd_inflight.py")
+        return try ExternalTool.start("/usr/bin/python3", [script.path, server.nbdURI("mp"), "200"])
+    }
+
     private func waitForQueued(_ server: ServerProcess, _ device: String, _ count: Int) async throws {
         for _ in 0..<20000 {
             let io = try await server.call("GET", "/v1/devices/\(device)").json["io"] as? [String: Int]

@@ -59,6 +59,19 @@ final class RouterFixture: @unchecked Sendable {
         let client: any TestClientProtocol
         let token: String?
 
+        /// Backend `d0` (1 MiB), path `p1`, device `mp` (multipath over p1 with
+        /// queue_if_no_path), then p1 failed: writes to `mp` are held.
+        func queueingMultipathWithoutPath() async throws {
+            try await call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
+            try await call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
+            try await call(
+                .post, "/v1/devices",
+                json:
+                    #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#
+            )
+            try await call(.post, "/v1/paths/p1/fail")
+        }
+
         @discardableResult
         func call(
             _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, bytes: [UInt8]? = nil,

@@ -213,14 +213,7 @@ struct RouterTests {
                 .put, "/v1/devices/err/data?offset=0", bytes: [UInt8](repeating: 0, count: 512))
             #expect(failed.status == 502 && failed.code == "EIO")
 
-            try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
-            try await client.call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
-            try await client.call(
-                .post, "/v1/devices",
-                json:
-                    #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#
-            )
-            try await client.call(.post, "/v1/paths/p1/fail")
+            try await client.queueingMultipathWithoutPath()
             let headers: HTTPFields = [
                 HTTPField.Name("Prefer")!: "respond-async", HTTPField.Name("Idempotency-Key")!: "k1",
             ]
@@ -253,14 +246,7 @@ struct RouterTests {
     func queueLimit() async throws {
         let fixture = try await RouterFixture(queueLimits: QueueLimits(deviceBytes: 1024, totalBytes: 1 << 30))
         try await fixture.run { client in
-            try await client.call(.post, "/v1/backends", json: #"{"name":"d0","file":"d0.img","sizeBytes":1048576}"#)
-            try await client.call(.post, "/v1/paths", json: #"{"name":"p1","backend":"d0"}"#)
-            try await client.call(
-                .post, "/v1/devices",
-                json:
-                    #"{"name":"mp","table":{"text":"0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p1 1"}}"#
-            )
-            try await client.call(.post, "/v1/paths/p1/fail")
+            try await client.queueingMultipathWithoutPath()
             let async: HTTPFields = [HTTPField.Name("Prefer")!: "respond-async"]
             for offset in [0, 512] {
                 let held = try await client.call(
