@@ -117,7 +117,9 @@ let package = Package(
                 "MapperCore", "MapperStore", "MapperServer", "MapperAPI", "MapperTestSupport", "mapperd",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // Client scripts the end-to-end tests run with python3 (found through #filePath).
+            exclude: ["Scripts"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -29,7 +29,7 @@ struct NBDBench {
         let size: UInt64 = 256 << 20
         let file = directory.appendingPathComponent("disk.img")
         // A fully allocated file, so that neither server reads holes.
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
         let chunk = Data(repeating: 0x6d, count: 1 << 20)
         for _ in 0..<(size >> 20) { handle.write(chunk) }

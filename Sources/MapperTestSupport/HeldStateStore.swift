@@ -56,7 +56,7 @@ public final class HeldStateStore: StateStore {
     /// Waits until at least `count` acknowledgements are held back.
     public func waitForPending(_ count: Int) async {
         while true {
-            let woken = await WaiterList<Void>.wait(
+            let woken: Void? = await WaiterList<Void>.wait(
                 deadline: nil,
                 register: { continuation in
                     state.withLock { state -> WaiterList<Void>.Registration in

@@ -119,7 +119,7 @@ struct NBDChannelTests {
                 stats: NBDConnectionStats(id: 1, client: "test"), limits: .init(), tlsRequired: false, onTLS: nil,
                 logger: .init(label: "test"))
             try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         }
 
         func send(_ buffer: ByteBuffer) throws { try channel.writeInbound(buffer) }

@@ -32,7 +32,7 @@ struct ExternalTool: Sendable {
 
         fileprivate init(_ path: String, _ arguments: [String]) throws {
             outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString).out")
-            FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
             let handle = try FileHandle(forWritingTo: outputFile)
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = arguments

@@ -126,7 +126,7 @@ public final class Bio: Sendable {
     @discardableResult
     public func waitUntilEndedOrDurablyQueued(deadline: ContinuousClock.Instant? = nil) async -> Bool {
         while true {
-            let woken = await WaiterList<Void>.wait(
+            let woken: Void? = await WaiterList<Void>.wait(
                 deadline: deadline,
                 register: { continuation in
                     observable.withLock { state -> WaiterList<Void>.Registration in

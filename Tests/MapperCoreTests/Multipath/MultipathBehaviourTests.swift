@@ -50,7 +50,7 @@ struct MultipathBehaviourTests {
         let device = try await fixture.device(queue: true)
         try await fixture.failAll()
         let bio = try fixture.submitWrite(device, sector: 0, byte: 4)
-        await #expect(try await device.message("fail_if_no_path") == "")
+        #expect(try await device.message("fail_if_no_path") == "")
         #expect(await bio.wait() == .EIO)
         #expect(try fixture.multipath(device).table().hasPrefix("0 0 1 1 round-robin"))
     }

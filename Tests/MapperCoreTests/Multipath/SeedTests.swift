@@ -99,7 +99,7 @@ struct SeedTests {
         let bio = try fixture.submitWrite(device, sector: 24, byte: 0x77)
         try await device.suspend(noflush: true)
         // Messages are allowed while suspended.
-        await #expect(try await device.message("reinstate_path p1") == "")
+        #expect(try await device.message("reinstate_path p1") == "")
         #expect(bio.ended == nil)
         try await device.resume()
         #expect(await bio.wait() == nil)
