@@ -110,21 +110,27 @@ final class BioRegistry: Sendable {
     }
 
     /// Drops the oldest ended bios beyond the capacity (bios not ended are always kept), and
-    /// the ids of forgotten bios.
+    /// the ids of forgotten bios. Walks from the oldest end only as far as it must.
     private func prune(_ state: inout State) {
-        var kept: [UInt64] = []
         var excess = state.order.count - capacity
-        for id in state.order {
-            guard let slot = state.byID[id] else { continue }
-            if excess > 0, let ended = slot.ended {
-                state.byID[id] = nil
-                if let key = ended.idempotencyKey { state.byKey[Self.key(slot.device, key)] = nil }
+        var stillLive: [UInt64] = []
+        var index = 0
+        while excess > 0, index < state.order.count {
+            let id = state.order[index]
+            index += 1
+            guard let slot = state.byID[id] else {
                 excess -= 1
-            } else {
-                kept.append(id)
+                continue
             }
+            guard let ended = slot.ended else {
+                stillLive.append(id)
+                continue
+            }
+            state.byID[id] = nil
+            if let key = ended.idempotencyKey { state.byKey[Self.key(slot.device, key)] = nil }
+            excess -= 1
         }
-        state.order = kept
+        state.order.replaceSubrange(0..<index, with: stillLive)
     }
 
     func entry(id: UInt64) -> Entry? {

@@ -75,4 +75,28 @@ struct BoundedMemoryTests {
             #expect(runtime.bios.liveCount == 0)
         }
     }
+
+    @Test("past its capacity the registry drops the oldest ended bios, never a live one")
+    func pruning() async throws {
+        let fixture = try await RouterFixture()
+        let runtime = fixture.runtime
+        let device = try await runtime.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        let registry = BioRegistry(capacity: 8)
+        // The oldest bio never ends (it is never submitted).
+        let live = try runtime.manager.makeBio(op: .read, byteOffset: 0, byteLength: 512)
+        _ = registry.register(live, device: device)
+        var ended: [UInt64] = []
+        for index in 0..<30 {
+            let bio = try runtime.manager.makeBio(
+                op: .write, byteOffset: 0, byteLength: 512, buffer: IOBuffer(count: 512), idempotencyKey: "k\(index)")
+            _ = registry.register(bio, device: device)
+            #expect(try await device.perform(bio) == nil)
+            ended.append(bio.id)
+        }
+        #expect(registry.count <= 8 + 8 / 4 + 1)
+        #expect(registry.entry(id: live.id) != nil)
+        #expect(registry.entry(id: ended[0]) == nil && !registry.contains(device: device, idempotencyKey: "k0"))
+        #expect(registry.entry(id: ended[29]) != nil && registry.contains(device: device, idempotencyKey: "k29"))
+        live.fail(.EIO)
+    }
 }

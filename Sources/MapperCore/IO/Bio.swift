@@ -108,7 +108,10 @@ public final class Bio: Sendable {
     }
 
     private func wait(deadline: ContinuousClock.Instant?, cancellable: Bool) async -> Errno?? {
-        await WaiterList<Errno?>.wait(
+        // Most bios have ended by the time anyone waits (a file backend completes inside
+        // submit): answer without suspending.
+        if let ended { return ended }
+        return await WaiterList<Errno?>.wait(
             deadline: deadline, cancellable: cancellable,
             register: { continuation in
                 observable.withLock { state -> WaiterList<Errno?>.Registration in
@@ -125,6 +128,7 @@ public final class Bio: Sendable {
     /// connections.
     @discardableResult
     public func waitUntilEndedOrDurablyQueued(deadline: ContinuousClock.Instant? = nil) async -> Bool {
+        if observable.withLock({ $0.isSettled }) { return true }
         while true {
             let woken: Void? = await WaiterList<Void>.wait(
                 deadline: deadline,
