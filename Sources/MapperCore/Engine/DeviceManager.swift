@@ -297,7 +297,8 @@ extension DeviceManager {
         guard let sectors = Sector.fromBytes(byteLength), op == .flush || sectors > 0 else {
             throw MapperError(.EINVAL, "length \(byteLength) is not a positive multiple of 512")
         }
-        let buffer = op == .read ? (buffer ?? IOBuffer(count: byteLength)) : buffer
+        // A read overwrites all of its buffer before anyone sees it: no need to zero it.
+        let buffer = op == .read ? (buffer ?? IOBuffer.uninitialized(count: byteLength)) : buffer
         return makeBio(op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
     }
 }
