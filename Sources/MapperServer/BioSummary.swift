@@ -20,10 +20,8 @@ struct BioSummary: Sendable, Equatable {
         op = bio.op
         sector = bio.sector
         sectors = bio.sectors
-        state = bio.state
-        error = bio.error
+        (state, error, completedAt) = bio.outcome
         idempotencyKey = bio.idempotencyKey
         submittedAt = bio.submittedAt
-        completedAt = bio.completedAt
     }
 }

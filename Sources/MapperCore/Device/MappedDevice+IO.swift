@@ -39,9 +39,14 @@ extension MappedDevice {
                         "I/O \(bio.sector)+\(bio.sectors) sectors beyond the end of '\(state.name)' (\(size) sectors)")
                 }
             }
-            let admitted = QueueAdmission.admits(
-                bytes: bio.byteCount, deviceHolding: state.blockIO || state.heldBytes > 0,
-                deviceHeld: state.heldBytes, totalHeld: engine.heldIO.bytes, limits: engine.heldIO.limits)
+            // The engine-wide count is read only when the device holds I/O (the common case
+            // skips it).
+            let holding = state.blockIO || state.heldBytes > 0
+            let admitted =
+                !holding
+                || QueueAdmission.admits(
+                    bytes: bio.byteCount, deviceHolding: true, deviceHeld: state.heldBytes,
+                    totalHeld: engine.heldIO.bytes, limits: engine.heldIO.limits)
             guard admitted else {
                 state.refused += 1
                 engine.heldIO.countRefusal()

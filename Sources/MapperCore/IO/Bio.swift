@@ -83,6 +83,12 @@ public final class Bio: Sendable {
         let nanos = observable.withLock { $0.completedNanos }
         return nanos == 0 ? nil : WallClock.date(nanos)
     }
+    /// State, error and end time read together (one lock).
+    public var outcome: (state: BioState, error: Errno?, completedAt: Date?) {
+        let (state, error, nanos) = observable.withLock { ($0.state, $0.error, $0.completedNanos) }
+        return (state, error, nanos == 0 ? nil : WallClock.date(nanos))
+    }
+
     /// Whether the journal has durably recorded the bio's current queue position.
     public var isDurablyQueued: Bool { observable.withLock { $0.durable && $0.state.isQueued } }
 
