@@ -70,10 +70,7 @@ struct DataRoutes: Sendable {
         do {
             return try await Self.collect(&body, declared: request.headers[.contentLength].flatMap(Int.init), limit: limit)
         } catch {
-            var drained = 0
-            while drained <= max(64 << 20, 2 * limit), let chunk = try? await body.next() {
-                drained += chunk.readableBytes
-            }
+            _ = await RequestBodyTap.drain(&body, upTo: runtime.configuration.drainLimit)
             throw error
         }
     }

@@ -30,15 +30,15 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
         var request = request
         if let tap { request.body = tap.requestBody }
         var response: Response
-        var untouched = false
+        // Until a route runs, the body is as the client sent it.
+        var untouched = true
         do {
-            untouched = true
             try auth?.check(request)
             try await limits.apply(to: &request)
             untouched = false
             response = try await next(request, context)
         } catch {
-            // No route ran (auth, limits, no such route): the body is as the client sent it.
+            // Hummingbird's own errors (no such route) come before any route read the body.
             if error is HTTPError { untouched = true }
             response = Self.response(ProblemMapping.problem(for: error, method: request.method, path: request.uri.path))
         }

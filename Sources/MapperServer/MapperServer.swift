@@ -19,7 +19,7 @@ public enum MapperServer {
             EdgeMiddleware(
                 auth: configuration.token.map(BearerAuth.init),
                 limits: BodyLimits(jsonLimit: configuration.maxJSONBytes, dataLimit: configuration.maxDataBytes),
-                drainLimit: max(64 << 20, 2 * configuration.maxDataBytes)))
+                drainLimit: configuration.drainLimit))
         try HealthRoute.register(on: router)
         DataRoutes(runtime: runtime).register(on: router)
         let handler = APIHandler(runtime: runtime)

@@ -33,9 +33,16 @@ final class RequestBodyTap: @unchecked Sendable {
     /// Reads and drops what is left of the body, at most `limit` bytes; returns whether the
     /// body was read to its end.
     func drain(upTo limit: Int) async -> Bool {
+        var iterator = requestBody.makeAsyncIterator()
+        return await Self.drain(&iterator, upTo: limit)
+    }
+
+    /// Reads and drops the rest of `iterator`, at most `limit` bytes; returns whether it was
+    /// read to its end (a read error counts as not).
+    static func drain(_ iterator: inout RequestBody.AsyncIterator, upTo limit: Int) async -> Bool {
         var drained = 0
         do {
-            while let chunk = try await next() {
+            while let chunk = try await iterator.next() {
                 drained += chunk.readableBytes
                 if drained > limit { return false }
             }

@@ -46,6 +46,10 @@ public struct ServerConfiguration: Sendable {
         self.nbd = nbd
     }
 
+    /// How much of an unread request body an error answer reads and drops (so a client that
+    /// writes before it reads gets the answer): 64 MiB, or twice the data limit.
+    var drainLimit: Int { max(64 << 20, 2 * maxDataBytes) }
+
     /// Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
     public var isLoopback: Bool {
         HostAddress.isLoopback(host)
