@@ -47,7 +47,8 @@ enum BenchMain {
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
                            and the start-up time to recover 10,000 and 100,000 queued bios
                   http     GET /v1/health and 4 KiB GET/PUT data vs a bare Hummingbird router in the
-                           same process, wrk at 16 and 64 connections, nginx beside (needs wrk)
+                           same process (health document, pread/pwrite of the same file), wrk at 16
+                           and 64 connections, nginx beside (needs wrk)
                   memory   the server's resident memory growth over 10,000 requests of 1 MiB, half
                            reads, against a 64 MiB budget (needs wrk)
                   nbd      fio's nbd engine: mapperd's export of a linear device vs nbdkit's file
