@@ -25,7 +25,10 @@ let package = Package(
         .target(name: "CMapperSys"),
         .target(
             name: "MapperCore",
-            dependencies: ["CMapperSys", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CMapperSys", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "MapperStore",

@@ -17,3 +17,21 @@ enum NBDErrno {
         }
     }
 }
+
+extension NBDErrno {
+    /// An NBD error from a server as the engine's errno. `ESHUTDOWN` (the server is going
+    /// away) is the path's fault, like a lost connection: ENOTCONN. Numbers the protocol does
+    /// not define are EIO.
+    static func errno(_ code: UInt32) -> Errno {
+        switch code {
+        case NBD.EPERM: return .EPERM
+        case NBD.EIO: return .EIO
+        case NBD.ENOMEM: return .ENOMEM
+        case NBD.EINVAL, NBD.EOVERFLOW: return .EINVAL
+        case NBD.ENOSPC: return .ENOSPC
+        case NBD.ENOTSUP: return .ENOTSUP
+        case NBD.ESHUTDOWN: return .ENOTCONN
+        default: return .EIO
+        }
+    }
+}

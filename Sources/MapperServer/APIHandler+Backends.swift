@@ -12,9 +12,16 @@ extension APIHandler {
         if let size = body.sizeBytes, size < 512 || size % 512 != 0 {
             throw MapperError(.EINVAL, "sizeBytes must be a positive multiple of 512")
         }
-        let url = try runtime.files.resolve(body.file)
-        let backend = try await manager.createBackend(
-            name: body.name, file: body.file, url: url, sizeBytes: body.sizeBytes.map { UInt64($0) })
+        let backend: any Backend
+        switch (body.file, body.uri) {
+        case (let file?, nil):
+            backend = try await manager.createBackend(
+                name: body.name, file: file, url: try runtime.files.resolve(file), sizeBytes: body.sizeBytes.map { UInt64($0) })
+        case (nil, let uri?):
+            backend = try await manager.createBackend(name: body.name, uri: uri, sizeBytes: body.sizeBytes.map { UInt64($0) })
+        default:
+            throw MapperError(.EINVAL, "give file or uri (not both)")
+        }
         return .created(
             .init(
                 headers: .init(location: "/v1/backends/\(backend.name)"),

@@ -8,7 +8,8 @@ extension APIHandler {
 
     func createPath(_ input: Operations.CreatePath.Input) async throws -> Operations.CreatePath.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
-        let path = try await manager.createPath(name: body.name, backend: body.backend)
+        let checker = try body.checker.map { try CheckerConfig(intervalMs: $0.intervalMs, timeoutMs: $0.timeoutMs) }
+        let path = try await manager.createPath(name: body.name, backend: body.backend, uri: body.uri, checker: checker)
         return .created(.init(headers: .init(location: "/v1/paths/\(path.name)"), body: .json(DTO.path(path.info))))
     }
 
@@ -27,6 +28,16 @@ extension APIHandler {
 
     func reinstatePath(_ input: Operations.ReinstatePath.Input) async throws -> Operations.ReinstatePath.Output {
         await .ok(.init(body: .json(DTO.path(try manager.reinstatePath(named: input.path.name).info))))
+    }
+
+    func setPathChecker(_ input: Operations.SetPathChecker.Input) async throws -> Operations.SetPathChecker.Output {
+        guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        let defaults = runtime.manager.engine.defaultChecker
+        let config = try body.enabled
+            ? CheckerConfig(
+                intervalMs: body.intervalMs ?? defaults.intervalMs, timeoutMs: body.timeoutMs ?? defaults.timeoutMs)
+            : nil
+        return try await .ok(.init(body: .json(DTO.path(manager.setChecker(path: input.path.name, config).info))))
     }
 
     func setPathFault(_ input: Operations.SetPathFault.Input) async throws -> Operations.SetPathFault.Output {

@@ -7,8 +7,9 @@ import MapperStore
 enum DTO {
     static func backend(_ info: BackendInfo) -> Components.Schemas.Backend {
         .init(
-            name: info.name, file: info.file, sizeBytes: Int64(info.sizeBytes), sizeSectors: Int64(info.sizeSectors),
-            usedBy: info.usedBy)
+            name: info.name, kind: info.source.file == nil ? .nbd : .file, file: info.source.file,
+            uri: info.source.uri, connected: info.connected, sizeBytes: Int64(info.sizeBytes),
+            sizeSectors: Int64(info.sizeSectors), usedBy: info.usedBy)
     }
 
     static func fault(_ mode: FaultMode) -> Components.Schemas.Fault {
@@ -18,7 +19,16 @@ enum DTO {
     static func path(_ info: PathInfo) -> Components.Schemas.Path {
         .init(
             name: info.name, backend: info.backend, state: info.active ? .active : .failed,
-            failCount: info.failCount, fault: fault(info.fault), usedBy: info.usedBy)
+            failCount: info.failCount, fault: fault(info.fault), usedBy: info.usedBy,
+            transport: .init(
+                kind: info.transport.kind == "nbd" ? .nbd : .file, uri: info.transport.uri,
+                connected: info.transport.connected),
+            checker: info.checker.map { .init(intervalMs: $0.intervalMs, timeoutMs: $0.timeoutMs) },
+            lastCheck: info.lastCheck.map {
+                .init(
+                    result: $0.passed ? .passed : .failed, error: $0.error?.name, at: $0.at,
+                    durationMs: Int64($0.duration / .milliseconds(1)))
+            })
     }
 
     static func device(_ info: DeviceInfo) -> Components.Schemas.Device {

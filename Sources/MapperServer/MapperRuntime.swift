@@ -13,6 +13,8 @@ public final class MapperRuntime: Sendable {
     public let recovery: RecoveryReport
     /// The NBD export, when configured (it listens once run in the service group).
     public let nbd: NBDServer?
+    /// The path checker loop (a service of the server's group).
+    public let checker: PathChecker
     let bios: BioRegistry
     let files: BackendFiles
     let logger: Logger
@@ -34,7 +36,11 @@ public final class MapperRuntime: Sendable {
         store = try SQLiteStore(
             path: DataDirectory.databasePath(in: directory), configuration: configuration.store,
             logger: logger)
-        manager = DeviceManager(engine: store.engineServices(queueLimits: configuration.queueLimits, logger: logger))
+        manager = DeviceManager(
+            engine: store.engineServices(
+                queueLimits: configuration.queueLimits, logger: logger,
+                connector: NBDConnector(configuration: configuration.nbdClient), defaultChecker: configuration.checker))
+        checker = PathChecker(manager: manager, logger: logger)
         files = BackendFiles(dataDirectory: directory)
         bios = BioRegistry()
         let manager = self.manager

@@ -30,6 +30,8 @@ public enum ProblemMapping {
         case .E2BIG: return 413
         case .EAGAIN: return 503
         case .ENOSPC: return 507
+        case .ECONNREFUSED, .EHOSTUNREACH, .ENOTCONN: return 502
+        case .ETIMEDOUT: return 504
         default: return 500
         }
     }
@@ -38,7 +40,7 @@ public enum ProblemMapping {
     /// detail).
     static let codes: Set<String> = [
         "EINVAL", "EACCES", "ENOENT", "EEXIST", "EBUSY", "EROFS", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "ENOSPC",
-        "EIO", "ENODEV", "EPERM", "ENOTSUP",
+        "EIO", "ENODEV", "EPERM", "ENOTSUP", "ECONNREFUSED", "EHOSTUNREACH", "ETIMEDOUT", "ENOTCONN",
     ]
 
     static func code(for errno: Errno) -> String {

@@ -25,6 +25,12 @@ public struct ServerConfiguration: Sendable {
     public var queueLimits: QueueLimits
     /// The NBD export; `nil` = none (`--no-nbd`, and the default for embedded use and tests).
     public var nbd: NBDConfiguration?
+    /// The path checker's defaults (`--polling-interval-ms`, `--checker-timeout-ms`): what an
+    /// NBD path gets when created without a checker, and what `no_path_retry` counts in for
+    /// paths without one.
+    public var checker: CheckerConfig = .defaults
+    /// The NBD client behind remote backends and paths (connect and request timeouts).
+    public var nbdClient = NBDClientConfiguration()
 
     public init(
         host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),

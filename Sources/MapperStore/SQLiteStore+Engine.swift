@@ -6,13 +6,14 @@ extension SQLiteStore {
     /// all persist here.
     public func engineServices(
         targetTypes: TargetRegistry = TargetRegistry(), failurePoints: FailurePoints = FailurePoints(),
-        queueLimits: QueueLimits = .defaults, logger: Logger = Logger(label: "mapperd.core")
+        queueLimits: QueueLimits = .defaults, logger: Logger = Logger(label: "mapperd.core"),
+        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults
     ) -> EngineServices {
         let events = EventLog()
         events.setSink { [self] event in self.recordEvent(event) }
         return EngineServices(
             targetTypes: targetTypes, events: events, failurePoints: failurePoints, journal: journal, store: self,
-            logger: logger, queueLimits: queueLimits)
+            logger: logger, queueLimits: queueLimits, connector: connector, defaultChecker: defaultChecker)
     }
 
     /// Commits made so far by the writer (each holds every item queued while the previous

@@ -14,17 +14,24 @@ extension SQLiteStore {
 
     private static func readSnapshot(_ db: Database, recentEvents: Int) throws -> StoreSnapshot {
         var snapshot = StoreSnapshot()
-        for row in try Row.fetchAll(db, sql: "SELECT name, file, size_sectors FROM backend ORDER BY name") {
+        for row in try Row.fetchAll(db, sql: "SELECT name, file, uri, size_sectors FROM backend ORDER BY name") {
+            let file: String? = row["file"]
+            let uri: String? = row["uri"]
             snapshot.backends.append(
-                .init(name: row["name"], file: row["file"], sizeSectors: UInt64(row["size_sectors"] as Int64)))
+                .init(
+                    name: row["name"], source: file.map { .file($0) } ?? .remote(uri: uri ?? ""),
+                    sizeSectors: UInt64(row["size_sectors"] as Int64)))
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM path ORDER BY name") {
             let mode: String = row["fault_mode"]
             let fault = (try? FaultMode(name: mode, delayMs: row["delay_ms"])) ?? .none
+            let interval: Int? = row["checker_interval_ms"]
+            let timeout: Int? = row["checker_timeout_ms"]
+            let checker = interval.flatMap { interval in timeout.flatMap { try? CheckerConfig(intervalMs: interval, timeoutMs: $0) } }
             snapshot.paths.append(
                 .init(
                     name: row["name"], backend: row["backend"], active: row["active"], failCount: row["fail_count"],
-                    fault: fault))
+                    fault: fault, uri: row["uri"], checker: checker))
         }
         var lines: [String: [TableSlot: [String]]] = [:]
         for row in try Row.fetchAll(

@@ -34,19 +34,29 @@ extension SQLiteStore {
 
     static func apply(_ change: StateChange, order: Int, _ db: Database) throws {
         switch change {
-        case .backendAdded(let name, let file, let sectors):
+        case .backendAdded(let name, let source, let sectors):
             try db.execute(
-                sql: "INSERT OR REPLACE INTO backend(name, file, size_sectors) VALUES (?, ?, ?)",
-                arguments: [name, file, Int64(sectors)])
+                sql: "INSERT OR REPLACE INTO backend(name, file, uri, size_sectors) VALUES (?, ?, ?, ?)",
+                arguments: [name, source.file, source.uri, Int64(sectors)])
         case .backendRemoved(let name):
             try db.execute(sql: "DELETE FROM backend WHERE name = ?", arguments: [name])
-        case .pathAdded(let name, let backend):
+        case .pathAdded(let name, let backend, let uri, let checker):
             try db.execute(
-                sql: "INSERT OR REPLACE INTO path(name, backend) VALUES (?, ?)", arguments: [name, backend])
+                sql: """
+                    INSERT OR REPLACE INTO path(name, backend, uri, checker_interval_ms, checker_timeout_ms)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [name, backend, uri, checker?.intervalMs, checker?.timeoutMs])
         case .pathChanged(let info):
             try db.execute(
-                sql: "UPDATE path SET active = ?, fail_count = ?, fault_mode = ?, delay_ms = ? WHERE name = ?",
-                arguments: [info.active, info.failCount, info.fault.name, info.fault.delayMs, info.name])
+                sql: """
+                    UPDATE path SET active = ?, fail_count = ?, fault_mode = ?, delay_ms = ?,
+                        checker_interval_ms = ?, checker_timeout_ms = ? WHERE name = ?
+                    """,
+                arguments: [
+                    info.active, info.failCount, info.fault.name, info.fault.delayMs, info.checker?.intervalMs,
+                    info.checker?.timeoutMs, info.name,
+                ])
         case .pathRemoved(let name):
             try db.execute(sql: "DELETE FROM path WHERE name = ?", arguments: [name])
         case .deviceCreated(let name, let uuid, let readOnly):

@@ -37,13 +37,28 @@ public enum StoreRecovery {
         var report = RecoveryReport()
 
         for record in snapshot.backends {
-            let url = dataDirectory.appendingPathComponent(record.file)
+            guard case .file(let file) = record.source else {
+                do {
+                    let backend = try await manager.restoreBackend(
+                        name: record.name, uri: record.source.uri ?? "", sizeSectors: record.sizeSectors)
+                    if !(backend.transport.transportInfo.connected) {
+                        report.problems.append(
+                            "backend '\(record.name)': \(record.source.uri ?? "") not reachable yet; its paths start failed and their checkers reconnect them"
+                        )
+                    }
+                    report.backends += 1
+                } catch {
+                    report.problems.append("backend '\(record.name)': \(error)")
+                }
+                continue
+            }
+            let url = dataDirectory.appendingPathComponent(file)
             do {
-                let backend = try await manager.createBackend(name: record.name, file: record.file, url: url)
+                let backend = try await manager.createBackend(name: record.name, file: file, url: url)
                 if backend.sizeSectors < record.sizeSectors {
                     try await manager.removeBackend(named: record.name)
                     report.problems.append(
-                        "backend '\(record.name)': file '\(record.file)' shrank from \(record.sizeSectors) to \(backend.sizeSectors) sectors; not brought up"
+                        "backend '\(record.name)': file '\(file)' shrank from \(record.sizeSectors) to \(backend.sizeSectors) sectors; not brought up"
                     )
                     continue
                 }
@@ -54,8 +69,12 @@ public enum StoreRecovery {
         }
         for record in snapshot.paths {
             do {
-                let path = try await manager.createPath(name: record.name, backend: record.backend)
-                path.restore(active: record.active, failCount: record.failCount)
+                let path = try await manager.createPath(
+                    name: record.name, backend: record.backend, uri: record.uri, checker: record.checker,
+                    connectNow: false, keepChecker: true)
+                // A remote path that could not connect comes up failed; its checker reinstates it.
+                let reachable = path.transport.transportInfo.connected
+                path.restore(active: record.active && reachable, failCount: record.failCount + (record.active && !reachable ? 1 : 0))
                 path.setFault(record.fault)
                 report.paths += 1
             } catch {

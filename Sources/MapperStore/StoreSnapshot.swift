@@ -5,7 +5,7 @@ import MapperCore
 public struct StoreSnapshot: Sendable {
     public struct BackendRecord: Sendable, Equatable {
         public let name: String
-        public let file: String
+        public let source: BackendSource
         public let sizeSectors: UInt64
     }
 
@@ -15,6 +15,9 @@ public struct StoreSnapshot: Sendable {
         public let active: Bool
         public let failCount: Int
         public let fault: FaultMode
+        /// The path's own route to a remote backend, when not the backend's URI.
+        public let uri: String?
+        public let checker: CheckerConfig?
     }
 
     public struct DeviceRecord: Sendable, Equatable {

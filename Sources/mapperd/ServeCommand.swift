@@ -60,6 +60,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK).")
     var nbdTlsPsk: String? = environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 }
 
+    @Option(
+        name: .long,
+        help: "Default milliseconds between path checks; NBD paths are checked by default (env MAPPERD_POLLING_INTERVAL_MS).")
+    var pollingIntervalMs: Int = environment["MAPPERD_POLLING_INTERVAL_MS"].flatMap(Int.init) ?? 5000
+
+    @Option(name: .long, help: "Default milliseconds one path check may take (env MAPPERD_CHECKER_TIMEOUT_MS).")
+    var checkerTimeoutMs: Int = environment["MAPPERD_CHECKER_TIMEOUT_MS"].flatMap(Int.init) ?? 5000
+
+    @Option(name: .long, help: "Milliseconds to connect to a remote NBD export (env MAPPERD_NBD_CONNECT_TIMEOUT_MS).")
+    var nbdConnectTimeoutMs: Int = environment["MAPPERD_NBD_CONNECT_TIMEOUT_MS"].flatMap(Int.init) ?? 5000
+
+    @Option(
+        name: .long,
+        help: "Milliseconds one request to a remote NBD export may take before its connection is dropped (env MAPPERD_NBD_REQUEST_TIMEOUT_MS).")
+    var nbdRequestTimeoutMs: Int = environment["MAPPERD_NBD_REQUEST_TIMEOUT_MS"].flatMap(Int.init) ?? 30000
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = Self.environment["MAPPERD_LOG_LEVEL"] ?? "info"
 
@@ -74,6 +90,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
+        do {
+            _ = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
+        } catch let error as MapperError {
+            throw ValidationError("--polling-interval-ms / --checker-timeout-ms: \(error.message)")
+        }
+        guard (10...600_000).contains(nbdConnectTimeoutMs), (10...3_600_000).contains(nbdRequestTimeoutMs) else {
+            throw ValidationError("--nbd-connect-timeout-ms must be 10...600000 and --nbd-request-timeout-ms 10...3600000")
+        }
     }
 
     func run() async throws {
@@ -96,6 +120,9 @@ struct ServeCommand: AsyncParsableCommand {
             enableFaultInjection: enableFaultInjection, maxDataBytes: maxDataBytes,
             store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full),
             queueLimits: QueueLimits(deviceBytes: maxQueuedBytes, totalBytes: maxQueuedBytesTotal))
+        configuration.checker = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
+        configuration.nbdClient = NBDClientConfiguration(
+            connectTimeout: .milliseconds(nbdConnectTimeoutMs), requestTimeout: .milliseconds(nbdRequestTimeoutMs))
         guard configuration.isLoopback || token != nil else {
             throw ValidationError(
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")

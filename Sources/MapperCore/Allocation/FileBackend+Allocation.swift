@@ -46,8 +46,10 @@ extension FileBackend: AllocationReporting {
 }
 
 extension Path: AllocationReporting {
-    /// A path reaches its backend's sectors unchanged.
+    /// A path reaches its backend's sectors unchanged; a backend that cannot tell (a remote
+    /// export) reports everything as data, which is always correct.
     public func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent] {
-        backend.allocation(sector: sector, sectors: sectors, limit: limit)
+        (backend as? any AllocationReporting)?.allocation(sector: sector, sectors: sectors, limit: limit)
+            ?? [.data(sectors)]
     }
 }

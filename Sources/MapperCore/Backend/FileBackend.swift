@@ -11,7 +11,7 @@ import Foundation
 ///
 /// The descriptor stays open until the last reference goes away, so I/O still in flight when
 /// the backend is removed from the namespace finishes safely.
-public final class FileBackend: BlockNode {
+public final class FileBackend: Backend, PathTransport {
     public let name: String
     /// The file as the caller named it (relative to the data directory for the API).
     public let file: String
@@ -20,6 +20,7 @@ public final class FileBackend: BlockNode {
     public let sizeSectors: UInt64
     public let holders = Holders()
     public var kind: BlockNodeKind { .backend }
+    public var source: BackendSource { .file(file) }
     let fd: Int32
 
     /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
@@ -50,11 +51,11 @@ public final class FileBackend: BlockNode {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let err = Errno.current
-            close(fd)
+            Glibc.close(fd)
             throw MapperError(err, "cannot stat backend file '\(file)'")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
+            Glibc.close(fd)
             throw MapperError(.EINVAL, "backend file '\(file)' is not a regular file")
         }
         var size = UInt64(st.st_size)
@@ -62,7 +63,7 @@ public final class FileBackend: BlockNode {
             if size == 0 {
                 guard ftruncate(fd, off_t(wanted)) == 0 else {
                     let err = Errno.current
-                    close(fd)
+                    Glibc.close(fd)
                     if created { unlink(url.path) }
                     // EFBIG/EINVAL: the size is beyond what the filesystem takes.
                     let reported: Errno = err == .ENOSPC ? .ENOSPC : (err == .EIO ? .EIO : .EINVAL)
@@ -73,19 +74,33 @@ public final class FileBackend: BlockNode {
                 }
                 size = wanted
             } else if size != wanted {
-                close(fd)
+                Glibc.close(fd)
                 throw MapperError(.EINVAL, "backend file '\(file)' exists with \(size) bytes, not \(wanted)")
             }
         }
         guard size > 0, size % 512 == 0 else {
-            close(fd)
+            Glibc.close(fd)
             throw MapperError(.EINVAL, "backend file '\(file)' has \(size) bytes, not a positive multiple of 512")
         }
         self.fd = fd
         self.sizeSectors = size >> 9
     }
 
-    deinit { close(fd) }
+    deinit { Glibc.close(fd) }
+
+    /// A path to a file backend uses the file itself (its faults are simulated on the path).
+    public func makePathTransport(uri: String?) throws -> any PathTransport {
+        guard uri == nil else {
+            throw MapperError(.EINVAL, "backend '\(name)' is a file: a path to it takes no uri")
+        }
+        return self
+    }
+
+    public var transportInfo: TransportInfo { TransportInfo(kind: "file", uri: nil, connected: true) }
+
+    public func connect() async throws {}
+
+    public func close() {}
 
     public func submit(_ request: BlockRequest) {
         request.completion.blockIOCompleted(perform(request))

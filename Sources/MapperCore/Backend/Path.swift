@@ -1,16 +1,21 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// A named route to a backend, like one SCSI path to a LUN (SEMANTICS §1, §6).
 ///
 /// A path has a dm state (active or failed, with a fail count), global to the path: every
 /// multipath target that uses it sees the same state and is told of changes through
-/// ``PathStateObserver``. Its transport is simulated by a ``FaultMode``: `none` passes I/O to
-/// the backend, `error` fails it, `stall` parks it until the mode changes, `delay` runs it
-/// after a delay on a timer thread. Changing the fault mode never changes the dm state.
+/// ``PathStateObserver``. Its I/O goes through its ``transport`` (the backend's file, or a
+/// connection of its own to a remote export), under a ``FaultMode`` layered on top: `none`
+/// passes I/O to the transport, `error` fails it, `stall` parks it until the mode changes,
+/// `delay` runs it after a delay on a timer thread. Changing the fault mode never changes the
+/// dm state; the path checker (``checker``, run by ``PathChecker``) does, from the results of
+/// ``check(timeout:)``.
 public final class Path: BlockNode {
     public let name: String
-    public let backend: FileBackend
+    public let backend: any Backend
+    public let transport: any PathTransport
     public let holders = Holders()
     public var kind: BlockNodeKind { .path }
     public var sizeSectors: UInt64 { backend.sizeSectors }
@@ -23,6 +28,8 @@ public final class Path: BlockNode {
         /// Held strongly (a weak reference would move every retain of the observer to the slow
         /// side-table path); observers unregister in their `destroy`.
         var observers: [ObjectIdentifier: any PathStateObserver] = [:]
+        var checker: CheckerConfig?
+        var lastCheck: CheckResult?
     }
 
     private let state = Mutex(State())
@@ -32,9 +39,13 @@ public final class Path: BlockNode {
     /// An I/O that reads `true` just before a mode change proceeds as if submitted before it.
     private let transparent = Atomic<Bool>(true)
 
-    public init(name: String, backend: FileBackend) {
+    /// A path over `transport` (by default the backend's file; see
+    /// ``Backend/makePathTransport(uri:)``), checked when `checker` is given.
+    public init(name: String, backend: any Backend, transport: (any PathTransport)? = nil, checker: CheckerConfig? = nil) {
         self.name = name
         self.backend = backend
+        self.transport = transport ?? (backend as? FileBackend) ?? backend as! any PathTransport
+        self.state.withLock { $0.checker = checker }
     }
 
     /// Whether the dm state is active.
@@ -46,7 +57,7 @@ public final class Path: BlockNode {
 
     public func submit(_ request: BlockRequest) {
         if transparent.load(ordering: .acquiring) {
-            backend.submit(request)
+            transport.submit(request)
             return
         }
         let mode = state.withLock { state -> FaultMode in
@@ -59,15 +70,15 @@ public final class Path: BlockNode {
     private func run(_ request: BlockRequest, under mode: FaultMode) {
         switch mode {
         case .none:
-            backend.submit(request)
+            transport.submit(request)
         case .error:
             request.completion.blockIOCompleted(.EIO)
         case .stall:
             break
         case .delay(let ms):
-            let backend = self.backend
+            let transport = self.transport
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
-                backend.submit(request)
+                transport.submit(request)
             }
         }
     }
@@ -132,12 +143,76 @@ public final class Path: BlockNode {
         state.withLock { _ = $0.observers.removeValue(forKey: ObjectIdentifier(observer)) }
     }
 
+    // MARK: Checker
+
+    /// The checker's configuration (`nil`: not checked).
+    public var checker: CheckerConfig? { state.withLock { $0.checker } }
+    /// The last check's result, if any.
+    public var lastCheck: CheckResult? { state.withLock { $0.lastCheck } }
+
+    /// Sets or clears the checker configuration (the ``PathChecker`` picks it up at once).
+    public func setChecker(_ config: CheckerConfig?) {
+        state.withLock {
+            $0.checker = config
+            if config == nil { $0.lastCheck = nil }
+        }
+    }
+
+    /// multipathd's `directio` check: connects the transport if it is down, then reads one
+    /// 4 KiB block (or the whole path, if smaller) from sector 0 through the fault mode, as
+    /// I/O does, but never through the dm state and never failing the path itself. Returns
+    /// `nil` when the read succeeded within `timeout`, else the error (ETIMEDOUT when the
+    /// deadline passed first; a stalled read stays parked until the mode changes and is then
+    /// discarded). Records the result (``lastCheck``).
+    public func check(timeout: Duration) async -> Errno? {
+        let started = ContinuousClock.now
+        let deadline = started + timeout
+        var result: Errno?
+        do {
+            try await Self.withDeadline(deadline) { try await self.transport.connect() }
+            let probe = CheckProbe()
+            let sectors = min(8, sizeSectors)
+            let request = BlockRequest(
+                op: .read, sector: 0, sectors: sectors, buffer: IOBuffer.uninitialized(count: Int(sectors) << 9),
+                bufferOffset: 0, completion: probe)
+            submit(request)
+            result = await probe.wait(deadline: deadline)
+        } catch let error as MapperError {
+            result = error.errno
+        } catch {
+            result = .ETIMEDOUT
+        }
+        let checked = CheckResult(error: result, at: Date(), duration: ContinuousClock.now - started)
+        state.withLock { $0.lastCheck = checked }
+        return result
+    }
+
+    /// Runs `operation`, giving up with ETIMEDOUT at `deadline` (the operation is cancelled).
+    private static func withDeadline(_ deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await operation()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                throw MapperError(.ETIMEDOUT, "timed out connecting")
+            }
+        }
+    }
+
     /// A snapshot for the API.
     public var info: PathInfo {
-        let (active, failCount, fault) = state.withLock { ($0.active, $0.failCount, $0.fault) }
+        let (active, failCount, fault, checker, lastCheck) = state.withLock {
+            ($0.active, $0.failCount, $0.fault, $0.checker, $0.lastCheck)
+        }
         return PathInfo(
             name: name, backend: backend.name, active: active, failCount: failCount, fault: fault,
-            usedBy: holders.deviceNames)
+            usedBy: holders.deviceNames, transport: transport.transportInfo, checker: checker, lastCheck: lastCheck)
     }
 }
 

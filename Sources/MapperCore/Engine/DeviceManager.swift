@@ -11,6 +11,8 @@ public final class DeviceManager: Sendable {
     public let engine: EngineServices
     let nodes = Mutex<[String: any BlockNode]>([:])
     private let pathRecorder: PathStateRecorder
+    /// Wakes the ``PathChecker`` when paths or their checkers change.
+    public let checkerWake = Wakeup()
 
     public init(engine: EngineServices = EngineServices()) {
         self.engine = engine
@@ -67,30 +69,81 @@ public final class DeviceManager: Sendable {
         let backend = try FileBackend(name: name, file: file, url: url, createSizeBytes: sizeBytes)
         try insert(backend)
         engine.events.append(kind: "backend.created", detail: name)
-        try await engine.store.record(.backendAdded(name: name, file: file, sizeSectors: backend.sizeSectors))
+        try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
         return backend
     }
 
-    public func backend(named name: String) throws -> FileBackend {
-        try lookUp(name, as: FileBackend.self, "backend")
+    /// Adds a backend on the remote export at `uri`, connecting to learn its size (which must
+    /// equal `sizeBytes` when given: EINVAL). ENOTSUP without a connector; the connection's
+    /// errors (ECONNREFUSED, ETIMEDOUT, ENOENT for an unknown export, ...) as they come.
+    @discardableResult
+    public func createBackend(name: String, uri: String, sizeBytes: UInt64? = nil) async throws -> RemoteBackend {
+        try Self.validateName(name)
+        if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
+        guard let connector = engine.connector else {
+            throw MapperError(.ENOTSUP, "this engine has no remote transport")
+        }
+        let transport = try connector.transport(uri: uri, expectedSizeBytes: sizeBytes)
+        try await transport.connect()
+        guard let size = transport.exportSizeBytes, size > 0, size % 512 == 0 else {
+            transport.close()
+            throw MapperError(.EINVAL, "export at \(uri) has a size that is not a positive multiple of 512")
+        }
+        let backend = RemoteBackend(
+            name: name, uri: uri, sizeSectors: size >> 9, transport: transport, connector: connector)
+        do {
+            try insert(backend)
+        } catch {
+            transport.close()
+            throw error
+        }
+        engine.events.append(kind: "backend.created", detail: name)
+        try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
+        return backend
+    }
+
+    /// Rebuilds a remote backend at start-up from its persisted size, without waiting for the
+    /// export: when it cannot be reached yet, its own I/O fails with EIO until it connects
+    /// (the checker of each path reconnects the path's own connection).
+    @discardableResult
+    public func restoreBackend(name: String, uri: String, sizeSectors: UInt64) async throws -> RemoteBackend {
+        guard let connector = engine.connector else {
+            throw MapperError(.ENOTSUP, "this engine has no remote transport")
+        }
+        let transport = try connector.transport(uri: uri, expectedSizeBytes: sizeSectors << 9)
+        let backend = RemoteBackend(
+            name: name, uri: uri, sizeSectors: sizeSectors, transport: transport, connector: connector)
+        try insert(backend)
+        do {
+            try await transport.connect()
+        } catch {
+            engine.logger.warning(
+                "remote backend not reachable at start-up", metadata: ["backend": "\(name)", "error": "\(error)"])
+        }
+        return backend
+    }
+
+    public func backend(named name: String) throws -> any Backend {
+        try lookUp(name, as: (any Backend).self, "backend")
     }
 
     /// All backends, sorted by name.
-    public var backends: [FileBackend] { all(FileBackend.self) }
+    public var backends: [any Backend] { nodes.withLock { $0.values.compactMap { $0 as? any Backend } }.sorted { $0.name < $1.name } }
 
     /// A backend's snapshot; `usedBy` lists its paths and the devices mapping onto it.
-    public func info(_ backend: FileBackend) -> BackendInfo {
+    public func info(_ backend: any Backend) -> BackendInfo {
         let pathNames = paths.filter { $0.backend === backend }.map(\.name)
         return BackendInfo(
-            name: backend.name, file: backend.file, sizeSectors: backend.sizeSectors,
-            usedBy: (pathNames + backend.holders.deviceNames).sorted())
+            name: backend.name, source: backend.source, sizeSectors: backend.sizeSectors,
+            usedBy: (pathNames + backend.holders.deviceNames).sorted(),
+            connected: (backend as? RemoteBackend)?.transport.transportInfo.connected)
     }
 
-    /// Removes a backend from the namespace (the file is kept). EBUSY while a path or a table
-    /// uses it.
+    /// Removes a backend from the namespace (the file is kept; a remote backend's connection
+    /// is closed). EBUSY while a path or a table uses it.
     public func removeBackend(named name: String) async throws {
-        try nodes.withLock { nodes in
-            guard let backend = nodes[name] as? FileBackend else {
+        let removed = try nodes.withLock { nodes -> any Backend in
+            guard let backend = nodes[name] as? any Backend else {
                 throw MapperError(.ENOENT, "no backend named '\(name)'")
             }
             let users = nodes.values.compactMap { ($0 as? Path)?.backend === backend ? $0.name : nil }
@@ -101,23 +154,69 @@ public final class DeviceManager: Sendable {
                 )
             }
             nodes[name] = nil
+            return backend
         }
+        (removed as? RemoteBackend)?.transport.close()
         engine.events.append(kind: "backend.removed", detail: name)
         try await engine.store.record(.backendRemoved(name: name))
     }
 
     // MARK: Paths
 
-    /// Adds a path to an existing backend; it starts active with fault mode none.
+    /// Adds a path to an existing backend; it starts active with fault mode none. A path to a
+    /// remote backend opens a connection of its own, to `uri` when given (another route to the
+    /// same export, whose size must match) and is checked by default (`checker` or the
+    /// engine's default); a path to a file backend takes no `uri` and is checked only when
+    /// `checker` is given. With `connectNow` (the API), a connection that cannot be made
+    /// is an error; without it (start-up), the path comes up failed and its checker
+    /// reconnects it. With `keepChecker` (start-up), `checker` is taken as it is, `nil`
+    /// meaning not checked.
     @discardableResult
-    public func createPath(name: String, backend backendName: String) async throws -> Path {
+    public func createPath(
+        name: String, backend backendName: String, uri: String? = nil, checker: CheckerConfig? = nil,
+        connectNow: Bool = true, keepChecker: Bool = false
+    ) async throws -> Path {
         try Self.validateName(name)
         let backend = try backend(named: backendName)
-        let path = Path(name: name, backend: backend)
-        try insert(path)
+        if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
+        let transport = try backend.makePathTransport(uri: uri)
+        let isRemote = backend is RemoteBackend
+        let path = Path(
+            name: name, backend: backend, transport: transport,
+            checker: keepChecker ? checker : checker ?? (isRemote ? engine.defaultChecker : nil))
+        if isRemote {
+            do {
+                try await transport.connect()
+            } catch {
+                if connectNow {
+                    transport.close()
+                    throw error
+                }
+                engine.logger.warning(
+                    "path not connected at start-up", metadata: ["path": "\(name)", "error": "\(error)"])
+            }
+        }
+        do {
+            try insert(path)
+        } catch {
+            transport.close()
+            throw error
+        }
         path.addObserver(pathRecorder)
         engine.events.append(kind: "path.created", path: name)
-        try await engine.store.record(.pathAdded(name: name, backend: backendName))
+        try await engine.store.record(.pathAdded(name: name, backend: backendName, uri: uri, checker: path.checker))
+        checkerWake.wake()
+        return path
+    }
+
+    /// Sets or clears a path's checker.
+    @discardableResult
+    public func setChecker(path name: String, _ config: CheckerConfig?) async throws -> Path {
+        let path = try path(named: name)
+        path.setChecker(config)
+        engine.events.append(kind: "path.checker", path: name, detail: config.map { "\($0.intervalMs)/\($0.timeoutMs) ms" } ?? "off")
+        try await engine.store.record(.pathChanged(path.info))
+        checkerWake.wake()
         return path
     }
 
@@ -138,6 +237,7 @@ public final class DeviceManager: Sendable {
             }
             nodes[name] = nil
             path.removeObserver(pathRecorder)
+            path.transport.close()
         }
         engine.events.append(kind: "path.removed", path: name)
         try await engine.store.record(.pathRemoved(name: name))

@@ -13,6 +13,12 @@ public final class EngineServices: Sendable {
     public let logger: Logger
     /// Held bytes over all devices, and the queue limits.
     public let heldIO: HeldIO
+    /// Makes connections to remote backends (the NBD client); `nil`: remote backends are
+    /// refused with ENOTSUP.
+    public let connector: (any RemoteConnector)?
+    /// The checker configuration a path gets when it is checked by default (NBD paths) and
+    /// none is given; its interval also times `no_path_retry` for paths without a checker.
+    public let defaultChecker: CheckerConfig
     private let lastBioID: Atomic<UInt64>
 
     public init(
@@ -20,9 +26,12 @@ public final class EngineServices: Sendable {
         failurePoints: FailurePoints = FailurePoints(),
         journal: any BioJournal = InMemoryBioJournal(keepsEntries: false),
         store: any StateStore = InMemoryStateStore(), logger: Logger = Logger(label: "mapperd.core"),
-        queueLimits: QueueLimits = .defaults, lastBioID: UInt64 = 0
+        queueLimits: QueueLimits = .defaults, lastBioID: UInt64 = 0,
+        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults
     ) {
         self.heldIO = HeldIO(limits: queueLimits)
+        self.connector = connector
+        self.defaultChecker = defaultChecker
         self.targetTypes = targetTypes
         self.events = events
         self.failurePoints = failurePoints

@@ -26,13 +26,20 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ENOSPC = Errno(rawValue: Glibc.ENOSPC)
     public static let EROFS = Errno(rawValue: Glibc.EROFS)
     public static let ENOTSUP = Errno(rawValue: Glibc.EOPNOTSUPP)
+    public static let EDQUOT = Errno(rawValue: Glibc.EDQUOT)
+    public static let ENOTCONN = Errno(rawValue: Glibc.ENOTCONN)
+    public static let ETIMEDOUT = Errno(rawValue: Glibc.ETIMEDOUT)
+    public static let ECONNREFUSED = Errno(rawValue: Glibc.ECONNREFUSED)
+    public static let EHOSTUNREACH = Errno(rawValue: Glibc.EHOSTUNREACH)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
         Glibc.E2BIG: "E2BIG", Glibc.EAGAIN: "EAGAIN", Glibc.ENOMEM: "ENOMEM",
         Glibc.EACCES: "EACCES", Glibc.EBUSY: "EBUSY", Glibc.EEXIST: "EEXIST",
         Glibc.ENODEV: "ENODEV", Glibc.EINVAL: "EINVAL", Glibc.ENOSPC: "ENOSPC",
-        Glibc.EROFS: "EROFS", Glibc.EOPNOTSUPP: "ENOTSUP",
+        Glibc.EROFS: "EROFS", Glibc.EOPNOTSUPP: "ENOTSUP", Glibc.EDQUOT: "EDQUOT",
+        Glibc.ENOTCONN: "ENOTCONN", Glibc.ETIMEDOUT: "ETIMEDOUT", Glibc.ECONNREFUSED: "ECONNREFUSED",
+        Glibc.EHOSTUNREACH: "EHOSTUNREACH",
     ]
 
     /// The symbolic name (`"EIO"`), or `"E<number>"` for codes without one here.

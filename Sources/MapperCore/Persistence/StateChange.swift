@@ -1,8 +1,10 @@
 /// A change of engine state that a ``StateStore`` persists.
 public enum StateChange: Sendable, Equatable {
-    case backendAdded(name: String, file: String, sizeSectors: UInt64)
+    case backendAdded(name: String, source: BackendSource, sizeSectors: UInt64)
     case backendRemoved(name: String)
-    case pathAdded(name: String, backend: String)
+    /// `uri`: the path's own route to a remote backend, when not the backend's; `checker`:
+    /// its checker, if any.
+    case pathAdded(name: String, backend: String, uri: String?, checker: CheckerConfig?)
     case pathChanged(PathInfo)
     case pathRemoved(name: String)
     case deviceCreated(name: String, uuid: String?, readOnly: Bool)

@@ -3,7 +3,7 @@ import Synchronization
 /// A FIFO mutual-exclusion lock for async code: serialises a device's control operations
 /// (suspend, resume, remove; dm's `suspend_lock`) without blocking a thread while waiting.
 /// Waiting for it is not cancellable (an operation, once asked for, runs).
-final class AsyncMutex: Sendable {
+public final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
         var waiters = WaiterList<Void>()
@@ -11,9 +11,9 @@ final class AsyncMutex: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    public init() {}
 
-    func lock() async {
+    public func lock() async {
         _ = await WaiterList<Void>.wait(
             deadline: nil, cancellable: false,
             register: { continuation in
@@ -29,7 +29,7 @@ final class AsyncMutex: Sendable {
     }
 
     /// Hands the lock to the oldest waiter, or releases it.
-    func unlock() {
+    public func unlock() {
         let next = state.withLock { state -> WaiterList<Void>.Continuation? in
             guard let next = state.waiters.takeFirst() else {
                 state.locked = false
@@ -40,7 +40,7 @@ final class AsyncMutex: Sendable {
         next?.resume(returning: ())
     }
 
-    func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    public func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await lock()
         defer { unlock() }
         return try await body()

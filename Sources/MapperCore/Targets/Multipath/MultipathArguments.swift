@@ -31,7 +31,7 @@ struct MultipathArguments {
             throw MapperError(.EINVAL, "invalid initial priority group \(initialGroup) for \(groupCount) groups")
         }
         var seen = Set<String>()
-        var backend: FileBackend?
+        var backend: (any Backend)?
         for number in 1...max(groupCount, 1) where groupCount > 0 {
             let selectorName = try reader.next("path selector of group \(number)")
             let selectorArgCount = try reader.int("number of selector arguments", in: 0...64)

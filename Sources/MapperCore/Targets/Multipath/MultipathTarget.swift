@@ -122,7 +122,9 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
                 }
             }
         }
-        guard error != nil else { return .done }
+        guard let error else { return .done }
+        // An error about the request itself goes to the bio; the path stays as it is.
+        guard error.isPathError else { return .done }
         // An error from a path fails it for every target using it (global path state).
         if let path { path.fail() }
         clone.mapContext = nil
