@@ -10,7 +10,10 @@ public final class EngineFixture: Sendable {
     public let store: any StateStore
     public let controlled = ControlledTargets()
 
-    public init(queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore()) throws {
+    public init(
+        queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore(),
+        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults
+    ) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -19,7 +22,9 @@ public final class EngineFixture: Sendable {
         let registry = TargetRegistry()
         registry.register(controlled.type)
         manager = DeviceManager(
-            engine: EngineServices(targetTypes: registry, journal: journal, store: store, queueLimits: queueLimits))
+            engine: EngineServices(
+                targetTypes: registry, journal: journal, store: store, queueLimits: queueLimits, connector: connector,
+                defaultChecker: defaultChecker))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -76,5 +81,24 @@ public final class EngineFixture: Sendable {
     @discardableResult
     public func waitForEvent(_ kind: String, after: UInt64) async -> EngineEvent? {
         await engine.events.first(kind, after: after)
+    }
+
+    /// Waits for events of `kind` naming each of `paths` (in any order) after `after`.
+    public func waitForEvents(_ kind: String, paths: Set<String>, after: UInt64) async {
+        var missing = paths
+        var seen = after
+        while !missing.isEmpty, !Task.isCancelled {
+            guard let event = await engine.events.first(kind, after: seen) else { return }
+            seen = event.seq
+            if let path = event.path { missing.remove(path) }
+        }
+    }
+
+    /// Runs the path checker until `body` returns.
+    public func withPathChecker<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        let checker = PathChecker(manager: manager, logger: engine.logger)
+        let task = Task { try await checker.run() }
+        defer { task.cancel() }
+        return try await body()
     }
 }
