@@ -66,6 +66,13 @@ extension APIHandler {
         return .ok(.init(body: .json(DTO.status(table))))
     }
 
+    func setDevicePolicy(_ input: Operations.SetDevicePolicy.Input) async throws -> Operations.SetDevicePolicy.Output {
+        guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        let device = try manager.device(named: input.path.name)
+        try await device.setNoPathRetry(DTO.noPathRetry(body.noPathRetry))
+        return .ok(.init(body: .json(DTO.device(device.info))))
+    }
+
     func suspendDevice(_ input: Operations.SuspendDevice.Input) async throws -> Operations.SuspendDevice.Output {
         let device = try manager.device(named: input.path.name)
         var options = Components.Schemas.SuspendRequest()

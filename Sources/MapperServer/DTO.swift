@@ -37,9 +37,25 @@ enum DTO {
             suspending: info.suspending, readOnly: info.readOnly, sizeSectors: Int64(info.sizeSectors),
             eventNr: Int64(info.eventNr), openCount: info.openCount, targetCount: info.targetCount,
             tables: .init(live: info.hasLiveTable, inactive: info.hasInactiveTable),
+            noPathRetry: noPathRetry(info.noPathRetry),
             io: .init(
                 inFlight: info.io.inFlight, queued: info.io.queued, pushback: info.io.pushback,
                 deferred: info.io.deferred, heldBytes: Int64(info.io.heldBytes), refused: Int64(info.io.refused)))
+    }
+
+    static func noPathRetry(_ policy: NoPathRetry) -> Components.Schemas.NoPathRetry {
+        switch policy {
+        case .queue: return .case1(.queue)
+        case .fail: return .case1(.fail)
+        case .retries(let count): return .case2(count)
+        }
+    }
+
+    static func noPathRetry(_ value: Components.Schemas.NoPathRetry) throws -> NoPathRetry {
+        switch value {
+        case .case1(let name): return try NoPathRetry(name.rawValue)
+        case .case2(let count): return try NoPathRetry(String(count))
+        }
     }
 
     static func table(_ table: Table) -> Components.Schemas.Table {

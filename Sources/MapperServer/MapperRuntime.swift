@@ -65,6 +65,7 @@ public final class MapperRuntime: Sendable {
 
     /// Commits what the store has queued and closes it. Call once the server stopped.
     public func close() async {
+        manager.closeTransports()
         await store.close()
     }
 }

@@ -51,7 +51,8 @@ extension SQLiteStore {
                 .init(
                     name: name, uuid: row["uuid"], readOnly: row["read_only"], suspended: row["suspended"],
                     eventNr: UInt32(truncatingIfNeeded: row["event_nr"] as Int64), live: lines[name]?[.live] ?? [],
-                    inactive: lines[name]?[.inactive] ?? [], targetStates: states[name] ?? [:]))
+                    inactive: lines[name]?[.inactive] ?? [], targetStates: states[name] ?? [:],
+                    noPathRetry: (try? NoPathRetry(row["no_path_retry"] as String)) ?? .queue))
         }
         // Order the small metadata rows; read payloads separately in rowid order, so SQLite
         // never sorts the blobs.

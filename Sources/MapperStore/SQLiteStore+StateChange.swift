@@ -67,8 +67,8 @@ extension SQLiteStore {
                 arguments: [name, uuid, readOnly, order])
         case .deviceChanged(let info):
             try db.execute(
-                sql: "UPDATE device SET suspended = ?, event_nr = ?, uuid = ? WHERE name = ?",
-                arguments: [info.suspended, Int64(info.eventNr), info.uuid, info.name])
+                sql: "UPDATE device SET suspended = ?, event_nr = ?, uuid = ?, no_path_retry = ? WHERE name = ?",
+                arguments: [info.suspended, Int64(info.eventNr), info.uuid, info.noPathRetry.description, info.name])
         case .deviceRenamed(let from, let to):
             try db.execute(sql: "UPDATE device SET name = ? WHERE name = ?", arguments: [to, from])
             try db.execute(sql: "UPDATE bio SET device = ? WHERE device = ?", arguments: [to, from])

@@ -107,7 +107,8 @@ public enum StoreRecovery {
                         name: record.name, uuid: record.uuid, readOnly: record.readOnly, suspended: record.suspended,
                         eventNr: record.eventNr, live: try parse(record.live), inactive: try parse(record.inactive),
                         targetStates: record.targetStates, bios: bios,
-                        noflushSuspendInProgress: (biosByDevice[record.name] ?? []).contains { $0.state == .pushback }))
+                        noflushSuspendInProgress: (biosByDevice[record.name] ?? []).contains { $0.state == .pushback },
+                        noPathRetry: record.noPathRetry))
                 report.problems += problems
                 report.devices += 1
                 report.bios += bios.count
@@ -117,6 +118,7 @@ public enum StoreRecovery {
             }
         }
         report.lostReads = lost.count
+        for device in manager.devices where device.noPathRetry != .queue { device.applyNoPathRetry() }
         try await store.markLost(lost)
         for problem in report.problems { logger.error("recovery problem", metadata: ["detail": "\(problem)"]) }
         return report

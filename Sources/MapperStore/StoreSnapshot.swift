@@ -29,6 +29,7 @@ public struct StoreSnapshot: Sendable {
         public let live: [String]
         public let inactive: [String]
         public let targetStates: [Int: [String: String]]
+        public let noPathRetry: NoPathRetry
     }
 
     /// A bio that had not ended, in recovery order.

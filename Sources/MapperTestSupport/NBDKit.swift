@@ -14,6 +14,7 @@ public final class NBDKit: @unchecked Sendable {
     private let arguments: [String]
     private let lock = NSLock()
     private var process: Process?
+    private var exited: AsyncStream<Void>?
     private var listener: Int32 = -1
     /// The port, fixed by the first ``start()``.
     public private(set) var port: UInt16 = 0
@@ -50,9 +51,12 @@ public final class NBDKit: @unchecked Sendable {
         process.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        let (exited, continuation) = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in continuation.finish() }
         try process.run()
         lock.withLock {
             self.process = process
+            self.exited = exited
             self.listener = fd
         }
     }
@@ -84,19 +88,29 @@ public final class NBDKit: @unchecked Sendable {
         return fd
     }
 
-    /// Kills the server with SIGKILL and closes the listening socket: its connections are
-    /// reset and new ones refused.
-    public func kill() {
-        let (process, fd) = lock.withLock { () -> (Process?, Int32) in
+    /// Kills the server with SIGKILL, closes the listening socket and returns once the
+    /// process is gone: its connections are reset and new ones refused.
+    public func kill() async {
+        let (process, exited, fd) = takeProcess()
+        if let process, process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        if fd >= 0 { close(fd) }
+        if let exited { for await _ in exited {} }
+    }
+
+    private func takeProcess() -> (Process?, AsyncStream<Void>?, Int32) {
+        lock.withLock {
             defer {
                 self.process = nil
+                self.exited = nil
                 self.listener = -1
             }
-            return (self.process, self.listener)
+            return (self.process, self.exited, self.listener)
         }
+    }
+
+    deinit {
+        let (process, _, fd) = takeProcess()
         if let process, process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         if fd >= 0 { close(fd) }
     }
-
-    deinit { kill() }
 }

@@ -108,7 +108,7 @@ struct NBDClientTests {
                 BlockRequest(op: .read, sector: UInt64(index * 8), sectors: 8, buffer: IOBuffer(count: 4096), bufferOffset: 0, completion: done))
         }
         #expect(connection.inFlightCount == 4)
-        nbdkit.kill()
+        await nbdkit.kill()
         for done in reads { #expect(await done.result() == .some(.EIO)) }
         #expect(await Self.io(connection, .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096)) == .EIO)
         #expect(!connection.isOpen)

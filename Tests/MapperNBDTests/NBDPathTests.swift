@@ -78,7 +78,7 @@ struct NBDPathTests {
             #expect(await first.wait() == nil)
 
             let beforeKill = fixture.engine.events.lastSeq
-            nbdkit.kill()
+            await nbdkit.kill()
             await fixture.waitForEvents("path.failed", paths: ["p1", "p2"], after: beforeKill)
             let queued = fixture.writeBio(sector: 8, sectors: 8, byte: 2)
             try device.submit(queued)
@@ -107,7 +107,7 @@ struct NBDPathTests {
                     let bio = fixture.writeBio(sector: sector, sectors: 8, byte: byte)
                     try device.submit(bio)
                     bios.append((bio, sector, byte))
-                    if writer == 3 && round == rounds / 2 { nbdkit.kill() }
+                    if writer == 3 && round == rounds / 2 { await nbdkit.kill() }
                 }
             }
             try nbdkit.start()

@@ -8,9 +8,9 @@ import Testing
 struct StoreTests {
     @Test("the migration list is pinned and applied in order")
     func migrationsPinned() async throws {
-        #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema"])
+        #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema", "0002_remote_paths"])
         let fixture = try StoreFixture()
-        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema"])
+        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema", "0002_remote_paths"])
     }
 
     @Test("objects, tables, flags and events round-trip")
@@ -32,7 +32,8 @@ struct StoreTests {
         #expect(snapshot.devices.map(\.name) == ["mp", "lin2"])
         #expect(snapshot.devices[0].live == [StoreFixture.multipath])
         #expect(snapshot.devices[0].suspended && snapshot.devices[0].eventNr == 1)
-        #expect(snapshot.devices[0].targetStates[0] == ["queueIfNoPath": "0", "savedQueueIfNoPath": "1"])
+        #expect(
+            snapshot.devices[0].targetStates[0] == ["queueIfNoPath": "0", "savedQueueIfNoPath": "1", "disabledByRetry": "0"])
         #expect(snapshot.devices[1].inactive == ["0 16 linear mp 0"])
         #expect(snapshot.devices[1].uuid == "U-1" && snapshot.devices[1].readOnly)
         #expect(snapshot.recentEvents.contains { $0.kind == "device.renamed" })

@@ -14,6 +14,8 @@ public struct DeviceInfo: Sendable, Equatable {
     public var hasLiveTable: Bool
     public var hasInactiveTable: Bool
     public var io: IOCounts
+    /// multipathd's `no_path_retry` for the device's multipath targets.
+    public var noPathRetry: NoPathRetry = .queue
 
     /// The device's I/O counters.
     public struct IOCounts: Sendable, Equatable {

@@ -30,6 +30,8 @@ struct DeviceState {
     var pushback: [Bio] = []
 
     var eventNr: UInt32 = 0
+    /// multipathd's `no_path_retry`, read by the device's multipath targets.
+    var noPathRetry = NoPathRetry.queue
     var eventWaiters = WaiterList<UInt32>()
 
     /// The suspend waiting for `pending == 0`; resumed with `true` when drained, `false` when

@@ -56,8 +56,34 @@ public final class MappedDevice: BlockNode {
                 io: DeviceInfo.IOCounts(
                     inFlight: state.pending - state.queuedBios, queued: state.queuedBios,
                     pushback: state.pushback.count, deferred: state.deferred.count, heldBytes: state.heldBytes,
-                    refused: state.refused))
+                    refused: state.refused),
+                noPathRetry: state.noPathRetry)
         }
+    }
+
+    /// multipathd's `no_path_retry` for this device's multipath targets.
+    public var noPathRetry: NoPathRetry { state.withLock { $0.noPathRetry } }
+
+    /// Sets `no_path_retry`, persists it, and applies it to the live table's multipath
+    /// targets at once (or at resume, while suspended).
+    public func setNoPathRetry(_ policy: NoPathRetry) async throws {
+        state.withLock { $0.noPathRetry = policy }
+        engine.events.append(kind: "device.policy", device: name, detail: "noPathRetry \(policy)")
+        applyNoPathRetry()
+        try await engine.store.record(.deviceChanged(info))
+    }
+
+    /// Applies `no_path_retry` to the live table's multipath targets (after a change, and
+    /// after start-up recovery, where paths come back without telling their targets).
+    public func applyNoPathRetry() {
+        for case let target as MultipathTarget in liveTable?.targets.map(\.target) ?? [] {
+            target.applyNoPathRetry()
+        }
+    }
+
+    /// Restores a persisted `no_path_retry` without applying it (start-up, before the table).
+    public func restoreNoPathRetry(_ policy: NoPathRetry) {
+        state.withLock { $0.noPathRetry = policy }
     }
 
     /// Whether `device` is reachable from this device's tables (live or inactive), directly

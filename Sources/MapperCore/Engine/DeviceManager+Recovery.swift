@@ -14,12 +14,14 @@ extension DeviceManager {
         public var bios: [Bio]
         /// A noflush suspend was under way when the server stopped (bios were in pushback).
         public var noflushSuspendInProgress: Bool
+        public var noPathRetry: NoPathRetry
 
         public init(
             name: String, uuid: String?, readOnly: Bool, suspended: Bool, eventNr: UInt32, live: [TableLine],
             inactive: [TableLine], targetStates: [Int: [String: String]], bios: [Bio],
-            noflushSuspendInProgress: Bool = false
+            noflushSuspendInProgress: Bool = false, noPathRetry: NoPathRetry = .queue
         ) {
+            self.noPathRetry = noPathRetry
             self.name = name
             self.uuid = uuid
             self.readOnly = readOnly
@@ -45,6 +47,7 @@ extension DeviceManager {
         var problems: [String] = []
         let device = try await createDevice(name: restore.name, uuid: restore.uuid, readOnly: restore.readOnly)
         device.restoreEventNr(restore.eventNr)
+        device.restoreNoPathRetry(restore.noPathRetry)
         var liveLoaded = false
         if !restore.live.isEmpty {
             do {

@@ -178,7 +178,9 @@ public final class DeviceManager: Sendable {
     ) async throws -> Path {
         try Self.validateName(name)
         let backend = try backend(named: backendName)
-        if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
+        if let existing = node(named: name) {
+            throw MapperError(.EEXIST, "name '\(name)' is already taken by a \(existing.kind.rawValue)")
+        }
         let transport = try backend.makePathTransport(uri: uri)
         let isRemote = backend is RemoteBackend
         let path = Path(
@@ -207,6 +209,13 @@ public final class DeviceManager: Sendable {
         try await engine.store.record(.pathAdded(name: name, backend: backendName, uri: uri, checker: path.checker))
         checkerWake.wake()
         return path
+    }
+
+    /// Closes every remote connection (paths' and remote backends'): the server is stopping.
+    /// I/O still in flight on them ends with EIO.
+    public func closeTransports() {
+        for path in paths { path.transport.close() }
+        for case let backend as RemoteBackend in backends { backend.transport.close() }
     }
 
     /// Sets or clears a path's checker.

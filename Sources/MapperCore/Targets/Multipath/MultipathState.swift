@@ -13,6 +13,11 @@ struct MultipathState: @unchecked Sendable {
     var savedQueueIfNoPath: Bool
     /// Clones held while there is no path (dm's `queued_ios`).
     var queue: [Clone] = []
+    /// `no_path_retry`: whether its timer runs, which run is current, and whether it turned
+    /// queueing off (so that a reinstated path turns it on again).
+    var retryTimerRunning = false
+    var retryGeneration = 0
+    var disabledByRetry = false
 
     /// Active paths over all groups (dm's `nr_valid_paths`; path state is global, so it is
     /// counted rather than kept).

@@ -22,12 +22,15 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     public let paths: [Path]
     /// Whether any group's selector counts I/O (end_io then takes the lock).
     let selectorsTrackIO: Bool
+    /// The table's `queue_if_no_path` feature (what `no_path_retry queue` restores).
+    let tableQueueIfNoPath: Bool
 
     init(context: TargetContext, arguments: MultipathArguments) {
         self.context = context
         self.hardwareHandler = arguments.hardwareHandler
         self.paths = arguments.groups.flatMap(\.paths)
         self.selectorsTrackIO = arguments.groups.contains { $0.selector.tracksIO }
+        self.tableQueueIfNoPath = arguments.queueIfNoPath
         var initial = MultipathState(
             groups: arguments.groups, queueIfNoPath: arguments.queueIfNoPath,
             savedQueueIfNoPath: arguments.queueIfNoPath)
@@ -181,6 +184,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             if state.currentPath === path { state.currentPath = nil }
         }
         context.triggerEvent(kind: "path.failed", path: path.name, detail: "failCount \(path.failCount)")
+        armNoPathRetry()
     }
 
     public func pathReinstated(_ path: Path) {
@@ -189,6 +193,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         }
         dispatchQueue()
         context.triggerEvent(kind: "path.reinstated", path: path.name)
+        noPathRetryPathReinstated()
     }
 
     // MARK: Hooks
@@ -201,6 +206,8 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     public func resume() {
         state.withLock { $0.queueIfNoPath = $0.savedQueueIfNoPath }
         context.persistState()
+        // The device's policy, applied before deferred and pushed-back bios are re-issued.
+        if noPathRetry != .queue || state.withLock({ $0.disabledByRetry }) { applyNoPathRetry(atResume: true) }
     }
 
     /// `queueIfNoPath` and `savedQueueIfNoPath` as `"1"`/`"0"`.
@@ -209,6 +216,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             [
                 "queueIfNoPath": state.queueIfNoPath ? "1" : "0",
                 "savedQueueIfNoPath": state.savedQueueIfNoPath ? "1" : "0",
+                "disabledByRetry": state.disabledByRetry ? "1" : "0",
             ]
         }
     }
@@ -217,11 +225,13 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         state.withLock { state in
             if let value = saved["queueIfNoPath"] { state.queueIfNoPath = value == "1" }
             if let value = saved["savedQueueIfNoPath"] { state.savedQueueIfNoPath = value == "1" }
+            if let value = saved["disabledByRetry"] { state.disabledByRetry = value == "1" }
         }
     }
 
     /// Unregisters from the paths and fails any clone still queued with EIO.
     public func destroy() {
+        disarmNoPathRetry()
         for path in paths { path.removeObserver(self) }
         let clones = state.withLock { state -> [Clone] in
             defer { state.queue = [] }
