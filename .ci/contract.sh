@@ -24,7 +24,7 @@ budget=${CONTRACT_SECONDS:-180}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "contract-token-$$" > "$work/token"
-./.build/debug/mapperd serve --data-dir "$work/data" --port 0 --nbd-port 0 --token-file "$work/token" > "$work/server.log" 2>&1 &
+./.build/debug/mapperd serve --data-dir "$work/data" --port 0 --nbd-port 0 --nbd-connect-timeout-ms 200 --token-file "$work/token" > "$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   grep -q "MapperServer.*listening on" "$work/server.log" && break

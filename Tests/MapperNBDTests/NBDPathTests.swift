@@ -93,6 +93,21 @@ struct NBDPathTests {
         }
     }
 
+    @Test("a lost connection fails its path at once, with no I/O and no check")
+    func disconnectFailsPath() async throws {
+        let (fixture, nbdkit, _) = try Self.setUp()
+        try await fixture.manager.createBackend(name: "lun0", uri: nbdkit.uri)
+        for name in ["p1", "p2"] {
+            try await fixture.manager.createPath(name: name, backend: "lun0", checker: try CheckerConfig(intervalMs: 3_600_000, timeoutMs: 1000))
+        }
+        try await fixture.device("mp", table: "0 \(Self.sectors) multipath 0 0 1 1 round-robin 0 2 1 p1 1 p2 1")
+        let before = fixture.engine.events.lastSeq
+        await nbdkit.kill()
+        await fixture.waitForEvents("path.failed", paths: ["p1", "p2"], after: before)
+        #expect(try fixture.manager.path(named: "p1").info.transport.connected == false)
+        #expect(fixture.engine.events.events(after: before).allSatisfy { $0.kind != "checker.failed" })
+    }
+
     @Test("a connection cut under 8 concurrent writers: every write ends exactly once with its bytes on the server")
     func cutUnderLoad() async throws {
         let (fixture, nbdkit, file) = try Self.setUp()

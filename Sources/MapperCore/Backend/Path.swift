@@ -46,6 +46,7 @@ public final class Path: BlockNode {
         self.backend = backend
         self.transport = transport ?? (backend as? FileBackend) ?? backend as! any PathTransport
         self.state.withLock { $0.checker = checker }
+        self.transport.onDisconnect { [weak self] in self?.fail() }
     }
 
     /// Whether the dm state is active.

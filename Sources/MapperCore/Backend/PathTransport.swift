@@ -15,6 +15,14 @@ public protocol PathTransport: AnyObject, Sendable {
     func connect() async throws
     /// Closes the connection for good (the path is removed); requests in flight end with EIO.
     func close()
+    /// Calls `handler` whenever an established connection is lost (not on ``close()``): a
+    /// lost connection is a path error even with no I/O in flight, so the path fails at once
+    /// instead of at its next check. Files never call it.
+    func onDisconnect(_ handler: @escaping @Sendable () -> Void)
+}
+
+extension PathTransport {
+    public func onDisconnect(_ handler: @escaping @Sendable () -> Void) {}
 }
 
 /// A transport as the API shows it.

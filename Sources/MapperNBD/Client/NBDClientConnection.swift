@@ -50,6 +50,24 @@ public final class NBDClientConnection: Sendable {
         to uri: NBDURI, configuration: NBDClientConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> NBDClientConnection {
+        // Name resolution, connecting and the handshake together get the connect timeout.
+        try await withThrowingTaskGroup(of: NBDClientConnection?.self) { tasks in
+            tasks.addTask { try await open(uri, configuration: configuration, group: group) }
+            tasks.addTask {
+                try await Task.sleep(for: configuration.connectTimeout)
+                return nil
+            }
+            defer { tasks.cancelAll() }
+            guard let connection = try await tasks.next() ?? nil else {
+                throw MapperError(.ETIMEDOUT, "\(uri): cannot connect within \(configuration.connectTimeout)")
+            }
+            return connection
+        }
+    }
+
+    private static func open(
+        _ uri: NBDURI, configuration: NBDClientConfiguration, group: any EventLoopGroup
+    ) async throws -> NBDClientConnection {
         let handshake = group.any().makePromise(of: NBDExportInfo.self)
         let decoder = NBDClientDecoder(exportName: uri.exportName, handshake: handshake)
         let bootstrap = ClientBootstrap(group: group)
@@ -95,6 +113,11 @@ public final class NBDClientConnection: Sendable {
         }.get()
         channel.closeFuture.whenComplete { _ in connection.failAll() }
         if !channel.isActive { connection.failAll() }
+        // The caller gave up (its timeout): nobody will use or close this connection.
+        if Task.isCancelled {
+            connection.close()
+            throw CancellationError()
+        }
         return connection
     }
 

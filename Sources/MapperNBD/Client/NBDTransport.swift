@@ -19,6 +19,7 @@ public final class NBDTransport: RemoteTransport {
         var connection: NBDClientConnection?
         var sizeBytes: UInt64?
         var closed = false
+        var disconnectHandler: (@Sendable () -> Void)?
     }
 
     public init(
@@ -69,7 +70,23 @@ public final class NBDTransport: RemoteTransport {
                 connection.close()
                 throw MapperError(.ENODEV, "\(uri): the transport is closed")
             }
+            connection.channel.closeFuture.whenComplete { [weak self] _ in self?.lost(connection) }
         }
+    }
+
+    public func onDisconnect(_ handler: @escaping @Sendable () -> Void) {
+        state.withLock { $0.disconnectHandler = handler }
+    }
+
+    /// The connection went away: forget it and, unless the transport was closed on purpose,
+    /// tell the path.
+    private func lost(_ connection: NBDClientConnection) {
+        let handler = state.withLock { state -> (@Sendable () -> Void)? in
+            guard state.connection === connection else { return nil }
+            state.connection = nil
+            return state.closed ? nil : state.disconnectHandler
+        }
+        handler?()
     }
 
     public func close() {
