@@ -39,12 +39,12 @@ public final class Path: BlockNode {
     /// An I/O that reads `true` just before a mode change proceeds as if submitted before it.
     private let transparent = Atomic<Bool>(true)
 
-    /// A path over `transport` (by default the backend's file; see
-    /// ``Backend/makePathTransport(uri:)``), checked when `checker` is given.
-    public init(name: String, backend: any Backend, transport: (any PathTransport)? = nil, checker: CheckerConfig? = nil) {
+    /// A path to `backend` over `transport` (from ``Backend/makePathTransport(uri:)``),
+    /// checked when `checker` is given.
+    public init(name: String, backend: any Backend, transport: any PathTransport, checker: CheckerConfig? = nil) {
         self.name = name
         self.backend = backend
-        self.transport = transport ?? (backend as? FileBackend) ?? backend as! any PathTransport
+        self.transport = transport
         self.state.withLock { $0.checker = checker }
         self.transport.onDisconnect { [weak self] in self?.fail() }
     }
