@@ -112,23 +112,45 @@ struct NBDPathTests {
     func cutUnderLoad() async throws {
         let (fixture, nbdkit, file) = try Self.setUp()
         let device = try await Self.multipath(fixture, nbdkit.uri)
+        let rounds = 16
         try await fixture.withPathChecker {
-            let rounds = 16
-            var bios: [(Bio, UInt64, UInt8)] = []
-            for writer in 0..<8 {
-                for round in 0..<rounds {
-                    let sector = UInt64((writer * rounds + round) * 8)
-                    let byte = UInt8(1 + writer * rounds + round)
-                    let bio = fixture.writeBio(sector: sector, sectors: 8, byte: byte)
-                    try device.submit(bio)
-                    bios.append((bio, sector, byte))
-                    if writer == 3 && round == rounds / 2 { await nbdkit.kill() }
+            // Each writer writes its own sectors one after another; the test kills nbdkit once
+            // 32 writes have ended and starts it again while the writers go on.
+            let (progress, report) = AsyncStream<Void>.makeStream()
+            let results = try await withThrowingTaskGroup(of: [(UInt64, UInt8, Errno?)].self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        var ended: [(UInt64, UInt8, Errno?)] = []
+                        for round in 0..<rounds {
+                            let sector = UInt64((writer * rounds + round) * 8)
+                            let byte = UInt8(1 + writer * rounds + round)
+                            let bio = fixture.writeBio(sector: sector, sectors: 8, byte: byte)
+                            try device.submit(bio)
+                            let error = await bio.wait()
+                            ended.append((sector, byte, error))
+                            report.yield()
+                        }
+                        return ended
+                    }
                 }
+                var count = 0
+                for await _ in progress {
+                    count += 1
+                    if count == 32 {
+                        await nbdkit.kill()
+                        try nbdkit.start()
+                        break
+                    }
+                }
+                var all: [(UInt64, UInt8, Errno?)] = []
+                for try await ended in group { all += ended }
+                return all
             }
-            try nbdkit.start()
-            for (bio, _, _) in bios { #expect(await bio.wait() == nil) }
-            for (bio, sector, byte) in bios {
-                #expect(bio.ended == .some(nil))
+            report.finish()
+            #expect(results.count == 8 * rounds)
+            #expect(Set(results.map(\.0)).count == 8 * rounds)
+            for (sector, byte, error) in results {
+                #expect(error == nil, "sector \(sector)")
                 #expect(try Self.bytes(file, sector: Int(sector)).allSatisfy { $0 == byte }, "sector \(sector)")
             }
         }
