@@ -170,7 +170,9 @@ public final class Path: BlockNode {
         let deadline = started + timeout
         var result: Errno?
         do {
-            try await Self.withDeadline(deadline) { try await self.transport.connect() }
+            guard try await withDeadline(deadline, { try await self.transport.connect() }) != nil else {
+                throw MapperError(.ETIMEDOUT, "timed out connecting")
+            }
             let probe = CheckProbe()
             let sectors = min(8, sizeSectors)
             let request = BlockRequest(
@@ -186,24 +188,6 @@ public final class Path: BlockNode {
         let checked = CheckResult(error: result, at: Date(), duration: ContinuousClock.now - started)
         state.withLock { $0.lastCheck = checked }
         return result
-    }
-
-    /// Runs `operation`, giving up with ETIMEDOUT at `deadline` (the operation is cancelled).
-    private static func withDeadline(_ deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await operation()
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(until: deadline)
-                return false
-            }
-            defer { group.cancelAll() }
-            guard try await group.next() == true else {
-                throw MapperError(.ETIMEDOUT, "timed out connecting")
-            }
-        }
     }
 
     /// A snapshot for the API.

@@ -51,18 +51,10 @@ public final class NBDClientConnection: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> NBDClientConnection {
         // Name resolution, connecting and the handshake together get the connect timeout.
-        try await withThrowingTaskGroup(of: NBDClientConnection?.self) { tasks in
-            tasks.addTask { try await open(uri, configuration: configuration, group: group) }
-            tasks.addTask {
-                try await Task.sleep(for: configuration.connectTimeout)
-                return nil
-            }
-            defer { tasks.cancelAll() }
-            guard let connection = try await tasks.next() ?? nil else {
-                throw MapperError(.ETIMEDOUT, "\(uri): cannot connect within \(configuration.connectTimeout)")
-            }
-            return connection
-        }
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        guard let connection = try await withDeadline(deadline, { try await open(uri, configuration: configuration, group: group) })
+        else { throw MapperError(.ETIMEDOUT, "\(uri): cannot connect within \(configuration.connectTimeout)") }
+        return connection
     }
 
     private static func open(
