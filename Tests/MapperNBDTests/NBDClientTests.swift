@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import MapperCore
 import MapperTestSupport
 import Testing
@@ -93,6 +97,43 @@ struct NBDClientTests {
         #expect((try? NBDURI("nbds://host/x")) == nil)
         #expect(try NBDURI("nbd://127.0.0.1/disk%201").exportName == "disk 1")
         #expect(try NBDURI("nbd://[::1]:10810/").address == .tcp(host: "::1", port: 10810))
+    }
+
+    /// A loopback socket that listens but never accepts: connecting succeeds (the kernel's
+    /// backlog), the greeting never comes.
+    static func silentListener() throws -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        #expect(bound)
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("a server that never greets: connect gives up at its timeout, and a check at the checker's")
+    func silentServer() async throws {
+        let (fd, port) = try Self.silentListener()
+        defer { close(fd) }
+        let uri = try NBDURI("nbd://127.0.0.1:\(port)/")
+        do {
+            _ = try await NBDClientConnection.connect(to: uri, configuration: .init(connectTimeout: .milliseconds(100)))
+            Issue.record("connected to a server that never greets")
+        } catch let error as MapperError {
+            #expect(error.errno == .ETIMEDOUT)
+        }
+        let fixture = try EngineFixture()
+        let backend = try await fixture.backend("disk", sectors: 8)
+        let transport = NBDTransport(uri: uri, expectedSizeBytes: nil, configuration: .init(connectTimeout: .seconds(600)))
+        let path = Path(name: "p1", backend: backend, transport: transport)
+        #expect(await path.check(timeout: .milliseconds(100)) == .ETIMEDOUT)
+        #expect(path.lastCheck?.error == .ETIMEDOUT)
+        transport.close()
     }
 
     @Test("when the server dies, every request in flight ends with EIO, and later ones at once")
