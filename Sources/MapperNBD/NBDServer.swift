@@ -46,6 +46,8 @@ public final class NBDServer: Service, Sendable {
 
     /// The addresses listened on (`127.0.0.1:10809`, `unix:/run/mapperd.sock`).
     public var listeners: [String] { state.withLock { $0.listeners } }
+    /// Connections accepted since the server started (open or closed).
+    public var acceptedConnections: UInt64 { nextID.load(ordering: .relaxed) }
 
     /// Open connections, oldest first.
     public var connections: [NBDConnectionInfo] {

@@ -1,5 +1,6 @@
 import MapperAPI
 import MapperCore
+import ServiceLifecycle
 
 extension APIHandler {
     func listDevices(_ input: Operations.ListDevices.Input) async throws -> Operations.ListDevices.Output {
@@ -60,7 +61,8 @@ extension APIHandler {
 
     func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
         let device = try manager.device(named: input.path.name)
-        guard let table = device.liveTable else {
+        let table = input.query.which == .inactive ? device.inactiveTable : device.liveTable
+        guard let table else {
             return .ok(.init(body: .json(.init(targets: []))))
         }
         return .ok(.init(body: .json(DTO.status(table))))
@@ -107,7 +109,8 @@ extension APIHandler {
         let device = try manager.device(named: input.path.name)
         let after = UInt32(clamping: max(0, input.query.after ?? Int64(device.eventNr)))
         let timeout = Duration.milliseconds(min(300_000, max(0, input.query.timeoutMs ?? 30_000)))
-        let number = await device.waitEvent(after: after, timeout: timeout)
+        // A long poll ends early (with the current number) when the server shuts down.
+        let number = await cancelWhenGracefulShutdown { await device.waitEvent(after: after, timeout: timeout) }
         return .ok(.init(body: .json(.init(eventNr: Int64(number)))))
     }
 }

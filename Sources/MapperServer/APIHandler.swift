@@ -2,6 +2,7 @@ import Foundation
 import MapperAPI
 import MapperCore
 import OpenAPIRuntime
+import ServiceLifecycle
 
 /// Implements the generated `APIProtocol`: each operation calls the engine and maps values to
 /// their API form. Errors are thrown and become problem+json in ``ProblemMiddleware``.
@@ -36,7 +37,9 @@ struct APIHandler: APIProtocol {
         try Validate.timeoutMs(input.query.timeoutMs)
         let after = UInt64(max(0, input.query.after ?? 0))
         let timeout = Duration.milliseconds(min(300_000, max(0, input.query.timeoutMs ?? 30_000)))
-        let (events, last) = await manager.engine.events.wait(after: after, timeout: timeout)
+        // A long poll ends early (with what there is) when the server shuts down.
+        let log = manager.engine.events
+        let (events, last) = await cancelWhenGracefulShutdown { await log.wait(after: after, timeout: timeout) }
         return .ok(.init(body: .json(.init(events: events.map(DTO.event), last: Int64(last)))))
     }
 }

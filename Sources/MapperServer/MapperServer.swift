@@ -10,17 +10,22 @@ import ServiceLifecycle
 
 /// Builds and runs the HTTP service over a ``MapperRuntime``.
 public enum MapperServer {
-    /// The router: one edge middleware (auth, body limits, problem mapping), the native health
-    /// and data routes, then the generated operations.
+    /// The router: Hummingbird's metrics middleware, one edge middleware (auth, body limits,
+    /// problem mapping), the native health, metrics and data routes, then the generated
+    /// operations.
     public static func router(runtime: MapperRuntime) throws -> Router<BasicRequestContext> {
         let router = Router()
         let configuration = runtime.configuration
+        HTTPMetrics.bootstrap()
+        // Outermost, so that refused requests (401, 413) are counted too.
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(
             EdgeMiddleware(
                 auth: configuration.token.map(BearerAuth.init),
                 limits: BodyLimits(jsonLimit: configuration.maxJSONBytes, dataLimit: configuration.maxDataBytes),
                 drainLimit: configuration.drainLimit))
         try HealthRoute.register(on: router)
+        MetricsRoute.register(on: router, runtime: runtime)
         DataRoutes(runtime: runtime).register(on: router)
         let handler = APIHandler(runtime: runtime)
         // Compact JSON: pretty printing costs more than the rest of a small answer.

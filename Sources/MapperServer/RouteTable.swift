@@ -4,6 +4,7 @@ public enum RouteTable {
     /// Path templates under `/v1` and their methods.
     public static let routes: [(path: String, methods: [String])] = [
         ("/health", ["GET"]),
+        ("/metrics", ["GET"]),
         ("/targets", ["GET"]),
         ("/backends", ["GET", "POST"]),
         ("/backends/{name}", ["GET", "DELETE"]),

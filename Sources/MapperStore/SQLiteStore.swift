@@ -68,6 +68,9 @@ public final class SQLiteStore: StateStore, Service, Sendable {
         journal = SQLiteBioJournal(writer: writer)
     }
 
+    /// The writer's group-commit counters.
+    public var statistics: StoreStatistics { writer.statistics }
+
     /// Commits what is queued and stops the writer. Later writes fail with ``StoreError/closed``.
     public func close() async { await writer.stop() }
 

@@ -42,6 +42,8 @@ final class StoreWriter: Sendable {
     private let logger: Logger
     /// Runs after each commit on the writer queue (pruning); must not enqueue and wait.
     private let afterCommit: (@Sendable (Database, Int) -> Void)?
+    /// Commits, items per commit and commit latency.
+    let statistics = StoreStatistics()
 
     init(pool: DatabasePool, logger: Logger, afterCommit: (@Sendable (Database, Int) -> Void)? = nil) {
         self.pool = pool
@@ -144,6 +146,7 @@ final class StoreWriter: Sendable {
     /// retried with each item in its own savepoint, so only the failing items fail.
     private func commit(_ items: [Item], _ db: Database) {
         var errors = [(any Error)?](repeating: nil, count: items.count)
+        let started = ContinuousClock.now
         do {
             try db.inTransaction {
                 do {
@@ -170,7 +173,11 @@ final class StoreWriter: Sendable {
                 afterCommit?(db, commits)
                 return .commit
             }
+            let elapsed = ContinuousClock.now - started
+            let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            statistics.committed(items: items.count, nanos: UInt64(max(0, nanos)))
         } catch {
+            statistics.failed()
             logger.error("store commit failed", metadata: ["error": "\(error)", "items": "\(items.count)"])
             errors = [(any Error)?](repeating: error, count: items.count)
         }

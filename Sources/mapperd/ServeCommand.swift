@@ -48,17 +48,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "NBD port on --host; 0 picks a free one (env MAPPERD_NBD_PORT).")
     var nbdPort: Int = environment["MAPPERD_NBD_PORT"].flatMap(Int.init) ?? 10809
 
-    @Option(name: .long, help: "Also serve NBD on this unix socket (env MAPPERD_NBD_SOCKET).")
-    var nbdSocket: String? = environment["MAPPERD_NBD_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(name: .customLong("nbd-socket"), help: "Also serve NBD on this unix socket (env MAPPERD_NBD_SOCKET).")
+    var nbdSocketOption: String?
+    /// The option, else the environment (an empty variable is unset).
+    var nbdSocket: String? { nbdSocketOption ?? Self.environment["MAPPERD_NBD_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } }
 
     @Flag(name: .long, help: "Do not serve NBD (env MAPPERD_NO_NBD=1).")
     var noNbd = environment["MAPPERD_NO_NBD"].map { $0 == "1" || $0 == "true" } ?? false
 
-    @Option(name: .long, help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
-    var nbdDefaultExport: String? = environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(name: .customLong("nbd-default-export"), help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
+    var nbdDefaultExportOption: String?
+    /// The option, else the environment (an empty variable is unset).
+    var nbdDefaultExport: String? { nbdDefaultExportOption ?? Self.environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 } }
 
-    @Option(name: .long, help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK).")
-    var nbdTlsPsk: String? = environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(name: .customLong("nbd-tls-psk"), help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK).")
+    var nbdTlsPskOption: String?
+    /// The option, else the environment (an empty variable is unset).
+    var nbdTlsPsk: String? { nbdTlsPskOption ?? Self.environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 } }
 
     @Option(
         name: .long,

@@ -12,7 +12,7 @@ struct RemotePathTests {
     static func image(in directory: URL) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("remote-\(UUID().uuidString).img")
-        FileManager.default.createFile(atPath: file.path, contents: Data(count: 1 << 20))
+        _ = FileManager.default.createFile(atPath: file.path, contents: Data(count: 1 << 20))
         return file
     }
 

@@ -15,6 +15,8 @@ public final class MappedDevice: BlockNode {
     let engine: EngineServices
     let state: Mutex<DeviceState>
     let control = AsyncMutex()
+    /// Bios ended, bytes, time and latency per op (lock-free; for metrics).
+    public let statistics = IOStatistics()
     var logger: Logger { engine.logger }
 
     init(name: String, uuid: String?, readOnly: Bool, engine: EngineServices) {

@@ -23,7 +23,7 @@ public final class PathChecker: Service, Sendable {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await self.loop()
         }
     }

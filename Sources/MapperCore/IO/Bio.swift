@@ -20,9 +20,11 @@ public final class Bio: Sendable {
     public let bufferOffset: Int
     /// The client's idempotency key, if any.
     public let idempotencyKey: String?
-    private let submittedNanos: Int64
+    /// ``MonotonicClock`` at creation (or at the original submission, for a bio restored from
+    /// the journal): the start of its latency and its `submittedAt`.
+    let startedNanos: Int64
     /// When the bio was created.
-    public var submittedAt: Date { WallClock.date(submittedNanos) }
+    public var submittedAt: Date { MonotonicClock.date(startedNanos) }
 
     struct Aggregation {
         /// Clones not yet ended (dm's `io_count`).
@@ -40,7 +42,8 @@ public final class Bio: Sendable {
     struct Observable {
         var state = BioState.inflight
         var error: Errno?
-        var completedNanos: Int64 = 0
+        /// ``MonotonicClock`` when the bio ended (`nil` while it has not).
+        var completedNanos: Int64?
         var durable = false
         var waiters = WaiterList<Errno?>()
         var stateWaiters = WaiterList<Void>()
@@ -67,7 +70,7 @@ public final class Bio: Sendable {
         self.buffer = buffer
         self.bufferOffset = bufferOffset
         self.idempotencyKey = idempotencyKey
-        self.submittedNanos = submittedAt.map(WallClock.nanos) ?? WallClock.nowNanos()
+        self.startedNanos = submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now()
         self.observable = Mutex(Observable(endIO: endIO))
     }
 
@@ -81,12 +84,12 @@ public final class Bio: Sendable {
     /// When the bio ended (`nil` while it has not).
     public var completedAt: Date? {
         let nanos = observable.withLock { $0.completedNanos }
-        return nanos == 0 ? nil : WallClock.date(nanos)
+        return nanos.map(MonotonicClock.date)
     }
     /// State, error and end time read together (one lock).
     public var outcome: (state: BioState, error: Errno?, completedAt: Date?) {
         let (state, error, nanos) = observable.withLock { ($0.state, $0.error, $0.completedNanos) }
-        return (state, error, nanos == 0 ? nil : WallClock.date(nanos))
+        return (state, error, nanos.map(MonotonicClock.date))
     }
 
     /// Whether the journal has durably recorded the bio's current queue position.
@@ -172,14 +175,15 @@ public final class Bio: Sendable {
     }
 
     /// Ends the bio: records the result, wakes waiters and calls the end-I/O receiver.
-    /// Only the first call has an effect.
-    func finish(_ error: Errno?) {
+    /// Only the first call has an effect. `endedAt` is the ``MonotonicClock`` reading the
+    /// caller also counted the bio's latency with.
+    func finish(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
         let (waiters, stateWaiters, endIO) = observable.withLock {
             state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], (any BlockIOCompletion)?) in
             guard !state.state.isFinal else { return ([], [], nil) }
             state.state = error == nil ? .completed : .failed
             state.error = error
-            state.completedNanos = WallClock.nowNanos()
+            state.completedNanos = endedAt
             defer { state.endIO = nil }
             return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
         }
