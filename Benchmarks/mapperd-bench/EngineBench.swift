@@ -6,7 +6,7 @@ import MapperCore
 #endif
 
 /// `mapperd-bench engine`: 4 KiB random reads and writes through a linear device against raw
-/// `pread`/`pwrite` on the same file in the same run, at 1 and 2 submitters, per directory;
+/// `pread`/`pwrite` on the same file in the same run, at 1, 2 and 4 submitters, per directory;
 /// and the load time of a 100,000-line table.
 struct EngineBench {
     let options: BenchOptions
@@ -53,7 +53,7 @@ struct EngineBench {
             [("linear", linear), ("zero", zeroDev)] + (try await extraDevices(manager, sectors: sectors))
         for (label, device) in devices {
             for op in [BioOp.read, .write] {
-                for submitters in [1, 2] {
+                for submitters in [1, 2, 4] {
                     let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters)"
                     if let filter = options.filter, !name.contains(filter) { continue }
                     let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }

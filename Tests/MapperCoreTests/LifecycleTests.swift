@@ -21,7 +21,7 @@ struct LifecycleTests {
             try await fixture.device("dm0", table: "0 8 linear disk 0\n8 8 linear disk 8")
         }
         #expect(fixture.manager.devices.isEmpty)
-        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 0)
+        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 0)
         try await fixture.device("dm0", table: "0 8 linear disk 0")
     }
 

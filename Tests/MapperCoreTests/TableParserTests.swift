@@ -60,7 +60,7 @@ struct TableParserTests {
         #expect(error?.errno == .EINVAL)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(try fixture.manager.device(named: "dm0").inactiveTable == nil)
-        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 0)
+        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 0)
     }
 
     @Test("table output is normalised and loads back")
@@ -99,7 +99,7 @@ struct TableParserTests {
         try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 0")
         await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 99") }
         #expect(device.inactiveTable?.text == "0 10 linear disk 0\n")
-        #expect(try await fixture.manager.backend(named: "disk").holders.openCount == 1)
+        #expect(try fixture.manager.backend(named: "disk").holders.openCount == 1)
     }
 
     @Test("100,000-line tables load and look up by binary search")

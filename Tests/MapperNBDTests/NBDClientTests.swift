@@ -138,7 +138,6 @@ struct NBDClientTests {
 
     @Test("when the server dies, every request in flight ends with EIO, and later ones at once")
     func serverDies() async throws {
-        let fixture = try EngineFixture()
         // The delay filter holds every read, so requests are in flight when the server dies.
         let nbdkit = NBDKit(["--filter=delay", "memory", "1M", "rdelay=30"])
         try nbdkit.start()

@@ -19,7 +19,7 @@ struct NBDPathTests {
                 configuration: NBDClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(5))),
             defaultChecker: try CheckerConfig(intervalMs: 50, timeoutMs: 1000))
         let file = fixture.directory.appendingPathComponent("remote.img")
-        FileManager.default.createFile(atPath: file.path, contents: Data(count: Int(sectors) * 512))
+        _ = FileManager.default.createFile(atPath: file.path, contents: Data(count: Int(sectors) * 512))
         let nbdkit = NBDKit(["file", file.path])
         try nbdkit.start()
         return (fixture, nbdkit, file)

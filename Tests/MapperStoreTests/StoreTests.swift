@@ -61,7 +61,7 @@ struct StoreTests {
         #expect(try !fixture.manager.path(named: "p2").isActive)
         try await recovered.resume()
         #expect(recovered.liveTable?.text == StoreFixture.multipath + "\n")
-        #expect(try recovered.liveTable?.targets.first?.target.status().contains("p2 F 1") == true)
+        #expect(recovered.liveTable?.targets.first?.target.status().contains("p2 F 1") == true)
     }
 
     @Test("bios queued in a target come back in order and complete once path recovery happens")

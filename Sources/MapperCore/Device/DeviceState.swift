@@ -3,28 +3,39 @@
 struct DeviceState {
     var name: String
     var uuid: String?
-    var live: Table?
+    /// The fast path's gate and `pending` (see ``DeviceIOGate``): every field it depends on
+    /// refreshes it when set.
+    let gate: DeviceIOGate
+    var live: Table? {
+        didSet {
+            if let live { gate.table = live }
+            refreshGate()
+        }
+    }
     var inactive: Table?
 
     /// dm's `DMF_BLOCK_IO`: new bios go to `deferred`.
-    var blockIO = false
+    var blockIO = false { didSet { refreshGate() } }
     /// dm's `DMF_NOFLUSH_SUSPENDING`.
-    var noflushSuspending = false
+    var noflushSuspending = false { didSet { refreshGate() } }
     /// dm's `DMF_SUSPENDED`.
     var suspended = false
     /// A suspend is between its first and last step.
     var suspending = false
     /// Whether the last suspend was asked with nolockfs (recorded only; there is no filesystem).
     var nolockfs = false
-    var removed = false
+    var removed = false { didSet { refreshGate() } }
 
-    /// Original bios inside targets, not yet ended or pushed back (dm's `md->pending`).
-    var pending = 0
+    /// Original bios inside targets, not yet ended or pushed back (dm's `md->pending`): an
+    /// atomic in the gate, so that the fast path counts without the lock.
+    var pending: Int { gate.pendingCount }
     /// Original bios with at least one clone in a target queue.
     var queuedBios = 0
     var deferred: [Bio] = []
     /// Bytes of the bios held in target queues, pushback and deferred (``QueueAdmission``).
-    var heldBytes = 0
+    var heldBytes = 0 {
+        didSet { if (oldValue == 0) != (heldBytes == 0) { refreshGate() } }
+    }
     /// New bios refused with EAGAIN because of the queue limits.
     var refused = 0
     var pushback: [Bio] = []
@@ -44,8 +55,16 @@ struct DeviceState {
     var orderTail: Int64 = 0
     var orderHead: Int64 = 0
 
-    init(name: String, uuid: String?) {
+    init(name: String, uuid: String?, gate: DeviceIOGate) {
         self.name = name
         self.uuid = uuid
+        self.gate = gate
+    }
+
+    /// Opens the gate exactly when a bio may skip the lock (``DeviceIOGate``).
+    private func refreshGate() {
+        gate.open.store(
+            live != nil && !blockIO && !noflushSuspending && heldBytes == 0 && !removed,
+            ordering: .sequentiallyConsistent)
     }
 }

@@ -28,6 +28,19 @@ extension MappedDevice {
                 throw MapperError(.EINVAL, "\(bio.op.rawValue) needs a buffer")
             }
         }
+        // The fast path (``DeviceIOGate``): count the bio, check the gate again, map it.
+        if io.isOpen {
+            io.acquire()
+            if io.isOpen, let table = io.table {
+                let (end, overflow) = bio.sector.addingReportingOverflow(bio.sectors)
+                if bio.op == .flush || (!overflow && end <= table.sizeSectors) {
+                    split(bio, through: table)
+                    return
+                }
+            }
+            // The gate closed meanwhile (or the range is wrong): back out, go the locked way.
+            releasePending()
+        }
         let admission = try state.withLock { state -> Admission in
             if state.removed { throw MapperError(.ENODEV, "device was removed") }
             if bio.op != .flush {
@@ -61,7 +74,7 @@ extension MappedDevice {
                 return .deferred
             }
             guard let table = state.live else { return .fail(.EIO) }
-            state.pending += 1
+            io.acquire()
             return .issue(table)
         }
         switch admission {
@@ -203,13 +216,31 @@ extension MappedDevice {
     }
 
     private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
+        // The fast path (``DeviceIOGate``): the only clone of a bio that was never held ends
+        // with ok or an error. No other clone can touch the aggregation, and nothing about it
+        // is journaled; a requeue always takes the lock (its noflushSuspending check and the
+        // pushback append are one step).
+        if bio.aggregation.remaining == 1, !bio.aggregation.journaled, bio.aggregation.outcome == .ok,
+            outcome != .requeue
+        {
+            bio.aggregation.remaining = 0
+            bio.aggregation.outcome = outcome
+            if case .error(let errno) = outcome {
+                if errno != .EIO { logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(errno)"]) }
+                end(bio, errno)
+            } else {
+                end(bio, nil)
+            }
+            releasePending()
+            return
+        }
         let (ending, waiters) = state.withLock { state -> (Ending, [WaiterList<Bool>.Continuation]) in
             bio.aggregation.outcome = bio.aggregation.outcome.merging(
                 outcome, noflushSuspending: state.noflushSuspending)
             bio.aggregation.remaining -= 1
             guard bio.aggregation.remaining == 0 else { return (.none, []) }
-            state.pending -= 1
-            let waiters = state.pending == 0 ? state.suspendWaiters.takeAll() : []
+            _ = io.release()
+            let waiters = io.pendingCount == 0 ? state.suspendWaiters.takeAll() : []
             let ending: Ending
             switch bio.aggregation.outcome {
             case .requeue where state.noflushSuspending:
@@ -238,6 +269,18 @@ extension MappedDevice {
             }
             end(bio, error)
         }
+    }
+
+    /// Takes a bio out of `pending`; the last one out while the gate is closed wakes the
+    /// waiting suspend (under the lock, and only if `pending` is still 0: see
+    /// ``DeviceIOGate``).
+    @inline(__always)
+    func releasePending() {
+        guard io.release() else { return }
+        let waiters = state.withLock { state in
+            io.pendingCount == 0 ? state.suspendWaiters.takeAll() : []
+        }
+        waiters.resumeAll(returning: true)
     }
 
     /// Ends `bio` with `error`, counting it in the device's ``statistics`` first (so that
@@ -295,7 +338,7 @@ extension MappedDevice {
                     countHeld(bio, false, &state)
                     bio.setState(.inflight)
                 }
-                if state.live != nil { state.pending += bios.count }
+                if state.live != nil { io.acquire(bios.count) }
                 return (bios, state.live)
             }
             if bios.isEmpty { return }

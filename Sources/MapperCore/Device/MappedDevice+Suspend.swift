@@ -74,11 +74,14 @@ extension MappedDevice {
                 kind: "suspend.waiting", device: deviceName,
                 detail: "waiting for \(pending) bio(s) in flight\(noflush ? " (noflush)" : "")")
         }
-        await waitForPendingIO(timeout: timeout)
-        // Step 6 and the decision of step 7, in one locked step.
+        let woken = await waitForPendingIO(timeout: timeout)
+        // Step 6 and the decision of step 7, in one locked step. Woken by the last bio, the
+        // suspend has drained; interrupted, it has drained only if nothing is pending now (a
+        // fast-path submitter backing out of the closed gate may count for a moment: the
+        // interrupt then wins, as it would a moment earlier).
         let drained = state.withLock { state -> Bool in
             if noflush { endNoflushSuspending(&state) }
-            if state.pending != 0 {
+            if !woken && state.pending != 0 {
                 state.suspending = false
                 return false
             }
@@ -118,8 +121,9 @@ extension MappedDevice {
     }
 
     /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task (the
-    /// last two interrupt the suspend, as ``cancelSuspend()`` does).
-    private func waitForPendingIO(timeout: Duration?) async {
+    /// last two interrupt the suspend, as ``cancelSuspend()`` does). Returns whether it saw
+    /// `pending == 0` (exactly once: see ``DeviceIOGate``).
+    private func waitForPendingIO(timeout: Duration?) async -> Bool {
         let drained = await WaiterList<Bool>.wait(
             timeout: timeout,
             register: { continuation in
@@ -131,6 +135,7 @@ extension MappedDevice {
             },
             take: { [self] id in self.state.withLock { $0.suspendWaiters.remove(id) } })
         if drained == nil { cancelSuspend() }
+        return drained == true
     }
 
     /// Resumes the device (SEMANTICS §3 resume).

@@ -14,6 +14,8 @@ public final class MappedDevice: BlockNode {
     public var kind: BlockNodeKind { .device }
     let engine: EngineServices
     let state: Mutex<DeviceState>
+    /// `pending` and the fast path's gate (``DeviceIOGate``).
+    let io: DeviceIOGate
     let control = AsyncMutex()
     /// Bios ended, bytes, time and latency per op (lock-free; for metrics).
     public let statistics = IOStatistics()
@@ -22,7 +24,9 @@ public final class MappedDevice: BlockNode {
     init(name: String, uuid: String?, readOnly: Bool, engine: EngineServices) {
         self.readOnly = readOnly
         self.engine = engine
-        self.state = Mutex(DeviceState(name: name, uuid: uuid))
+        let io = DeviceIOGate()
+        self.io = io
+        self.state = Mutex(DeviceState(name: name, uuid: uuid, gate: io))
     }
 
     /// The current name.

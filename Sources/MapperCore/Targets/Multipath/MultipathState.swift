@@ -4,13 +4,16 @@ struct MultipathState: @unchecked Sendable {
     var groups: [PriorityGroup]
     var currentGroup: PriorityGroup?
     /// Set by `switch_group` (and the initial group): tried first at the next choice.
-    var nextGroup: PriorityGroup?
-    /// dm's `current_pgpath`.
-    var currentPath: Path?
+    var nextGroup: PriorityGroup? { didSet { if nextGroup != nil { fastChoice.disable() } } }
+    /// dm's `current_pgpath`. Clearing it (a failed path, a message, a reinstated path with
+    /// I/O queued) also stops the lock-free choice until the next choice under the lock.
+    var currentPath: Path? { didSet { if currentPath == nil { fastChoice.disable() } } }
     /// I/Os left before choosing again (dm's `repeat_count`).
     var repeatCount = 0
     var queueIfNoPath: Bool
     var savedQueueIfNoPath: Bool
+    /// The group whose round-robin selector may choose without the lock (``FastPathChoice``).
+    let fastChoice: FastPathChoice
     /// Clones held while there is no path (dm's `queued_ios`).
     var queue: [Clone] = []
     /// `no_path_retry`: whether its timer runs, which run is current, and whether it turned

@@ -24,6 +24,12 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     let selectorsTrackIO: Bool
     /// The table's `queue_if_no_path` feature (what `no_path_retry queue` restores).
     let tableQueueIfNoPath: Bool
+    /// The groups in table order (the same objects as the state's) and, per group, its
+    /// round-robin selector when it can choose without the lock.
+    let groupList: [PriorityGroup]
+    let lockFreeSelectors: [RoundRobinSelector?]
+    /// Which group `map` may choose in without the lock (``FastPathChoice``).
+    let fastChoice = FastPathChoice()
 
     init(context: TargetContext, arguments: MultipathArguments) {
         self.context = context
@@ -31,9 +37,13 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         self.paths = arguments.groups.flatMap(\.paths)
         self.selectorsTrackIO = arguments.groups.contains { $0.selector.tracksIO }
         self.tableQueueIfNoPath = arguments.queueIfNoPath
+        self.groupList = arguments.groups
+        self.lockFreeSelectors = arguments.groups.map { group in
+            (group.selector as? RoundRobinSelector).flatMap { $0.uniformRepeatCount == nil ? nil : $0 }
+        }
         var initial = MultipathState(
             groups: arguments.groups, queueIfNoPath: arguments.queueIfNoPath,
-            savedQueueIfNoPath: arguments.queueIfNoPath)
+            savedQueueIfNoPath: arguments.queueIfNoPath, fastChoice: fastChoice)
         if arguments.initialGroup > 0 { initial.nextGroup = arguments.groups[arguments.initialGroup - 1] }
         self.state = Mutex(initial)
     }
@@ -83,6 +93,13 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     }
 
     public func map(_ clone: Clone) -> MapResult {
+        // Round-robin inside the current group without the lock (``FastPathChoice``).
+        if let index = fastChoice.groupIndex, let selector = lockFreeSelectors[index],
+            let path = selector.selectLockFree(from: groupList[index].paths)
+        {
+            clone.mapContext = path
+            return .remapped(path, clone.request(to: clone.op == .flush ? 0 : clone.sector))
+        }
         let decision = state.withLock { state -> Decision in
             if state.currentPath == nil || state.currentPath?.isActive == false
                 || (state.repeatCount > 0
@@ -95,6 +112,12 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             if let path = state.currentPath {
                 if let group = state.currentGroup, group.selector.tracksIO {
                     group.selector.startIO(path, sectors: clone.sectors)
+                }
+                if let group = state.currentGroup, state.nextGroup == nil,
+                    let selector = lockFreeSelectors[group.number - 1], fastChoice.groupIndex != group.number - 1
+                {
+                    selector.alignTicket(pathCount: group.paths.count)
+                    fastChoice.publish(group.number - 1)
                 }
                 return .path(path)
             }
