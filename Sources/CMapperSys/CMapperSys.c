@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include "CMapperSys.h"
 
 int cmapper_punch_hole(int fd, int64_t offset, int64_t length) {
@@ -14,4 +15,8 @@ int64_t cmapper_seek_data(int fd, int64_t offset) {
 
 int64_t cmapper_seek_hole(int fd, int64_t offset) {
     return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
+}
+
+int cmapper_current_cpu(void) {
+    return sched_getcpu();
 }

@@ -89,6 +89,32 @@ struct LifecycleTests {
         #expect(a.inactiveTable == nil)
     }
 
+    @Test("a device removed by force with a bio in flight lives until the bio ends, then goes")
+    func forcedRemovalKeepsTheDeviceUntilDrained() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("disk", sectors: 64)
+        let path = try await fixture.manager.createPath(name: "p1", backend: "disk")
+        try await fixture.manager.setFault(path: "p1", .stall)
+        weak var weakDevice: MappedDevice?
+        let stalled = fixture.writeBio(sector: 1, sectors: 1, byte: 9)
+        do {
+            let device = try await fixture.device("dm0", table: "0 64 linear p1 0")
+            weakDevice = device
+            try device.submit(stalled)
+            #expect(path.stalledCount == 1)
+            try await fixture.manager.removeDevice(named: "dm0", force: true)
+        }
+        // Nobody but the device itself holds it now: its clone, stalled at the path, refers
+        // to it without a reference count.
+        #expect(weakDevice != nil, "a removed device with a bio in flight keeps itself")
+        #expect(stalled.state == .inflight)
+        try await fixture.manager.setFault(path: "p1", .none)
+        #expect(path.stalledCount == 0)
+        #expect(await stalled.wait() == nil)
+        #expect(weakDevice == nil, "the last bio out let the device go")
+        #expect(try fixture.fileBytes("disk", offset: 512, count: 512) == [UInt8](repeating: 9, count: 512))
+    }
+
     @Test("remove refuses queued or deferred bios unless forced; force fails them with EIO")
     func removeWithQueuedBios() async throws {
         let fixture = try EngineFixture()

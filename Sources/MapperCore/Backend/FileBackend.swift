@@ -22,6 +22,12 @@ public final class FileBackend: Backend, PathTransport {
     public var kind: BlockNodeKind { .backend }
     public var source: BackendSource { .file(file) }
     let fd: Int32
+    /// One open file description of the file per CPU shard (``ShardedCounters``), for reads,
+    /// writes and discards: each `pread`/`pwrite` makes the kernel take a reference on its
+    /// `struct file`, and submitters on different CPUs sharing one would bounce its cache
+    /// line. Shard 0 is ``fd``; the others reopen it through `/proc/self/fd` (the same file
+    /// even if its name changed), or fall back to ``fd`` where that fails.
+    nonisolated(unsafe) private let shardFDs: UnsafeMutablePointer<Int32>
 
     /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
     /// it sparse with that size; when it exists and `createSizeBytes` is given, the sizes must
@@ -84,9 +90,19 @@ public final class FileBackend: Backend, PathTransport {
         }
         self.fd = fd
         self.sizeSectors = size >> 9
+        shardFDs = .allocate(capacity: ShardedCounters.shardCount)
+        shardFDs[0] = fd
+        for shard in 1..<max(ShardedCounters.shardCount, 1) {
+            let reopened = open("/proc/self/fd/\(fd)", O_RDWR | O_CLOEXEC)
+            shardFDs[shard] = reopened >= 0 ? reopened : fd
+        }
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        for shard in 0..<ShardedCounters.shardCount where shardFDs[shard] != fd { Glibc.close(shardFDs[shard]) }
+        shardFDs.deallocate()
+        Glibc.close(fd)
+    }
 
     /// A path to a file backend uses the file itself (its faults are simulated on the path).
     public func makePathTransport(uri: String?) throws -> any PathTransport {
@@ -111,33 +127,34 @@ public final class FileBackend: Backend, PathTransport {
         let end = request.sector &+ request.sectors
         guard end >= request.sector, end <= sizeSectors else { return .EIO }
         let offset = off_t(request.sector << 9)
+        let fd = shardFDs[ShardedCounters.currentShard]
         switch request.op {
         case .read:
             guard let buffer = request.buffer else { return .EINVAL }
             return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
-                pread(self.fd, $0, $1, $2)
+                pread(fd, $0, $1, $2)
             }
         case .write:
             guard let buffer = request.buffer else { return .EINVAL }
             return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
-                pwrite(self.fd, $0, $1, $2)
+                pwrite(fd, $0, $1, $2)
             }
         case .flush:
             return fsync(fd) == 0 ? nil : .EIO
         case .discard:
             // Discard is advisory: later reads see zeros, as on a thin device.
-            return zeroRange(offset: offset, count: request.byteCount)
+            return zeroRange(fd, offset: offset, count: request.byteCount)
         }
     }
 
     /// Punches a hole (`FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), so the range reads as
     /// zeros and the file stays sparse; where the filesystem cannot, writes zeros.
-    private func zeroRange(offset: off_t, count: Int) -> Errno? {
+    private func zeroRange(_ fd: Int32, offset: off_t, count: Int) -> Errno? {
         if cmapper_punch_hole(fd, Int64(offset), Int64(count)) == 0 { return nil }
-        return writeZeros(offset: offset, count: count)
+        return writeZeros(fd, offset: offset, count: count)
     }
 
-    private func writeZeros(offset: off_t, count: Int) -> Errno? {
+    private func writeZeros(_ fd: Int32, offset: off_t, count: Int) -> Errno? {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawPointer.allocate(byteCount: min(count, chunk), alignment: 4096)
         defer { zeros.deallocate() }
@@ -145,7 +162,7 @@ public final class FileBackend: Backend, PathTransport {
         var done = 0
         while done < count {
             let n = min(chunk, count - done)
-            if let error = transfer(zeros, count: n, offset: offset + off_t(done), { pwrite(self.fd, $0, $1, $2) }) {
+            if let error = transfer(zeros, count: n, offset: offset + off_t(done), { pwrite(fd, $0, $1, $2) }) {
                 return error
             }
             done += n

@@ -50,6 +50,9 @@ struct DeviceState {
     var suspendWaiters = WaiterList<Bool>()
     /// An interrupt arrived (timeout or cancel) for the current suspend.
     var suspendInterrupted = false
+    /// A device removed (by force) with bios still pending holds itself here until the last
+    /// of them ends: clones refer to their device without a reference count (``Clone``).
+    var keepAliveWhileDraining: MappedDevice?
 
     /// Journal order keys: `deferred` grows at the tail; pushback moves to the head.
     var orderTail: Int64 = 0

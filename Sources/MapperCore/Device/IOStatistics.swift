@@ -3,12 +3,14 @@ import Synchronization
 /// A device's I/O counters in node_exporter's diskstats terms: bios ended, bytes and time per
 /// direction, and a latency histogram per op.
 ///
-/// Contract: each ended bio costs three relaxed atomic adds on the device's own counters (its
-/// direction's bytes, one histogram bucket, the histogram's sum) plus one more if it failed;
-/// no lock, no label lookup. A bio counts once, when it ends (completed or failed) with the
-/// latency from its creation, so a bio held across a suspend or queued without paths counts
-/// its whole wait. A pushed-back bio is not ended and is counted when it finally ends.
-/// Readers (a metrics scrape) see every counter exactly but not all at one instant.
+/// Contract: each ended bio costs three relaxed atomic adds (its direction's bytes, one
+/// histogram bucket, the histogram's sum) plus one more if it failed, all on the ending
+/// CPU's own shard of ``ShardedCounters``: no lock, no label lookup, and no cache line shared
+/// with a submitter on another CPU. A bio counts once, when it ends (completed or failed)
+/// with the latency from its creation, so a bio held across a suspend or queued without
+/// paths counts its whole wait. A pushed-back bio is not ended and is counted when it
+/// finally ends. Readers (a metrics scrape) sum the shards: they see every counter exactly
+/// but not all at one instant.
 public final class IOStatistics: Sendable {
     /// Latency bucket bounds in nanoseconds: 10 µs … 10 s, plus `+Inf`.
     public static let latencyBounds: [UInt64] = [
@@ -17,39 +19,78 @@ public final class IOStatistics: Sendable {
         5_000_000_000, 10_000_000_000,
     ]
 
-    /// One op's counters.
-    public final class Direction: Sendable {
-        private let failedCount = Atomic<UInt64>(0)
-        private let byteCount = Atomic<UInt64>(0)
-        /// Every ended bio's latency in nanoseconds; its count is the bios ended and its sum
-        /// the time spent.
-        public let latency = AtomicHistogram(bounds: IOStatistics.latencyBounds)
+    /// Counters per op: failed, bytes, latency sum, then one per bucket (the bounds and +Inf).
+    private static let failedSlot = 0
+    private static let bytesSlot = 1
+    private static let sumSlot = 2
+    private static let firstBucketSlot = 3
+    static let slotsPerOp = firstBucketSlot + latencyBounds.count + 1
 
-        init() {}
+    /// One op's counters (a view of the device's shards).
+    public struct Direction: Sendable {
+        let counters: ShardedCounters
+        let base: Int
 
         @inline(__always)
         func record(bytes: Int, nanos: UInt64, failed: Bool) {
+            let shard = ShardedCounters.currentShard
             if failed {
-                failedCount.add(1, ordering: .relaxed)
+                counters.add(base + IOStatistics.failedSlot, 1, shard: shard)
             } else {
-                byteCount.add(UInt64(bytes), ordering: .relaxed)
+                counters.add(base + IOStatistics.bytesSlot, UInt64(bytes), shard: shard)
             }
-            latency.record(nanos)
+            counters.add(base + IOStatistics.firstBucketSlot + IOStatistics.bucket(nanos), 1, shard: shard)
+            counters.add(base + IOStatistics.sumSlot, nanos, shard: shard)
         }
 
-        /// Bios that ended with an error.
-        public var failed: UInt64 { failedCount.load(ordering: .relaxed) }
-        /// Bytes of the bios that completed without an error.
-        public var bytes: UInt64 { byteCount.load(ordering: .relaxed) }
+        /// Bios of this op that ended with an error.
+        public var failed: UInt64 { counters.sum(base + IOStatistics.failedSlot) }
+        /// Bytes of the bios of this op that completed without an error.
+        public var bytes: UInt64 { counters.sum(base + IOStatistics.bytesSlot) }
+        /// Every ended bio's latency in nanoseconds; its count is the bios ended and its sum
+        /// the time spent.
+        public var latency: Latency { Latency(direction: self) }
     }
 
-    public let reads = Direction()
-    public let writes = Direction()
-    public let flushes = Direction()
-    public let discards = Direction()
+    /// A direction's latency histogram.
+    public struct Latency: Sendable {
+        let direction: Direction
+
+        /// The cumulative buckets and the sum, summed over the shards now.
+        public var snapshot: AtomicHistogram.Snapshot {
+            var running: UInt64 = 0
+            let cumulative = (0...IOStatistics.latencyBounds.count).map { index -> UInt64 in
+                running &+= direction.counters.sum(direction.base + IOStatistics.firstBucketSlot + index)
+                return running
+            }
+            return AtomicHistogram.Snapshot(
+                bounds: IOStatistics.latencyBounds, cumulative: cumulative,
+                sum: direction.counters.sum(direction.base + IOStatistics.sumSlot))
+        }
+    }
+
+    /// The bucket of `nanos`: the first bound not below it (`latencyBounds.count`: +Inf).
+    @inline(__always)
+    static func bucket(_ nanos: UInt64) -> Int {
+        // Most bios end well under the first bound: one compare.
+        if nanos <= 10_000 { return 0 }
+        var index = 1
+        let bounds = latencyBounds
+        while index < bounds.count && nanos > bounds[index] { index += 1 }
+        return index
+    }
+
+    private let counters = ShardedCounters(width: 4 * IOStatistics.slotsPerOp)
 
     public init() {}
 
+    public var reads: Direction { Direction(counters: counters, base: 0) }
+    public var writes: Direction { Direction(counters: counters, base: Self.slotsPerOp) }
+    public var flushes: Direction { Direction(counters: counters, base: 2 * Self.slotsPerOp) }
+    public var discards: Direction { Direction(counters: counters, base: 3 * Self.slotsPerOp) }
+
+    /// The counters of `op`.
+    @inline(__always)
     public func direction(_ op: BioOp) -> Direction {
         switch op {
         case .read: reads
@@ -59,7 +100,7 @@ public final class IOStatistics: Sendable {
         }
     }
 
-    /// Counts a bio that ends now (`endedAt`, a ``MonotonicClock`` reading).
+    /// Counts `bio`, which ended with `error` at `endedAt` (a ``MonotonicClock`` reading).
     @inline(__always)
     func ended(_ bio: Bio, error: Errno?, endedAt: Int64) {
         let elapsed = endedAt &- bio.startedNanos

@@ -30,16 +30,19 @@ extension MappedDevice {
         }
         // The fast path (``DeviceIOGate``): count the bio, check the gate again, map it.
         if io.isOpen {
-            io.acquire()
-            if io.isOpen, let table = io.table {
-                let (end, overflow) = bio.sector.addingReportingOverflow(bio.sectors)
-                if bio.op == .flush || (!overflow && end <= table.sizeSectors) {
+            let shard = io.acquire()
+            if io.isOpen, let table = io.unmanagedTable {
+                let issued = table._withUnsafeGuaranteedRef { table -> Bool in
+                    let (end, overflow) = bio.sector.addingReportingOverflow(bio.sectors)
+                    guard bio.op == .flush || (!overflow && end <= table.sizeSectors) else { return false }
                     split(bio, through: table)
-                    return
+                    return true
                 }
+                if issued { return }
             }
-            // The gate closed meanwhile (or the range is wrong): back out, go the locked way.
-            releasePending()
+            // The gate closed meanwhile (or the range is wrong): back out of the shard the
+            // bio was counted on, go the locked way.
+            releasePending(shard: shard)
         }
         let admission = try state.withLock { state -> Admission in
             if state.removed { throw MapperError(.ENODEV, "device was removed") }
@@ -84,7 +87,10 @@ extension MappedDevice {
         }
     }
 
-    /// Submits `bio` and waits for it to end; returns its error (`nil` on success).
+    /// Submits `bio` and waits for it to end; returns its error (`nil` on success). Runs on
+    /// the caller's executor (`nonisolated(nonsending)`): a bio that ends inside ``submit(_:)``
+    /// costs no executor hop and no suspension.
+    nonisolated(nonsending)
     public func perform(_ bio: Bio) async throws -> Errno? {
         try submit(bio)
         // Most bios end inside submit: skip the wait's async frame for them.
@@ -234,13 +240,12 @@ extension MappedDevice {
             releasePending()
             return
         }
-        let (ending, waiters) = state.withLock { state -> (Ending, [WaiterList<Bool>.Continuation]) in
+        let (ending, drained) = state.withLock { state -> (Ending, Drained?) in
             bio.aggregation.outcome = bio.aggregation.outcome.merging(
                 outcome, noflushSuspending: state.noflushSuspending)
             bio.aggregation.remaining -= 1
-            guard bio.aggregation.remaining == 0 else { return (.none, []) }
-            _ = io.release()
-            let waiters = io.pendingCount == 0 ? state.suspendWaiters.takeAll() : []
+            guard bio.aggregation.remaining == 0 else { return (.none, nil) }
+            let drained = io.release() ? Self.takeDrained(&state) : nil
             let ending: Ending
             switch bio.aggregation.outcome {
             case .requeue where state.noflushSuspending:
@@ -260,27 +265,44 @@ extension MappedDevice {
             if case .finish(let error) = ending, bio.aggregation.journaled {
                 engine.journal.bioEnded(bio.id, device: state.name, error: error)
             }
-            return (ending, waiters)
+            return (ending, drained)
         }
-        waiters.resumeAll(returning: true)
         if case .finish(let error) = ending {
             if let error, error != .EIO || bio.aggregation.journaled {
                 logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(error)"])
             }
             end(bio, error)
         }
+        // Last: this may drop the removed device's last reference to itself.
+        drained?.resume()
+    }
+
+    /// What the last bio out of a closed gate hands on: the waiting suspend, and a removed
+    /// device's reference to itself.
+    struct Drained {
+        var waiters: [WaiterList<Bool>.Continuation]
+        var device: MappedDevice?
+
+        func resume() { waiters.resumeAll(returning: true) }
+    }
+
+    /// If nothing is pending any more, takes the suspend waiters and the removed device's
+    /// reference to itself. Caller holds the lock, and has just released a bio with the gate
+    /// closed (``DeviceIOGate``).
+    static func takeDrained(_ state: inout DeviceState) -> Drained? {
+        guard state.gate.pendingCount == 0 else { return nil }
+        defer { state.keepAliveWhileDraining = nil }
+        return Drained(waiters: state.suspendWaiters.takeAll(), device: state.keepAliveWhileDraining)
     }
 
     /// Takes a bio out of `pending`; the last one out while the gate is closed wakes the
     /// waiting suspend (under the lock, and only if `pending` is still 0: see
     /// ``DeviceIOGate``).
     @inline(__always)
-    func releasePending() {
-        guard io.release() else { return }
-        let waiters = state.withLock { state in
-            io.pendingCount == 0 ? state.suspendWaiters.takeAll() : []
-        }
-        waiters.resumeAll(returning: true)
+    func releasePending(shard: Int = ShardedCounters.currentShard) {
+        guard io.release(shard: shard) else { return }
+        let drained = state.withLock { Self.takeDrained(&$0) }
+        drained?.resume()
     }
 
     /// Ends `bio` with `error`, counting it in the device's ``statistics`` first (so that

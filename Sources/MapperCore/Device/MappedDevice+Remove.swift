@@ -32,6 +32,7 @@ extension MappedDevice {
                 }
                 state.removed = true
                 state.blockIO = true
+                if state.pending > 0 { state.keepAliveWhileDraining = self }
                 return state.live
             }
             if force { holders.revokeExternal() }

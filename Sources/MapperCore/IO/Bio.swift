@@ -57,6 +57,10 @@ public final class Bio: Sendable {
     /// can see the bio yet), then touched only under the owning device's lock.
     nonisolated(unsafe) var aggregation = Aggregation()
     private let observable: Mutex<Observable>
+    /// The outcome once the bio has ended, readable without the lock: -1 while it has not,
+    /// 0 for success, the errno otherwise. Written once, inside the lock in ``finish(_:endedAt:)``
+    /// (releasing), after the observable state; read by ``ended`` (acquiring).
+    private let endedWord = Atomic<Int32>(-1)
 
     public init(
         id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?,
@@ -100,7 +104,9 @@ public final class Bio: Sendable {
 
     /// The outcome if the bio has ended: `.some(error)`; `nil` while it has not.
     public var ended: Errno?? {
-        observable.withLock { $0.state.isFinal ? .some($0.error) : .none }
+        let word = endedWord.load(ordering: .acquiring)
+        if word < 0 { return .none }
+        return .some(word == 0 ? nil : Errno(rawValue: word))
     }
 
     /// Waits for the bio to end and returns its error (`nil` on success). Returns at once if it
@@ -184,6 +190,7 @@ public final class Bio: Sendable {
             state.state = error == nil ? .completed : .failed
             state.error = error
             state.completedNanos = endedAt
+            endedWord.store(error?.rawValue ?? 0, ordering: .releasing)
             defer { state.endIO = nil }
             return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
         }

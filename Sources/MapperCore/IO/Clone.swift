@@ -8,11 +8,15 @@
 /// the device's counters stay true.
 public final class Clone: BlockIOCompletion, @unchecked Sendable {
     public let bio: Bio
-    /// The device the clone belongs to (strong: clones can outlive a removed device's tables;
-    /// no weak or unowned references to devices, which would slow every retain of them).
-    public let device: MappedDevice
-    /// The target this clone belongs to.
-    public let target: any Target
+    /// The device the clone belongs to. Not reference-counted: every submitter on every CPU
+    /// would write the device's count, twice per bio. A device outlives its clones: while a
+    /// bio is pending, the device is held by the manager or, once removed, by itself until
+    /// its last bio ends (``MappedDevice`` `tearDown`).
+    public unowned(unsafe) let device: MappedDevice
+    /// The target this clone belongs to. Not reference-counted, for the same reason: the
+    /// table the bio was split through, which owns the target, lives until `pending` drains
+    /// (``DeviceIOGate``, "The table").
+    public unowned(unsafe) let target: any Target
     /// First sector of that target in the device.
     public let targetStart: UInt64
     /// Index of the target in ``table``.
@@ -24,8 +28,10 @@ public final class Clone: BlockIOCompletion, @unchecked Sendable {
     /// Byte offset of this clone's data inside the bio's buffer.
     public let bufferOffset: Int
     /// Per-target context for the map/end_io pair (dm's `map_info.ptr`), e.g. the chosen path.
-    /// Only the owning target touches it.
-    public var mapContext: AnyObject?
+    /// Only the owning target touches it. Not reference-counted: it must be an object the
+    /// target itself keeps alive for as long as the clone lives (a path of its own), so that
+    /// the hot path writes no shared reference count.
+    public unowned(unsafe) var mapContext: AnyObject?
 
     init(
         bio: Bio, device: MappedDevice, target: any Target, targetIndex: Int, targetStart: UInt64, sector: UInt64,

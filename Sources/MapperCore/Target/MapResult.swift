@@ -4,6 +4,10 @@ public enum MapResult: Sendable {
     /// target's `endIO` when it completes.
     case remapped(any BlockDevice, BlockRequest)
     /// The target took the clone and will re-issue or end it later (`DM_MAPIO_SUBMITTED`).
+    /// A target may also submit the remapped request itself and answer this, as dm targets
+    /// that issue their own I/O do: the core then has nothing to do, and the device it was
+    /// sent to is not copied into the result (no reference count written on the hot path:
+    /// linear and multipath do this). `endIO` is still called when the request completes.
     case submitted
     /// Hand the clone back to the core (`DM_MAPIO_REQUEUE`): pushback under a noflush suspend,
     /// EIO otherwise.

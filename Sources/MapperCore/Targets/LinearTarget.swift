@@ -19,8 +19,11 @@ public final class LinearTarget: Target {
         self.start = start
     }
 
+    /// Remaps the clone onto the underlying device at `offset` and submits it there itself
+    /// (``MapResult/submitted``: see there why not `.remapped`).
     public func map(_ clone: Clone) -> MapResult {
-        .remapped(device, clone.request(to: clone.op == .flush ? 0 : offset + (clone.sector - start)))
+        device.submit(clone.request(to: clone.op == .flush ? 0 : offset + (clone.sector - start)))
+        return .submitted
     }
 
     public func table() -> String { "\(device.name) \(offset)" }

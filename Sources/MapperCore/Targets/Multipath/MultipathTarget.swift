@@ -98,7 +98,8 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             let path = selector.selectLockFree(from: groupList[index].paths)
         {
             clone.mapContext = path
-            return .remapped(path, clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            path.submit(clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            return .submitted
         }
         let decision = state.withLock { state -> Decision in
             if state.currentPath == nil || state.currentPath?.isActive == false
@@ -130,8 +131,10 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         }
         switch decision {
         case .path(let path):
+            // Submitted here, not returned as `.remapped` (``MapResult/submitted``).
             clone.mapContext = path
-            return .remapped(path, clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            path.submit(clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            return .submitted
         case .queued, .retry: return .submitted
         case .requeue: return .requeue
         case .fail: return .error(.EIO)
