@@ -94,7 +94,7 @@ struct SuspendStressTests {
                     break
                 }
                 if ContinuousClock.now - started > .seconds(5) {
-                    Issue.record("no new I/O for 5 s at cycle \(cycle): \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(try fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
+                    Issue.record("no new I/O for 5 s at cycle \(cycle): \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
                     tally.stop.store(true, ordering: .relaxed)
                     return
                 }
@@ -105,7 +105,7 @@ struct SuspendStressTests {
                 do {
                     try await device.suspend(noflush: noflush, timeout: .seconds(5))
                 } catch {
-                    Issue.record("suspend \(device.name) noflush=\(noflush) cycle \(cycle): \(error) \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(try fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
+                    Issue.record("suspend \(device.name) noflush=\(noflush) cycle \(cycle): \(error) \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
                     tally.stop.store(true, ordering: .relaxed)
                     return
                 }

@@ -119,7 +119,7 @@ public final class FileBackend: Backend, PathTransport {
     public func close() {}
 
     public func submit(_ request: BlockRequest) {
-        request.completion.blockIOCompleted(perform(request))
+        request.complete(perform(request))
     }
 
     /// Runs the request synchronously and returns its error.

@@ -73,7 +73,7 @@ public final class Path: BlockNode {
         case .none:
             transport.submit(request)
         case .error:
-            request.completion.blockIOCompleted(.EIO)
+            request.complete(.EIO)
         case .stall:
             break
         case .delay(let ms):

@@ -137,13 +137,12 @@ extension MappedDevice {
     func split(_ bio: Bio, through table: Table) {
         if bio.op == .flush {
             bio.aggregation = Bio.Aggregation(remaining: table.targets.count, journaled: bio.aggregation.journaled)
-            for index in table.targets.indices {
-                let start = table.starts[index]
-                issue(
-                    Clone(
-                        bio: bio, device: self, target: table.objects[index], targetIndex: index,
-                        targetStart: start, sector: start, sectors: 0))
+            // Every clone is prepared before the first is issued: an issued clone may end the
+            // bio, after which nothing of it may be touched.
+            let clones = table.targets.indices.map { index in
+                makeClone(of: bio, piece: index, in: table, index: index, sector: table.starts[index], sectors: 0)
             }
+            for clone in clones { issue(clone) }
             return
         }
         // Re-issued bios were range-checked against the table they were submitted to.
@@ -152,15 +151,32 @@ extension MappedDevice {
             cloneEndedDirectly(bio, .error(.EIO))
             return
         }
-        var count = 0
-        forEachPiece(of: bio, in: table) { _, _, _ in count += 1 }
-        bio.aggregation = Bio.Aggregation(remaining: count, journaled: bio.aggregation.journaled)
-        forEachPiece(of: bio, in: table) { index, sector, sectors in
-            issue(
-                Clone(
-                    bio: bio, device: self, target: table.objects[index], targetIndex: index,
-                    targetStart: table.starts[index], sector: sector, sectors: sectors))
+        // The common case: one piece, whose clone is the bio's own (one allocation per bio).
+        let index = table.targetIndex(for: bio.sector)
+        if bio.sector + bio.sectors <= table.pieceEnd(index: index, sector: bio.sector) {
+            bio.aggregation = Bio.Aggregation(remaining: 1, journaled: bio.aggregation.journaled)
+            issue(makeClone(of: bio, piece: 0, in: table, index: index, sector: bio.sector, sectors: bio.sectors))
+            return
         }
+        var clones: [Clone] = []
+        forEachPiece(of: bio, in: table) { index, sector, sectors in
+            clones.append(makeClone(of: bio, piece: clones.count, in: table, index: index, sector: sector, sectors: sectors))
+        }
+        bio.aggregation = Bio.Aggregation(remaining: clones.count, journaled: bio.aggregation.journaled)
+        for clone in clones { issue(clone) }
+    }
+
+    /// The clone for piece `piece` of `bio`: the first lives in the bio itself
+    /// (``CloneStorage``), later ones get storage of their own.
+    @inline(__always)
+    private func makeClone(
+        of bio: Bio, piece: Int, in table: Table, index: Int, sector: UInt64, sectors: UInt64
+    ) -> Clone {
+        let storage = piece == 0 ? bio : CloneStorage()
+        storage.prepare(
+            bio: bio, device: self, target: table.objects[index], targetIndex: index,
+            targetStart: table.starts[index], sector: sector, sectors: sectors)
+        return Clone(bio: bio, storage: storage)
     }
 
     @inline(__always)
@@ -172,12 +188,7 @@ extension MappedDevice {
         var index = table.targetIndex(for: sector)
         while sector < end {
             let targetEnd = table.end(of: index)
-            var pieceEnd = min(end, targetEnd)
-            let limit = table.maxIO[index]
-            if limit > 0 {
-                let start = table.starts[index]
-                pieceEnd = min(pieceEnd, start + ((sector - start) / limit + 1) * limit)
-            }
+            let pieceEnd = min(end, table.pieceEnd(index: index, sector: sector))
             body(index, sector, pieceEnd - sector)
             sector = pieceEnd
             if sector >= targetEnd { index += 1 }

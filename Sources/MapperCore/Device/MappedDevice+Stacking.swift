@@ -4,9 +4,7 @@ extension MappedDevice {
     /// request completes when that bio ends. Request errors (range, read-only) complete it at
     /// once with their errno.
     public func submit(_ request: BlockRequest) {
-        let bio = Bio(
-            id: engine.nextBioID(), op: request.op, sector: request.sector, sectors: request.sectors,
-            buffer: request.buffer, bufferOffset: request.bufferOffset, endIO: request.completion)
+        let bio = Bio(id: engine.nextBioID(), completing: request)
         do {
             try submit(bio)
         } catch let error as MapperError {

@@ -6,7 +6,10 @@ import Synchronization
 /// The immutable part describes the request. The aggregation state (`remaining`, `outcome`,
 /// `queuedClones`, held bytes) belongs to the device the bio was submitted to and, once the
 /// bio's clones are issued, is touched only under that device's lock. The observable part (``state``, ``error``, completion) has its own lock.
-public final class Bio: Sendable {
+///
+/// A bio is also the storage of its first clone (``CloneStorage``), so that a bio inside one
+/// target costs one allocation.
+public final class Bio: CloneStorage, @unchecked Sendable {
     /// Unique within the engine.
     public let id: UInt64
     public let op: BioOp
@@ -47,7 +50,7 @@ public final class Bio: Sendable {
         var durable = false
         var waiters = WaiterList<Errno?>()
         var stateWaiters = WaiterList<Void>()
-        var endIO: (any BlockIOCompletion)?
+        var endIO: BlockCompleter?
 
         /// Ended, or durably queued.
         var isSettled: Bool { state.isFinal || (durable && state.isQueued) }
@@ -75,7 +78,22 @@ public final class Bio: Sendable {
         self.bufferOffset = bufferOffset
         self.idempotencyKey = idempotencyKey
         self.startedNanos = submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now()
-        self.observable = Mutex(Observable(endIO: endIO))
+        self.observable = Mutex(Observable(endIO: endIO.map(BlockCompleter.receiver)))
+        super.init()
+    }
+
+    /// A bio whose end completes `request` (a request remapped onto a mapped device).
+    init(id: UInt64, completing request: BlockRequest) {
+        self.id = id
+        self.op = request.op
+        self.sector = request.sector
+        self.sectors = request.sectors
+        self.buffer = request.buffer
+        self.bufferOffset = request.bufferOffset
+        self.idempotencyKey = nil
+        self.startedNanos = MonotonicClock.now()
+        self.observable = Mutex(Observable(endIO: request.completer))
+        super.init()
     }
 
     /// Length in bytes.
@@ -185,7 +203,7 @@ public final class Bio: Sendable {
     /// caller also counted the bio's latency with.
     func finish(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
         let (waiters, stateWaiters, endIO) = observable.withLock {
-            state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], (any BlockIOCompletion)?) in
+            state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], BlockCompleter?) in
             guard !state.state.isFinal else { return ([], [], nil) }
             state.state = error == nil ? .completed : .failed
             state.error = error
@@ -196,7 +214,7 @@ public final class Bio: Sendable {
         }
         waiters.resumeAll(returning: error)
         stateWaiters.resumeAll(returning: ())
-        endIO?.blockIOCompleted(error)
+        endIO?.complete(error)
     }
 }
 
@@ -208,7 +226,7 @@ extension Bio {
         let ended: Errno?? = observable.withLock { state in
             if state.state.isFinal { return .some(state.error) }
             precondition(state.endIO == nil, "bio \(id) already has an end-I/O receiver")
-            state.endIO = completion
+            state.endIO = .receiver(completion)
             return .none
         }
         if let ended { completion.blockIOCompleted(ended) }

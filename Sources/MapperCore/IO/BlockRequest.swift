@@ -9,20 +9,41 @@ public struct BlockRequest: Sendable {
     public var buffer: IOBuffer?
     /// Byte offset of this request's data inside ``buffer``.
     public var bufferOffset: Int
-    /// Told the outcome exactly once.
-    public var completion: any BlockIOCompletion
+    /// Told the outcome exactly once, through ``complete(_:)``.
+    let completer: BlockCompleter
 
+    /// A request whose outcome goes to `completion`.
     public init(
         op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, bufferOffset: Int,
         completion: any BlockIOCompletion
+    ) {
+        self.init(
+            op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: bufferOffset,
+            completer: .receiver(completion))
+    }
+
+    /// The remapped form of `clone`: its outcome runs the clone's target's `endIO`.
+    init(op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, bufferOffset: Int, clone: Clone) {
+        self.init(
+            op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: bufferOffset,
+            completer: .clone(clone))
+    }
+
+    init(
+        op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, bufferOffset: Int,
+        completer: BlockCompleter
     ) {
         self.op = op
         self.sector = sector
         self.sectors = sectors
         self.buffer = buffer
         self.bufferOffset = bufferOffset
-        self.completion = completion
+        self.completer = completer
     }
+
+    /// Reports the request's outcome to whoever sent it (`nil`: success). Call it exactly once.
+    @inline(__always)
+    public func complete(_ error: Errno?) { completer.complete(error) }
 
     /// Length in bytes.
     public var byteCount: Int { Int(sectors) << 9 }

@@ -84,6 +84,17 @@ public final class Table: Sendable {
     @inline(__always)
     func end(of index: Int) -> UInt64 { ends[index] }
 
+    /// Where a piece that starts at `sector` inside target `index` ends: the target's end, or
+    /// the next `maxIOSectors` boundary of the target before it.
+    @inline(__always)
+    func pieceEnd(index: Int, sector: UInt64) -> UInt64 {
+        let targetEnd = ends[index]
+        let limit = maxIO[index]
+        guard limit > 0 else { return targetEnd }
+        let start = starts[index]
+        return min(targetEnd, start + ((sector - start) / limit + 1) * limit)
+    }
+
     /// The target holding `sector`, or `nil` beyond the end.
     public func target(for sector: UInt64) -> TargetInstance? {
         sector < sizeSectors ? targets[targetIndex(for: sector)] : nil

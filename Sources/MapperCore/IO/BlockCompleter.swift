@@ -1,0 +1,14 @@
+/// Who learns a ``BlockRequest``'s outcome: any ``BlockIOCompletion``, or a clone directly
+/// (the common case, which then needs no object of its own: see ``CloneStorage``).
+enum BlockCompleter: @unchecked Sendable {
+    case receiver(any BlockIOCompletion)
+    case clone(Clone)
+
+    @inline(__always)
+    func complete(_ error: Errno?) {
+        switch self {
+        case .clone(let clone): clone.ioCompleted(error)
+        case .receiver(let receiver): receiver.blockIOCompleted(error)
+        }
+    }
+}
