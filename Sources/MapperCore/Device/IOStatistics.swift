@@ -4,8 +4,8 @@ import Synchronization
 /// direction, and a latency histogram per op.
 ///
 /// Contract: each ended bio costs three relaxed atomic adds (its direction's bytes, one
-/// histogram bucket, the histogram's sum) plus one more if it failed, all on the ending
-/// CPU's own shard of ``ShardedCounters``: no lock, no label lookup, and no cache line shared
+/// histogram bucket, the histogram's sum) plus one more if it failed, all on the bio's
+/// shard of ``ShardedCounters``: no lock, no label lookup, and no cache line shared
 /// with a submitter on another CPU. A bio counts once, when it ends (completed or failed)
 /// with the latency from its creation, so a bio held across a suspend or queued without
 /// paths counts its whole wait. A pushed-back bio is not ended and is counted when it
@@ -32,8 +32,7 @@ public final class IOStatistics: Sendable {
         let base: Int
 
         @inline(__always)
-        func record(bytes: Int, nanos: UInt64, failed: Bool) {
-            let shard = ShardedCounters.currentShard
+        func record(bytes: Int, nanos: UInt64, failed: Bool, shard: Int) {
             if failed {
                 counters.add(base + IOStatistics.failedSlot, 1, shard: shard)
             } else {
@@ -104,6 +103,7 @@ public final class IOStatistics: Sendable {
     @inline(__always)
     func ended(_ bio: Bio, error: Errno?, endedAt: Int64) {
         let elapsed = endedAt &- bio.startedNanos
-        direction(bio.op).record(bytes: bio.byteCount, nanos: elapsed > 0 ? UInt64(elapsed) : 0, failed: error != nil)
+        direction(bio.op).record(
+            bytes: bio.byteCount, nanos: elapsed > 0 ? UInt64(elapsed) : 0, failed: error != nil, shard: bio.shard)
     }
 }

@@ -59,6 +59,11 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// Set up by the submitting thread in `split` before any clone is issued (no other thread
     /// can see the bio yet), then touched only under the owning device's lock.
     nonisolated(unsafe) var aggregation = Aggregation()
+    /// The CPU shard (``ShardedCounters``) the bio was last counted in `pending` on; its end
+    /// is counted on the same shard (statistics, `pending`), which saves asking for the CPU
+    /// again and is right for any shard. Written by the submitting thread before the bio is
+    /// split.
+    nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
     /// The outcome once the bio has ended, readable without the lock: -1 while it has not,
     /// 0 for success, the errno otherwise. Written once, inside the lock in ``finish(_:endedAt:)``

@@ -11,7 +11,9 @@
 /// the device's counters stay true. After ``end(_:)`` the target must not use the clone again:
 /// its bio may be pushed back and split anew.
 public struct Clone: @unchecked Sendable {
-    public let bio: Bio
+    /// The original bio. Kept alive by ``storage``: the bio itself, or an extra clone's
+    /// storage, which holds its bio.
+    public unowned(unsafe) let bio: Bio
     let storage: CloneStorage
 
     init(bio: Bio, storage: CloneStorage) {

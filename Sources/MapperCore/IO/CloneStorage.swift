@@ -22,6 +22,9 @@ public class CloneStorage: @unchecked Sendable {
     var cloneBufferOffset = 0
     /// See ``Clone/mapContext``.
     unowned(unsafe) var cloneMapContext: AnyObject?
+    /// The bio an extra clone belongs to, held so that the clone keeps it alive (`nil` for a
+    /// bio's own first clone: the storage is the bio).
+    var cloneOwner: Bio?
 
     init() {}
 
