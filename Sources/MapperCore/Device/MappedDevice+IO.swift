@@ -183,7 +183,7 @@ extension MappedDevice {
             storage.cloneOwner = bio
         }
         storage.prepare(
-            bio: bio, device: self, target: table.objects[index], targetIndex: index,
+            bio: bio, device: self, target: table.objects[index], hasEndIO: table.hasEndIO[index], targetIndex: index,
             targetStart: table.starts[index], sector: sector, sectors: sectors)
         return Clone(bio: bio, storage: storage)
     }
@@ -220,8 +220,13 @@ extension MappedDevice {
         }
     }
 
-    /// A remapped clone's I/O finished: ask the target (dm's `clone_endio`).
+    /// A remapped clone's I/O finished: ask the target, if it has an `end_io` (dm's
+    /// `clone_endio`).
     func cloneIOCompleted(_ clone: Clone, _ error: Errno?) {
+        guard clone.storage.cloneHasEndIO else {
+            cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
+            return
+        }
         switch clone.target.endIO(clone, error: error) {
         case .done: cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
         case .error(let errno): cloneEnded(clone, .error(errno))

@@ -25,7 +25,13 @@ public struct Clone: @unchecked Sendable {
     /// would write the device's count, twice per bio. A device outlives its clones: while a
     /// bio is pending, the device is held by the manager or, once removed, by itself until
     /// its last bio ends (``MappedDevice`` `tearDown`).
-    public var device: MappedDevice { storage.cloneDevice.unsafelyUnwrapped }
+    public var device: MappedDevice { storage.cloneDevice.unsafelyUnwrapped.takeUnretainedValue() }
+
+    /// Runs `body` with the clone's device, borrowed (no reference count written).
+    @inline(__always)
+    func withDevice<R>(_ body: (MappedDevice) -> R) -> R {
+        storage.cloneDevice.unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
+    }
     /// The target this clone belongs to. Not reference-counted, for the same reason: the
     /// table the bio was split through, which owns the target, lives until `pending` drains
     /// (``DeviceIOGate``, "The table").
@@ -68,23 +74,23 @@ public struct Clone: @unchecked Sendable {
     /// Ends the clone with `outcome` without calling the target's `endIO` (dm's `dec_pending`
     /// from a target's own queue).
     public func end(_ outcome: CloneOutcome) {
-        device.cloneEnded(self, outcome)
+        withDevice { $0.cloneEnded(self, outcome) }
     }
 
     /// Maps the clone again through its target's `map` and carries out the result, as the core
     /// does on first submission (dm-mpath's `dispatch_queued_ios`).
     public func reissue() {
-        device.issue(self)
+        withDevice { $0.issue(self) }
     }
 
     /// Reports that the target now holds this clone in its queue.
-    public func enteredTargetQueue() { device.cloneQueued(self) }
+    public func enteredTargetQueue() { withDevice { $0.cloneQueued(self) } }
 
     /// Reports that the clone left the target's queue (dispatched, failed or pushed back).
-    public func leftTargetQueue() { device.cloneDequeued(self) }
+    public func leftTargetQueue() { withDevice { $0.cloneDequeued(self) } }
 
     /// The block device the clone was remapped to finished: run the target's `endIO`.
     func ioCompleted(_ error: Errno?) {
-        device.cloneIOCompleted(self, error)
+        withDevice { $0.cloneIOCompleted(self, error) }
     }
 }

@@ -11,10 +11,13 @@
 /// ending it). Only the owning target writes ``mapContext``. Nothing here is public:
 /// targets see a clone through ``Clone``.
 public class CloneStorage: @unchecked Sendable {
-    /// See ``Clone/device``.
-    unowned(unsafe) var cloneDevice: MappedDevice?
+    /// See ``Clone/device``. Unmanaged: the core calls the device through a borrowed
+    /// reference (`_withUnsafeGuaranteedRef`), which writes no reference count.
+    var cloneDevice: Unmanaged<MappedDevice>?
     /// See ``Clone/target``.
     unowned(unsafe) var cloneTarget: (any Target)?
+    /// The target's ``Target/hasEndIO``.
+    var cloneHasEndIO = true
     var cloneTargetStart: UInt64 = 0
     var cloneTargetIndex = 0
     var cloneSector: UInt64 = 0
@@ -31,11 +34,12 @@ public class CloneStorage: @unchecked Sendable {
     /// Sets the fields for a new clone of `bio`.
     @inline(__always)
     final func prepare(
-        bio: Bio, device: MappedDevice, target: any Target, targetIndex: Int, targetStart: UInt64,
+        bio: Bio, device: MappedDevice, target: any Target, hasEndIO: Bool, targetIndex: Int, targetStart: UInt64,
         sector: UInt64, sectors: UInt64
     ) {
-        cloneDevice = device
+        cloneDevice = Unmanaged.passUnretained(device)
         cloneTarget = target
+        cloneHasEndIO = hasEndIO
         cloneTargetIndex = targetIndex
         cloneTargetStart = targetStart
         cloneSector = sector

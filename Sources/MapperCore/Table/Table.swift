@@ -15,6 +15,8 @@ public final class Table: Sendable {
     let starts: [UInt64]
     let objects: [any Target]
     let maxIO: [UInt64]
+    /// Each target's ``Target/hasEndIO``.
+    let hasEndIO: [Bool]
     /// Total size in sectors.
     public let sizeSectors: UInt64
     private let destroyed = Atomic<Bool>(false)
@@ -25,6 +27,7 @@ public final class Table: Sendable {
         self.starts = targets.map(\.start)
         self.objects = targets.map(\.target)
         self.maxIO = targets.map { $0.target.maxIOSectors ?? 0 }
+        self.hasEndIO = targets.map(\.target.hasEndIO)
         self.sizeSectors = targets.last?.end ?? 0
     }
 

@@ -18,6 +18,11 @@ public protocol Target: AnyObject, Sendable {
     /// Default: ``EndIOResult/done``.
     func endIO(_ clone: Clone, error: Errno?) -> EndIOResult
 
+    /// Whether the core must call ``endIO(_:error:)`` (dm: a `target_type` whose `end_io` is
+    /// set). Default `true`; a target whose `endIO` is the default may say `false`, and the
+    /// core then ends its clones with the I/O's own result without the call.
+    var hasEndIO: Bool { get }
+
     /// Called first during suspend, after `noflushSuspending` is set and before I/O is blocked.
     func presuspend()
     /// Called when a suspend completed, after all pending I/O ended.
@@ -48,6 +53,7 @@ public protocol Target: AnyObject, Sendable {
 extension Target {
     public var maxIOSectors: UInt64? { nil }
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult { .done }
+    public var hasEndIO: Bool { true }
     public func presuspend() {}
     public func postsuspend() {}
     public func resume() {}

@@ -26,6 +26,9 @@ public final class LinearTarget: Target {
         return .submitted
     }
 
+    /// dm-linear has no `end_io`.
+    public var hasEndIO: Bool { false }
+
     public func table() -> String { "\(device.name) \(offset)" }
 
     /// What the underlying device reports, when it can (a file backend, a path, a device).

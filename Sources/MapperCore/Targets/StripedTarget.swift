@@ -39,6 +39,9 @@ public final class StripedTarget: Target {
 
     public var maxIOSectors: UInt64? { chunk }
 
+    /// dm-stripe's `end_io` only counts path errors for its status; here it has none.
+    public var hasEndIO: Bool { false }
+
     public func map(_ clone: Clone) -> MapResult {
         if clone.op == .flush {
             // A flush goes down every leg (dm sends num_flush_bios = #stripes); the clone ends
