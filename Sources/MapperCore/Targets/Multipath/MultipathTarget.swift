@@ -142,7 +142,10 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     }
 
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
-        let path = clone.mapContext as? Path
+        // The common case: success, and no selector that counts I/O.
+        if error == nil && !selectorsTrackIO { return .done }
+        // `map` stores nothing but this target's own paths there.
+        let path = clone.mapContext.map { unsafeDowncast($0, to: Path.self) }
         if let path, selectorsTrackIO {
             state.withLock { state in
                 for group in state.groups where group.selector.tracksIO && group.paths.contains(where: { $0 === path })
