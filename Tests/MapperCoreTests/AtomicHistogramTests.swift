@@ -26,6 +26,19 @@ struct AtomicHistogramTests {
         #expect(snapshot.sum == 25)
     }
 
+    @Test("a device's latency buckets follow the same rule as AtomicHistogram, at every bound")
+    func deviceBucketsMatchTheHistogramRule() {
+        let bounds = IOStatistics.latencyBounds
+        var values: [UInt64] = [0, 1, UInt64.max]
+        for bound in bounds { values += [bound - 1, bound, bound + 1] }
+        for value in values {
+            let histogram = AtomicHistogram(bounds: bounds)
+            histogram.record(value)
+            let expected = histogram.snapshot.cumulative.firstIndex(of: 1)
+            #expect(IOStatistics.bucket(value) == expected, "value \(value)")
+        }
+    }
+
     @Test("a device counts ended bios per op, with failures apart")
     func deviceStatistics() async throws {
         let statistics = IOStatistics()
