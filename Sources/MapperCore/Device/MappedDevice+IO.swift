@@ -140,8 +140,8 @@ extension MappedDevice {
     func split(_ bio: Bio, through table: Table) {
         if bio.op == .flush {
             bio.aggregation = Bio.Aggregation(remaining: table.targets.count, journaled: bio.aggregation.journaled)
-            // Every clone is prepared before the first is issued: an issued clone may end the
-            // bio, after which nothing of it may be touched.
+            // One clone per target; `remaining` counts them all before the first is issued,
+            // so none can end the bio early.
             let clones = table.targets.indices.map { index in
                 makeClone(of: bio, piece: index, in: table, index: index, sector: table.starts[index], sectors: 0)
             }
