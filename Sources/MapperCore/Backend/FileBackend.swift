@@ -122,28 +122,48 @@ public final class FileBackend: Backend, PathTransport {
         request.complete(perform(request))
     }
 
+    /// Runs the clone's I/O at `sector` inline and completes it, without building a
+    /// ``BlockRequest`` (the hot path of linear and multipath onto a file). The bio, which owns
+    /// the buffer, is borrowed: the clone keeps it alive.
+    public func submit(remapped clone: Clone, to sector: UInt64) {
+        let error = clone.withBio { bio in
+            perform(
+                op: bio.op, sector: sector, sectors: clone.sectors,
+                data: bio.buffer.map { $0.base + clone.bufferOffset })
+        }
+        clone.ioCompleted(error)
+    }
+
     /// Runs the request synchronously and returns its error.
     public func perform(_ request: BlockRequest) -> Errno? {
-        let end = request.sector &+ request.sectors
-        guard end >= request.sector, end <= sizeSectors else { return .EIO }
-        let offset = off_t(request.sector << 9)
+        withExtendedLifetime(request.buffer) {
+            perform(
+                op: request.op, sector: request.sector, sectors: request.sectors,
+                data: request.buffer.map { $0.base + request.bufferOffset })
+        }
+    }
+
+    /// The I/O on `data` (the request's bytes, `nil` for flush and discard), which the caller
+    /// keeps alive.
+    @inline(__always)
+    private func perform(op: BioOp, sector: UInt64, sectors: UInt64, data: UnsafeMutableRawPointer?) -> Errno? {
+        let end = sector &+ sectors
+        guard end >= sector, end <= sizeSectors else { return .EIO }
+        let offset = off_t(sector << 9)
         let fd = shardFDs[ShardedCounters.currentShard]
-        switch request.op {
+        let byteCount = Int(sectors) << 9
+        switch op {
         case .read:
-            guard let buffer = request.buffer else { return .EINVAL }
-            return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
-                pread(fd, $0, $1, $2)
-            }
+            guard let data else { return .EINVAL }
+            return transfer(data, count: byteCount, offset: offset) { pread(fd, $0, $1, $2) }
         case .write:
-            guard let buffer = request.buffer else { return .EINVAL }
-            return transfer(buffer.pointer(at: request.bufferOffset), count: request.byteCount, offset: offset) {
-                pwrite(fd, $0, $1, $2)
-            }
+            guard let data else { return .EINVAL }
+            return transfer(data, count: byteCount, offset: offset) { pwrite(fd, $0, $1, $2) }
         case .flush:
             return fsync(fd) == 0 ? nil : .EIO
         case .discard:
             // Discard is advisory: later reads see zeros, as on a thin device.
-            return zeroRange(fd, offset: offset, count: request.byteCount)
+            return zeroRange(fd, offset: offset, count: byteCount)
         }
     }
 

@@ -68,6 +68,16 @@ public final class Path: BlockNode {
         run(request, under: mode)
     }
 
+    /// Without a fault, hands the clone to the transport as it is (see
+    /// ``BlockDevice/submit(remapped:to:)``); otherwise builds its request.
+    public func submit(remapped clone: Clone, to sector: UInt64) {
+        if transparent.load(ordering: .acquiring) {
+            transport.submit(remapped: clone, to: sector)
+            return
+        }
+        submit(clone.request(to: sector))
+    }
+
     private func run(_ request: BlockRequest, under mode: FaultMode) {
         switch mode {
         case .none:

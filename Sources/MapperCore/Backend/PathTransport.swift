@@ -8,6 +8,9 @@
 public protocol PathTransport: AnyObject, Sendable {
     /// Starts the I/O; the completion is called exactly once, from any thread.
     func submit(_ request: BlockRequest)
+    /// Starts the I/O of `clone` remapped to `sector`: the same as
+    /// `submit(clone.request(to: sector))`, the default (see ``BlockDevice``).
+    func submit(remapped clone: Clone, to sector: UInt64)
     /// Kind, address and whether it is connected, for the API.
     var transportInfo: TransportInfo { get }
     /// Connects when not connected (a no-op for files). Throws a ``MapperError`` when the
@@ -22,6 +25,10 @@ public protocol PathTransport: AnyObject, Sendable {
 }
 
 extension PathTransport {
+    public func submit(remapped clone: Clone, to sector: UInt64) {
+        submit(clone.request(to: sector))
+    }
+
     public func onDisconnect(_ handler: @escaping @Sendable () -> Void) {}
 }
 

@@ -236,8 +236,9 @@ extension MappedDevice {
     }
 
     /// A clone ended: fold its outcome into the original bio (dm's `dec_pending`).
+    @inline(__always)
     func cloneEnded(_ clone: Clone, _ outcome: CloneOutcome) {
-        cloneEndedDirectly(clone.bio, outcome)
+        clone.withBio { cloneEndedDirectly($0, outcome) }
     }
 
     private enum Ending {
@@ -246,7 +247,7 @@ extension MappedDevice {
         case finish(Errno?)
     }
 
-    private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
+    func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
         // The fast path (``DeviceIOGate``): the only clone of a bio that was never held ends
         // with ok or an error. No other clone can touch the aggregation, and nothing about it
         // is journaled; a requeue always takes the lock (its noflushSuspending check and the

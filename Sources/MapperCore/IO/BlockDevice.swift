@@ -9,6 +9,17 @@ public protocol BlockDevice: AnyObject, Sendable {
     var sizeSectors: UInt64 { get }
     /// Starts the I/O. The request's completion is called exactly once.
     func submit(_ request: BlockRequest)
+    /// Starts the I/O of `clone` remapped to `sector` of this device: the same as
+    /// `submit(clone.request(to: sector))` (the default), which a device that does its I/O
+    /// inline (a file backend, a path in front of one) may do without building the request.
+    /// The clone's I/O completion runs exactly once, as for a request.
+    func submit(remapped clone: Clone, to sector: UInt64)
+}
+
+extension BlockDevice {
+    public func submit(remapped clone: Clone, to sector: UInt64) {
+        submit(clone.request(to: sector))
+    }
 }
 
 /// The kinds of object that share the block-device namespace.

@@ -13,12 +13,20 @@
 public struct Clone: @unchecked Sendable {
     /// The original bio. Kept alive by ``storage``: the bio itself, or an extra clone's
     /// storage, which holds its bio.
-    public unowned(unsafe) let bio: Bio
+    public var bio: Bio { bioReference.takeUnretainedValue() }
+    /// ``bio``, unmanaged so that the hot path can borrow it (``withBio(_:)``).
+    let bioReference: Unmanaged<Bio>
     let storage: CloneStorage
 
     init(bio: Bio, storage: CloneStorage) {
-        self.bio = bio
+        self.bioReference = Unmanaged.passUnretained(bio)
         self.storage = storage
+    }
+
+    /// Runs `body` with the bio, borrowed (no reference count written).
+    @inline(__always)
+    func withBio<R>(_ body: (Bio) -> R) -> R {
+        bioReference._withUnsafeGuaranteedRef(body)
     }
 
     /// The device the clone belongs to. Not reference-counted: every submitter on every CPU
@@ -74,7 +82,7 @@ public struct Clone: @unchecked Sendable {
     /// Ends the clone with `outcome` without calling the target's `endIO` (dm's `dec_pending`
     /// from a target's own queue).
     public func end(_ outcome: CloneOutcome) {
-        withDevice { $0.cloneEnded(self, outcome) }
+        withDevice { device in withBio { device.cloneEndedDirectly($0, outcome) } }
     }
 
     /// Maps the clone again through its target's `map` and carries out the result, as the core

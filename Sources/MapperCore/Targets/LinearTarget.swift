@@ -22,7 +22,7 @@ public final class LinearTarget: Target {
     /// Remaps the clone onto the underlying device at `offset` and submits it there itself
     /// (``MapResult/submitted``: see there why not `.remapped`).
     public func map(_ clone: Clone) -> MapResult {
-        device.submit(clone.request(to: clone.op == .flush ? 0 : offset + (clone.sector - start)))
+        device.submit(remapped: clone, to: clone.op == .flush ? 0 : offset + (clone.sector - start))
         return .submitted
     }
 

@@ -98,7 +98,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             let path = selector.selectLockFree(from: groupList[index].paths)
         {
             clone.mapContext = path
-            path.submit(clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            path.submit(remapped: clone, to: clone.op == .flush ? 0 : clone.sector)
             return .submitted
         }
         let decision = state.withLock { state -> Decision in
@@ -133,7 +133,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         case .path(let path):
             // Submitted here, not returned as `.remapped` (``MapResult/submitted``).
             clone.mapContext = path
-            path.submit(clone.request(to: clone.op == .flush ? 0 : clone.sector))
+            path.submit(remapped: clone, to: clone.op == .flush ? 0 : clone.sector)
             return .submitted
         case .queued, .retry: return .submitted
         case .requeue: return .requeue
