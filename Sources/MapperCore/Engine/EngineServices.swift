@@ -43,7 +43,7 @@ public final class EngineServices: Sendable {
 
     /// A new, engine-unique bio id.
     public func nextBioID() -> UInt64 {
-        lastBioID.add(1, ordering: .relaxed).newValue
+        lastBioID.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// Makes sure later ids are greater than `id` (start-up after recovering journaled bios).
