@@ -19,6 +19,24 @@ int64_t cmapper_seek_hole(int fd, int64_t offset);
 /// from the thread's rseq area: no system call.
 int cmapper_current_cpu(void);
 
+/// CLOCK_MONOTONIC in nanoseconds, read through the CPU's time-stamp counter where the
+/// kernel itself keeps time with it (invariant TSC, clocksource "tsc"): an unserialised
+/// `rdtsc` and a multiply, about half of a vDSO clock_gettime. The counter is scaled against
+/// clock_gettime, measured over the last interval, and re-anchored to it every second by
+/// whichever caller finds the anchor due, so a reading stays within nanoseconds of
+/// clock_gettime's and never drifts from it. Two readings may step back by that much when
+/// the anchor is renewed between them: differences must be clamped at 0. The first 200 ms
+/// after the first call (calibration), and everywhere the counter is not trusted, the
+/// readings are clock_gettime's. Any thread; no lock.
+int64_t cmapper_monotonic_nanos(void);
+
+/// How cmapper_monotonic_nanos reads the time now: 1 through the TSC, 2 calibrating it,
+/// 0 clock_gettime only.
+int cmapper_monotonic_uses_tsc(void);
+
+/// Sets the calibration and re-anchoring intervals in nanoseconds (tests).
+void cmapper_monotonic_set_intervals(int64_t calibrate, int64_t refresh);
+
 /// Atomic operations on plain 64-bit words, for counters kept in raw, cache-line-aligned
 /// memory (one block of words per CPU shard). Relaxed: statistics, summed at scrape time.
 /// Sequentially consistent: counts that take part in a Dekker handshake with a flag.

@@ -1,3 +1,4 @@
+import CMapperSys
 import Foundation
 
 #if canImport(Glibc)
@@ -5,18 +6,17 @@ import Foundation
 #endif
 
 /// Nanoseconds of `CLOCK_MONOTONIC`, the one clock a bio reads: once when it is created and
-/// once when it ends. The same two readings give its latency (the device statistics) and,
+/// once when it ends. Read through the time-stamp counter where the kernel trusts it
+/// (`cmapper_monotonic_nanos`: about 10 ns, half a vDSO call), re-anchored to
+/// `clock_gettime` every second; two readings may step back by nanoseconds at a re-anchoring,
+/// so differences are clamped at 0. The same two readings give its latency (the device statistics) and,
 /// through a wall-clock offset sampled once per process, its `submittedAt` and `completedAt`
 /// for people and logs. A wall-clock step after start-up therefore does not move bio
 /// timestamps; they stay consistent with each other and with the latencies.
 enum MonotonicClock {
-    /// `CLOCK_MONOTONIC` now (one vDSO read, about 20 ns).
+    /// `CLOCK_MONOTONIC` now.
     @inline(__always)
-    static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
-    }
+    static func now() -> Int64 { cmapper_monotonic_nanos() }
 
     /// Wall-clock nanoseconds since the epoch minus monotonic nanoseconds, sampled once.
     static let wallOffset: Int64 = {
