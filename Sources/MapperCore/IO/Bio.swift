@@ -42,18 +42,15 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         var heldBytes = 0
     }
 
+    /// The observable state before the end (the end itself is ``endWord``), and who wants to
+    /// know of changes.
     struct Observable {
+        /// Where the bio is while it has not ended (never `.completed` or `.failed`).
         var state = BioState.inflight
-        var error: Errno?
-        /// ``MonotonicClock`` when the bio ended (`nil` while it has not).
-        var completedNanos: Int64?
         var durable = false
         var waiters = WaiterList<Errno?>()
         var stateWaiters = WaiterList<Void>()
         var endIO: BlockCompleter?
-
-        /// Ended, or durably queued.
-        var isSettled: Bool { state.isFinal || (durable && state.isQueued) }
     }
 
     /// Set up by the submitting thread in `split` before any clone is issued (no other thread
@@ -65,10 +62,19 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// split.
     nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
-    /// The outcome once the bio has ended, readable without the lock: -1 while it has not,
-    /// 0 for success, the errno otherwise. Written once, inside the lock in ``finish(_:endedAt:)``
-    /// (releasing), after the observable state; read by ``ended`` (acquiring).
-    private let endedWord = Atomic<Int32>(-1)
+    /// The end, written once by the first ``finish(_:endedAt:)`` with one compare-exchange:
+    /// 0 while the bio has not ended, otherwise its outcome and time (``BioEnd``).
+    ///
+    /// **Ending without the lock.** A bio nobody waits for and nobody receives the end of
+    /// ends with that one compare-exchange. Anyone who registers a waiter, a state waiter or
+    /// an end-I/O receiver first sets ``observed`` and then reads this word (both
+    /// sequentially consistent, under the lock); ``finish(_:endedAt:)`` writes this word and
+    /// then reads ``observed``. So at least one side sees the other (Dekker): the registrant
+    /// sees the end and does not wait, or the finisher sees ``observed`` and takes the lock,
+    /// after the registrant's, to wake what it registered.
+    private let endWord = Atomic<UInt64>(0)
+    /// Whether anyone has ever registered to learn of the end (see ``endWord``).
+    private let observed = Atomic<Bool>(false)
 
     public init(
         id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?,
@@ -84,6 +90,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         self.idempotencyKey = idempotencyKey
         self.startedNanos = submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now()
         self.observable = Mutex(Observable(endIO: endIO.map(BlockCompleter.receiver)))
+        if endIO != nil { observed.store(true, ordering: .relaxed) }
         super.init()
     }
 
@@ -98,38 +105,54 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         self.idempotencyKey = nil
         self.startedNanos = MonotonicClock.now()
         self.observable = Mutex(Observable(endIO: request.completer))
+        observed.store(true, ordering: .relaxed)
         super.init()
     }
 
     /// Length in bytes.
     public var byteCount: Int { Int(sectors) << 9 }
 
+    private var end: BioEnd? { BioEnd(endWord.load(ordering: .acquiring), startedNanos: startedNanos) }
+
     /// The current state.
-    public var state: BioState { observable.withLock { $0.state } }
-    /// The error a failed bio ended with.
-    public var error: Errno? { observable.withLock { $0.error } }
-    /// When the bio ended (`nil` while it has not).
-    public var completedAt: Date? {
-        let nanos = observable.withLock { $0.completedNanos }
-        return nanos.map(MonotonicClock.date)
+    public var state: BioState {
+        if let end { return end.state }
+        return observable.withLock { $0.state }
     }
-    /// State, error and end time read together (one lock).
+    /// The error a failed bio ended with.
+    public var error: Errno? { end?.error }
+    /// When the bio ended (`nil` while it has not), to within 64 ns.
+    public var completedAt: Date? { end.map { MonotonicClock.date($0.completedNanos) } }
+    /// State, error and end time read together.
     public var outcome: (state: BioState, error: Errno?, completedAt: Date?) {
-        let (state, error, nanos) = observable.withLock { ($0.state, $0.error, $0.completedNanos) }
-        return (state, error, nanos.map(MonotonicClock.date))
+        if let end { return (end.state, end.error, MonotonicClock.date(end.completedNanos)) }
+        let state = observable.withLock { $0.state }
+        // It may have ended since the first look: the end wins.
+        if let end { return (end.state, end.error, MonotonicClock.date(end.completedNanos)) }
+        return (state, nil, nil)
     }
 
     /// Whether the journal has durably recorded the bio's current queue position.
-    public var isDurablyQueued: Bool { observable.withLock { $0.durable && $0.state.isQueued } }
+    public var isDurablyQueued: Bool {
+        observable.withLock { $0.durable && $0.state.isQueued } && endWord.load(ordering: .acquiring) == 0
+    }
 
     /// Tasks waiting for this bio right now (diagnostics: an answered request leaves none).
     public var waiterCount: Int { observable.withLock { $0.waiters.count + $0.stateWaiters.count } }
 
     /// The outcome if the bio has ended: `.some(error)`; `nil` while it has not.
     public var ended: Errno?? {
-        let word = endedWord.load(ordering: .acquiring)
-        if word < 0 { return .none }
-        return .some(word == 0 ? nil : Errno(rawValue: word))
+        guard let end else { return .none }
+        return .some(end.error)
+    }
+
+    /// Under the lock, before registering anything that must learn of the end: announces
+    /// it (see ``endWord``) and returns the end if it already happened.
+    private func observe() -> Errno?? {
+        observed.store(true, ordering: .sequentiallyConsistent)
+        let word = endWord.load(ordering: .sequentiallyConsistent)
+        if word == 0 { return .none }
+        return .some(BioEnd(word, startedNanos: startedNanos)?.error)
     }
 
     /// Waits for the bio to end and returns its error (`nil` on success). Returns at once if it
@@ -153,7 +176,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
             deadline: deadline, cancellable: cancellable,
             register: { continuation in
                 observable.withLock { state -> WaiterList<Errno?>.Registration in
-                    if state.state.isFinal { return .ready(state.error) }
+                    if let ended = observe() { return .ready(ended) }
                     return state.waiters.add(continuation)
                 }
             },
@@ -166,26 +189,32 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// connections.
     @discardableResult
     public func waitUntilEndedOrDurablyQueued(deadline: ContinuousClock.Instant? = nil) async -> Bool {
-        if observable.withLock({ $0.isSettled }) { return true }
+        if isSettled { return true }
         while true {
             let woken: Void? = await WaiterList<Void>.wait(
                 deadline: deadline,
                 register: { continuation in
                     observable.withLock { state -> WaiterList<Void>.Registration in
-                        if state.isSettled { return .ready(()) }
+                        if observe() != nil || (state.durable && state.state.isQueued) { return .ready(()) }
                         return state.stateWaiters.add(continuation)
                     }
                 },
                 take: { [self] id in self.observable.withLock { $0.stateWaiters.remove(id) } })
             if woken == nil { return false }
-            if observable.withLock({ $0.isSettled }) { return true }
+            if isSettled { return true }
         }
     }
 
-    /// Sets the observable state (not final states: see ``finish(_:)``).
+    /// Ended, or durably queued.
+    private var isSettled: Bool {
+        if endWord.load(ordering: .acquiring) != 0 { return true }
+        return observable.withLock { $0.durable && $0.state.isQueued }
+    }
+
+    /// Sets the observable state (not final states: see ``finish(_:endedAt:)``).
     func setState(_ newState: BioState) {
         let waiters = observable.withLock { state -> [WaiterList<Void>.Continuation] in
-            guard !state.state.isFinal else { return [] }
+            guard endWord.load(ordering: .acquiring) == 0 else { return [] }
             state.state = newState
             state.durable = false
             return state.stateWaiters.takeAll()
@@ -196,7 +225,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// Marks the current queue position as durable (called by the journal's acknowledgement).
     func markDurable(for expected: BioState) {
         let waiters = observable.withLock { state -> [WaiterList<Void>.Continuation] in
-            guard state.state == expected else { return [] }
+            guard state.state == expected, endWord.load(ordering: .acquiring) == 0 else { return [] }
             state.durable = true
             return state.stateWaiters.takeAll()
         }
@@ -205,15 +234,16 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 
     /// Ends the bio: records the result, wakes waiters and calls the end-I/O receiver.
     /// Only the first call has an effect. `endedAt` is the ``MonotonicClock`` reading the
-    /// caller also counted the bio's latency with.
+    /// caller also counted the bio's latency with. A bio nobody observes ends with one
+    /// compare-exchange and no lock (see ``endWord``).
     func finish(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
+        let word = BioEnd.word(error: error, latency: endedAt &- startedNanos)
+        guard endWord.compareExchange(expected: 0, desired: word, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        guard observed.load(ordering: .sequentiallyConsistent) else { return }
         let (waiters, stateWaiters, endIO) = observable.withLock {
             state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], BlockCompleter?) in
-            guard !state.state.isFinal else { return ([], [], nil) }
-            state.state = error == nil ? .completed : .failed
-            state.error = error
-            state.completedNanos = endedAt
-            endedWord.store(error?.rawValue ?? 0, ordering: .releasing)
+            state.durable = false
             defer { state.endIO = nil }
             return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
         }
@@ -229,7 +259,7 @@ extension Bio {
     /// A bio has at most one receiver: setting a second is a programming error.
     public func setEndIO(_ completion: any BlockIOCompletion) {
         let ended: Errno?? = observable.withLock { state in
-            if state.state.isFinal { return .some(state.error) }
+            if let ended = observe() { return ended }
             precondition(state.endIO == nil, "bio \(id) already has an end-I/O receiver")
             state.endIO = .receiver(completion)
             return .none
