@@ -37,6 +37,7 @@ struct AtomicHistogramTests {
             let expected = histogram.snapshot.cumulative.firstIndex(of: 1)
             #expect(IOStatistics.bucket(value) == expected, "value \(value)")
         }
+        #expect(IOStatistics.slotsPerOp == 3 + bounds.count + 1, "failed, bytes, sum, then every bucket and +Inf")
     }
 
     @Test("a device counts ended bios per op, with failures apart")

@@ -24,23 +24,14 @@ public final class IOStatistics: Sendable {
     private static let bytesSlot = 1
     private static let sumSlot = 2
     private static let firstBucketSlot = 3
-    static let slotsPerOp = firstBucketSlot + latencyBounds.count + 1
+    /// `firstBucketSlot + latencyBounds.count + 1`, written out so that the hot path reads a
+    /// constant, not a lazily initialised global (a test checks the sum).
+    static let slotsPerOp = 23
 
     /// One op's counters (a view of the device's shards).
     public struct Direction: Sendable {
         let counters: ShardedCounters
         let base: Int
-
-        @inline(__always)
-        func record(bytes: Int, nanos: UInt64, failed: Bool, shard: Int) {
-            if failed {
-                counters.add(base + IOStatistics.failedSlot, 1, shard: shard)
-            } else {
-                counters.add(base + IOStatistics.bytesSlot, UInt64(bytes), shard: shard)
-            }
-            counters.add(base + IOStatistics.firstBucketSlot + IOStatistics.bucket(nanos), 1, shard: shard)
-            counters.add(base + IOStatistics.sumSlot, nanos, shard: shard)
-        }
 
         /// Bios of this op that ended with an error.
         public var failed: UInt64 { counters.sum(base + IOStatistics.failedSlot) }
@@ -83,27 +74,39 @@ public final class IOStatistics: Sendable {
 
     public init() {}
 
-    public var reads: Direction { Direction(counters: counters, base: 0) }
-    public var writes: Direction { Direction(counters: counters, base: Self.slotsPerOp) }
-    public var flushes: Direction { Direction(counters: counters, base: 2 * Self.slotsPerOp) }
-    public var discards: Direction { Direction(counters: counters, base: 3 * Self.slotsPerOp) }
+    public var reads: Direction { direction(.read) }
+    public var writes: Direction { direction(.write) }
+    public var flushes: Direction { direction(.flush) }
+    public var discards: Direction { direction(.discard) }
 
     /// The counters of `op`.
+    public func direction(_ op: BioOp) -> Direction { Direction(counters: counters, base: Self.base(op)) }
+
+    /// The first counter of `op`'s slots.
     @inline(__always)
-    public func direction(_ op: BioOp) -> Direction {
+    private static func base(_ op: BioOp) -> Int {
         switch op {
-        case .read: reads
-        case .write: writes
-        case .flush: flushes
-        case .discard: discards
+        case .read: 0
+        case .write: slotsPerOp
+        case .flush: 2 * slotsPerOp
+        case .discard: 3 * slotsPerOp
         }
     }
 
-    /// Counts `bio`, which ended with `error` at `endedAt` (a ``MonotonicClock`` reading).
+    /// Counts `bio`, which ended with `error` at `endedAt` (a ``MonotonicClock`` reading),
+    /// on the bio's shard. Borrows the counters (no ``Direction``, which would hold them).
     @inline(__always)
     func ended(_ bio: Bio, error: Errno?, endedAt: Int64) {
         let elapsed = endedAt &- bio.startedNanos
-        direction(bio.op).record(
-            bytes: bio.byteCount, nanos: elapsed > 0 ? UInt64(elapsed) : 0, failed: error != nil, shard: bio.shard)
+        let nanos = elapsed > 0 ? UInt64(elapsed) : 0
+        let base = Self.base(bio.op)
+        let shard = bio.shard
+        if error != nil {
+            counters.add(base + Self.failedSlot, 1, shard: shard)
+        } else {
+            counters.add(base + Self.bytesSlot, UInt64(bio.byteCount), shard: shard)
+        }
+        counters.add(base + Self.firstBucketSlot + Self.bucket(nanos), 1, shard: shard)
+        counters.add(base + Self.sumSlot, nanos, shard: shard)
     }
 }
