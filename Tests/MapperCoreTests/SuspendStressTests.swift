@@ -72,7 +72,7 @@ struct SuspendStressTests {
             }
         }
         let flapper = Task.detached {
-            let paths = try fixture.manager.paths
+            let paths = fixture.manager.paths
             var random = SystemRandomNumberGenerator()
             while !tally.stop.load(ordering: .relaxed) {
                 let path = paths[Int.random(in: 0..<paths.count, using: &random)]
@@ -119,7 +119,7 @@ struct SuspendStressTests {
             }
         }
         tally.stop.store(true, ordering: .relaxed)
-        try await flapper.value
+        await flapper.value
         // Multipath may have queue_if_no_path off after a plain suspend's presuspend: queued
         // bios were failed then; with the paths back, everything still held drains.
         for device in devices { try await device.resume() }
