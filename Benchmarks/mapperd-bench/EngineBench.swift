@@ -8,6 +8,10 @@ import MapperCore
 /// `mapperd-bench engine`: 4 KiB random reads and writes through a linear device against raw
 /// `pread`/`pwrite` on the same file in the same run, at 1, 2 and 4 submitters, per directory;
 /// and the load time of a 100,000-line table.
+///
+/// Each submitter issues one bio after another and reuses it (``DeviceManager/reuseBio``), as
+/// a high-rate submitter does; `engine.linear.randread.4k.c1.newbio` allocates a new bio per
+/// I/O instead, to show what the allocation costs.
 struct EngineBench {
     let options: BenchOptions
     static let fileBytes = 64 << 20
@@ -16,9 +20,12 @@ struct EngineBench {
     final class Submitter: @unchecked Sendable {
         let buffer = IOBuffer(count: 4096)
         var offsets: RandomOffsets
+        /// The submitter's bio, reused for each I/O.
+        var bio: Bio
 
-        init(seed: UInt64) {
+        init(seed: UInt64, manager: DeviceManager) {
             offsets = RandomOffsets(seed: seed &* 0x9E37_79B9_7F4A_7C15, blocks: UInt64(EngineBench.fileBytes / 4096))
+            bio = manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: buffer)
         }
     }
 
@@ -51,33 +58,36 @@ struct EngineBench {
         let zeroDev = try await manager.createDevice(name: "z", table: TableParser.parse("0 \(sectors) zero"))
         let devices: [(String, MappedDevice)] =
             [("linear", linear), ("zero", zeroDev)] + (try await extraDevices(manager, sectors: sectors))
-        for (label, device) in devices {
-            for op in [BioOp.read, .write] {
-                for submitters in [1, 2, 4] {
-                    let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters)"
-                    if let filter = options.filter, !name.contains(filter) { continue }
-                    let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }
-                    let result = await Throughput.compare(
-                        submitters: submitters, seconds: options.seconds,
-                        engine: { index in
-                            let state = states[index]
-                            let block = state.offsets.next()
-                            let bio = manager.makeBio(op: op, sector: block * 8, sectors: 8, buffer: state.buffer)
-                            _ = try? await device.perform(bio)
-                        },
-                        baseline: { index in
-                            let state = states[index]
-                            let offset = off_t(state.offsets.next() * 4096)
-                            if op == .read {
-                                _ = pread(fd, state.buffer.base, 4096, offset)
-                            } else {
-                                _ = pwrite(fd, state.buffer.base, 4096, offset)
-                            }
-                        })
-                    BenchReport.throughput(
-                        name, ops: result.engine, baseline: result.baseline, extra: [("medium", medium)])
-                }
-            }
+        let cases: [(label: String, device: MappedDevice, op: BioOp, submitters: Int, newBio: Bool)] =
+            devices.flatMap { label, device in
+                [BioOp.read, .write].flatMap { op in [1, 2, 4].map { (label, device, op, $0, false) } }
+            } + [("linear", linear, .read, 1, true)]
+        for (label, device, op, submitters, newBio) in cases {
+            let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters)\(newBio ? ".newbio" : "")"
+            if let filter = options.filter, !name.contains(filter) { continue }
+            let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1), manager: manager) }
+            let result = await Throughput.compare(
+                submitters: submitters, seconds: options.seconds,
+                engine: { index in
+                    let state = states[index]
+                    let sector = state.offsets.next() * 8
+                    if newBio {
+                        state.bio = manager.makeBio(op: op, sector: sector, sectors: 8, buffer: state.buffer)
+                    } else {
+                        manager.reuseBio(&state.bio, op: op, sector: sector, sectors: 8, buffer: state.buffer)
+                    }
+                    _ = try? await device.perform(state.bio)
+                },
+                baseline: { index in
+                    let state = states[index]
+                    let offset = off_t(state.offsets.next() * 4096)
+                    if op == .read {
+                        _ = pread(fd, state.buffer.base, 4096, offset)
+                    } else {
+                        _ = pwrite(fd, state.buffer.base, 4096, offset)
+                    }
+                })
+            BenchReport.throughput(name, ops: result.engine, baseline: result.baseline, extra: [("medium", medium)])
         }
     }
 

@@ -3,29 +3,45 @@ import Synchronization
 
 /// One I/O request submitted to a mapped device (dm's `struct bio` plus its `dm_io`).
 ///
-/// The immutable part describes the request. The aggregation state (`remaining`, `outcome`,
+/// The request part (id, op, sectors, buffer) does not change while anyone but its owner
+/// holds the bio: it is set at creation and again only by ``reuse(id:op:sector:sectors:buffer:)``,
+/// which requires the only reference to an ended bio. The aggregation state (`remaining`, `outcome`,
 /// `queuedClones`, held bytes) belongs to the device the bio was submitted to and, once the
 /// bio's clones are issued, is touched only under that device's lock. The observable part (``state``, ``error``, completion) has its own lock.
 ///
 /// A bio is also the storage of its first clone (``CloneStorage``), so that a bio inside one
 /// target costs one allocation.
 public final class Bio: CloneStorage, @unchecked Sendable {
+    /// The request part, in one private stored property: private, so that the optimiser sees
+    /// every access and needs no run-time exclusivity check on the hot path.
+    private struct Request {
+        var id: UInt64
+        var op: BioOp
+        var sector: UInt64
+        var sectors: UInt64
+        var buffer: IOBuffer?
+        var bufferOffset: Int
+        var startedNanos: Int64
+    }
+
+    nonisolated(unsafe) private var request: Request
+
     /// Unique within the engine.
-    public let id: UInt64
-    public let op: BioOp
+    public var id: UInt64 { request.id }
+    public var op: BioOp { request.op }
     /// First sector on the device.
-    public let sector: UInt64
+    public var sector: UInt64 { request.sector }
     /// Length in sectors (0 for flush).
-    public let sectors: UInt64
+    public var sectors: UInt64 { request.sectors }
     /// Write payload or read destination; `nil` for flush and discard.
-    public let buffer: IOBuffer?
+    public var buffer: IOBuffer? { request.buffer }
     /// Where this bio's bytes start inside ``buffer``.
-    public let bufferOffset: Int
+    public var bufferOffset: Int { request.bufferOffset }
     /// The client's idempotency key, if any.
     public let idempotencyKey: String?
     /// ``MonotonicClock`` at creation (or at the original submission, for a bio restored from
     /// the journal): the start of its latency and its `submittedAt`.
-    let startedNanos: Int64
+    var startedNanos: Int64 { request.startedNanos }
     /// When the bio was created.
     public var submittedAt: Date { MonotonicClock.date(startedNanos) }
 
@@ -81,14 +97,10 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         bufferOffset: Int = 0, idempotencyKey: String? = nil, submittedAt: Date? = nil,
         endIO: (any BlockIOCompletion)? = nil
     ) {
-        self.id = id
-        self.op = op
-        self.sector = sector
-        self.sectors = sectors
-        self.buffer = buffer
-        self.bufferOffset = bufferOffset
+        self.request = Request(
+            id: id, op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: bufferOffset,
+            startedNanos: submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now())
         self.idempotencyKey = idempotencyKey
-        self.startedNanos = submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now()
         self.observable = Mutex(Observable(endIO: endIO.map(BlockCompleter.receiver)))
         if endIO != nil { observed.store(true, ordering: .relaxed) }
         super.init()
@@ -96,14 +108,10 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 
     /// A bio whose end completes `request` (a request remapped onto a mapped device).
     init(id: UInt64, completing request: BlockRequest) {
-        self.id = id
-        self.op = request.op
-        self.sector = request.sector
-        self.sectors = request.sectors
-        self.buffer = request.buffer
-        self.bufferOffset = request.bufferOffset
+        self.request = Request(
+            id: id, op: request.op, sector: request.sector, sectors: request.sectors, buffer: request.buffer,
+            bufferOffset: request.bufferOffset, startedNanos: MonotonicClock.now())
         self.idempotencyKey = nil
-        self.startedNanos = MonotonicClock.now()
         self.observable = Mutex(Observable(endIO: request.completer))
         observed.store(true, ordering: .relaxed)
         super.init()
@@ -254,6 +262,37 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 }
 
 extension Bio {
+    /// Whether ``reuse(id:op:sector:sectors:buffer:)`` may make this bio new again: it has
+    /// ended, has no idempotency key and nobody waits for it or receives its end. The caller
+    /// must also hold the only reference (checked by ``DeviceManager/reuseBio(_:op:sector:sectors:buffer:)``).
+    var isReusable: Bool {
+        guard endWord.load(ordering: .acquiring) != 0, idempotencyKey == nil else { return false }
+        // Never observed: nobody can be waiting (no lock needed).
+        guard observed.load(ordering: .relaxed) else { return true }
+        return observable.withLock { $0.waiters.isEmpty && $0.stateWaiters.isEmpty && $0.endIO == nil }
+    }
+
+    /// Makes an ended bio new for another I/O, as the kernel's `bio_reset` does for a bio from
+    /// its owner's own pool: a new id and start time, fresh state, no allocation. Only for
+    /// ``isReusable`` bios of which the caller holds the only reference, so that no other
+    /// thread can see the fields change.
+    func reuse(id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?) {
+        self.request = Request(
+            id: id, op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
+            startedNanos: MonotonicClock.now())
+        shard = 0
+        cloneOwner = nil
+        cloneMapContext = nil
+        // The observable state changes only for a bio someone observed or that was held (and
+        // so journaled): otherwise it is still as created, and needs no lock.
+        if observed.load(ordering: .relaxed) || aggregation.journaled {
+            observable.withLock { $0 = Observable() }
+        }
+        aggregation = Aggregation()
+        observed.store(false, ordering: .relaxed)
+        endWord.store(0, ordering: .releasing)
+    }
+
     /// Gives a bio created without one its end-I/O receiver. If the bio has already ended,
     /// `completion` is called at once (on this thread); otherwise exactly once when it ends.
     /// A bio has at most one receiver: setting a second is a programming error.
