@@ -178,9 +178,29 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
-/// A fresh temporary directory holding a data directory.
+/// A fresh temporary directory holding a data directory. It is removed when the test
+/// process exits: a test may restart servers on it and read its files after they stop, so
+/// no earlier moment is safe.
 func temporaryDataDirectory() throws -> URL {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("mapperd-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    TemporaryRoots.add(root)
     return root.appendingPathComponent("data")
+}
+
+/// The temporary directories this test process made, removed at its exit.
+enum TemporaryRoots {
+    private static let roots = Mutex<[URL]?>(nil)
+
+    static func add(_ root: URL) {
+        let first = roots.withLock { roots -> Bool in
+            defer { roots = (roots ?? []) + [root] }
+            return roots == nil
+        }
+        if first { atexit { TemporaryRoots.removeAll() } }
+    }
+
+    private static func removeAll() {
+        for root in roots.withLock({ $0 ?? [] }) { try? FileManager.default.removeItem(at: root) }
+    }
 }
