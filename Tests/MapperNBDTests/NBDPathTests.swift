@@ -108,6 +108,17 @@ struct NBDPathTests {
         #expect(fixture.engine.events.events(after: before).allSatisfy { $0.kind != "checker.failed" })
     }
 
+    @Test("a removed path is released: its transport lets go of the disconnect handler that holds it")
+    func removedPathIsReleased() async throws {
+        let (fixture, nbdkit, _) = try Self.setUp()
+        try await fixture.manager.createBackend(name: "lun0", uri: nbdkit.uri)
+        try await fixture.manager.createPath(name: "p1", backend: "lun0")
+        weak let path = try fixture.manager.path(named: "p1")
+        #expect(path?.info.transport.connected == true)
+        try await fixture.manager.removePath(named: "p1")
+        #expect(path == nil, "the path outlived its removal")
+    }
+
     @Test("a connection cut under 8 concurrent writers: every write ends exactly once with its bytes on the server")
     func cutUnderLoad() async throws {
         let (fixture, nbdkit, file) = try Self.setUp()

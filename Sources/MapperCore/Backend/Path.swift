@@ -46,7 +46,11 @@ public final class Path: BlockNode {
         self.backend = backend
         self.transport = transport
         self.state.withLock { $0.checker = checker }
-        self.transport.onDisconnect { [weak self] in self?.fail() }
+        // Held strongly, not weakly: a weak reference would give the path a side table, and
+        // every retain of it on the I/O path (multipath's choice) would take the slow way.
+        // The transport lets the handler go at ``PathTransport/close()``, which removing the
+        // path (and shutting down) always does.
+        self.transport.onDisconnect { [self] in self.fail() }
     }
 
     /// Whether the dm state is active.

@@ -20,7 +20,8 @@ public protocol PathTransport: AnyObject, Sendable {
     func close()
     /// Calls `handler` whenever an established connection is lost (not on ``close()``): a
     /// lost connection is a path error even with no I/O in flight, so the path fails at once
-    /// instead of at its next check. Files never call it.
+    /// instead of at its next check. Files never call it. The handler may hold the path: a
+    /// transport keeps it only until ``close()``.
     func onDisconnect(_ handler: @escaping @Sendable () -> Void)
 }
 

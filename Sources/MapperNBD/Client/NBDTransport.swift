@@ -92,6 +92,8 @@ public final class NBDTransport: RemoteTransport {
     public func close() {
         let connection = state.withLock { state -> NBDClientConnection? in
             state.closed = true
+            // The handler may hold the path (``PathTransport/onDisconnect(_:)``): let it go.
+            state.disconnectHandler = nil
             defer { state.connection = nil }
             return state.connection
         }

@@ -30,9 +30,12 @@ extension MultipathTarget {
         }
         guard let generation else { return }
         let duration = retryDuration(count)
-        Task { [weak self] in
+        // Holds the target until the timer ends (a destroyed target's generation no longer
+        // matches): a weak reference would give it a side table, and every retain of it on the
+        // I/O path would take the slow way from then on.
+        Task { [self] in
             try? await Task.sleep(for: duration)
-            self?.noPathRetryExpired(generation, count: count)
+            noPathRetryExpired(generation, count: count)
         }
     }
 
