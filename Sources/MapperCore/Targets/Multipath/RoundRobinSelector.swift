@@ -15,8 +15,9 @@ final class RoundRobinSelector: PathSelector, @unchecked Sendable {
     private var repeatCounts: [ObjectIdentifier: Int] = [:]
     /// Where the next search starts (index into the group's paths).
     private var next = 0
-    /// Bios sent through ``selectLockFree(from:)``.
-    private let ticket = Atomic<Int>(0)
+    /// Bios sent through ``selectLockFree(from:)`` (unsigned, so that it wraps to 0; one
+    /// `lock xadd` per bio).
+    private let ticket = Atomic<UInt>(0)
     /// The repeat count every path has, or `nil` when they differ (or there are none). Set
     /// while the table is built, read-only afterwards.
     private(set) var uniformRepeatCount: Int?
@@ -34,7 +35,7 @@ final class RoundRobinSelector: PathSelector, @unchecked Sendable {
     func alignTicket(pathCount: Int) {
         guard let repeatCount = uniformRepeatCount, pathCount > 0 else { return }
         let chosen = (next - 1 + pathCount) % pathCount
-        ticket.store(chosen * repeatCount + 1, ordering: .relaxed)
+        ticket.store(UInt(chosen * repeatCount + 1), ordering: .relaxed)
     }
 
     /// The next active path by ticket, without a lock (only with a ``uniformRepeatCount``);
@@ -43,7 +44,7 @@ final class RoundRobinSelector: PathSelector, @unchecked Sendable {
     func selectLockFree(from paths: [Path]) -> Path? {
         guard let repeatCount = uniformRepeatCount, !paths.isEmpty else { return nil }
         let count = paths.count
-        let start = (ticket.add(1, ordering: .relaxed).oldValue / repeatCount) % count
+        let start = Int((ticket.wrappingAdd(1, ordering: .relaxed).oldValue / UInt(repeatCount)) % UInt(count))
         for step in 0..<count {
             let path = paths[(start + step) % count]
             if path.isActive { return path }
