@@ -25,9 +25,9 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
     /// The table's `queue_if_no_path` feature (what `no_path_retry queue` restores).
     let tableQueueIfNoPath: Bool
     /// The groups in table order (the same objects as the state's) and, per group, its
-    /// round-robin selector when it can choose without the lock.
+    /// round-robin selector and paths when it can choose without the lock.
     let groupList: [PriorityGroup]
-    let lockFreeSelectors: [RoundRobinSelector?]
+    let lockFreeRoutes: [LockFreeRoute?]
     /// Which group `map` may choose in without the lock (``FastPathChoice``).
     let fastChoice = FastPathChoice()
 
@@ -38,14 +38,20 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         self.selectorsTrackIO = arguments.groups.contains { $0.selector.tracksIO }
         self.tableQueueIfNoPath = arguments.queueIfNoPath
         self.groupList = arguments.groups
-        self.lockFreeSelectors = arguments.groups.map { group in
-            (group.selector as? RoundRobinSelector).flatMap { $0.uniformRepeatCount == nil ? nil : $0 }
+        self.lockFreeRoutes = arguments.groups.map { group in
+            (group.selector as? RoundRobinSelector).flatMap {
+                $0.uniformRepeatCount == nil ? nil : LockFreeRoute(selector: $0, paths: group.paths)
+            }
         }
         var initial = MultipathState(
             groups: arguments.groups, queueIfNoPath: arguments.queueIfNoPath,
             savedQueueIfNoPath: arguments.queueIfNoPath, fastChoice: fastChoice)
         if arguments.initialGroup > 0 { initial.nextGroup = arguments.groups[arguments.initialGroup - 1] }
         self.state = Mutex(initial)
+    }
+
+    deinit {
+        for route in lockFreeRoutes { route?.deallocate() }
     }
 
     // MARK: Path choice
@@ -94,11 +100,11 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
 
     public func map(_ clone: Clone) -> MapResult {
         // Round-robin inside the current group without the lock (``FastPathChoice``).
-        if let index = fastChoice.groupIndex, let selector = lockFreeSelectors[index],
-            let path = selector.selectLockFree(from: groupList[index].paths)
-        {
-            clone.mapContext = path
-            path.submit(remapped: clone, to: clone.op == .flush ? 0 : clone.sector)
+        if let index = fastChoice.groupIndex, let route = lockFreeRoutes[index], let chosen = route.choose() {
+            chosen._withUnsafeGuaranteedRef { path in
+                clone.mapContext = path
+                path.submit(remapped: clone, to: clone.op == .flush ? 0 : clone.sector)
+            }
             return .submitted
         }
         let decision = state.withLock { state -> Decision in
@@ -115,9 +121,9 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
                     group.selector.startIO(path, sectors: clone.sectors)
                 }
                 if let group = state.currentGroup, state.nextGroup == nil,
-                    let selector = lockFreeSelectors[group.number - 1], fastChoice.groupIndex != group.number - 1
+                    let route = lockFreeRoutes[group.number - 1], fastChoice.groupIndex != group.number - 1
                 {
-                    selector.alignTicket(pathCount: group.paths.count)
+                    route.selector.takeUnretainedValue().alignTicket(pathCount: group.paths.count)
                     fastChoice.publish(group.number - 1)
                 }
                 return .path(path)

@@ -39,15 +39,18 @@ final class RoundRobinSelector: PathSelector, @unchecked Sendable {
     }
 
     /// The next active path by ticket, without a lock (only with a ``uniformRepeatCount``);
-    /// `nil` when no path of the group is active.
+    /// `nil` when no path of the group is active. The paths are borrowed
+    /// (``LockFreeRoute``): no reference count is written.
     @inline(__always)
-    func selectLockFree(from paths: [Path]) -> Path? {
+    func selectLockFree(from paths: UnsafeBufferPointer<Unmanaged<Path>>) -> Unmanaged<Path>? {
         guard let repeatCount = uniformRepeatCount, !paths.isEmpty else { return nil }
         let count = paths.count
         let start = Int((ticket.wrappingAdd(1, ordering: .relaxed).oldValue / UInt(repeatCount)) % UInt(count))
         for step in 0..<count {
-            let path = paths[(start + step) % count]
-            if path.isActive { return path }
+            var index = start + step
+            if index >= count { index -= count }
+            let path = paths[index]
+            if path._withUnsafeGuaranteedRef({ $0.isActive }) { return path }
         }
         return nil
     }
