@@ -11,7 +11,7 @@ extension MappedDevice: AllocationReporting {
             let pieceEnd = min(end, table.end(of: index))
             let length = pieceEnd - current
             let known =
-                table.objects[index].allocation(
+                table.slots[index].target.allocation(
                     sector: current, sectors: length, limit: limit - extents.count) ?? [.data(length)]
             var covered: UInt64 = 0
             for extent in known where covered < length {

@@ -183,7 +183,7 @@ extension MappedDevice {
             storage.cloneOwner = bio
         }
         storage.prepare(
-            bio: bio, device: self, target: table.objects[index], hasEndIO: table.hasEndIO[index], targetIndex: index,
+            bio: bio, device: self, target: table.slots[index], hasEndIO: table.hasEndIO[index], targetIndex: index,
             targetStart: table.starts[index], sector: sector, sectors: sectors)
         return Clone(bio: bio, storage: storage)
     }
@@ -206,7 +206,7 @@ extension MappedDevice {
 
     /// Maps a clone through its target and carries out the answer (dm's `__map_bio`).
     func issue(_ clone: Clone) {
-        switch clone.target.map(clone) {
+        switch clone.withTarget({ $0.map(clone) }) {
         case .remapped(let device, let request):
             device.submit(request)
         case .submitted:
@@ -227,7 +227,7 @@ extension MappedDevice {
             cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
             return
         }
-        switch clone.target.endIO(clone, error: error) {
+        switch clone.withTarget({ $0.endIO(clone, error: error) }) {
         case .done: cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
         case .error(let errno): cloneEnded(clone, .error(errno))
         case .requeue: cloneEnded(clone, .requeue)

@@ -43,7 +43,13 @@ public struct Clone: @unchecked Sendable {
     /// The target this clone belongs to. Not reference-counted, for the same reason: the
     /// table the bio was split through, which owns the target, lives until `pending` drains
     /// (``DeviceIOGate``, "The table").
-    public var target: any Target { storage.cloneTarget.unsafelyUnwrapped }
+    public var target: any Target { storage.cloneTarget.unsafelyUnwrapped.takeUnretainedValue().target }
+
+    /// Runs `body` with the clone's target, borrowed (no reference count written).
+    @inline(__always)
+    func withTarget<R>(_ body: (any Target) -> R) -> R {
+        storage.cloneTarget.unsafelyUnwrapped._withUnsafeGuaranteedRef { body($0.target) }
+    }
     /// First sector of that target in the device.
     public var targetStart: UInt64 { storage.cloneTargetStart }
     /// Index of the target in its table.

@@ -14,8 +14,8 @@ public class CloneStorage: @unchecked Sendable {
     /// See ``Clone/device``. Unmanaged: the core calls the device through a borrowed
     /// reference (`_withUnsafeGuaranteedRef`), which writes no reference count.
     var cloneDevice: Unmanaged<MappedDevice>?
-    /// See ``Clone/target``.
-    unowned(unsafe) var cloneTarget: (any Target)?
+    /// See ``Clone/target``: the table's slot for it, borrowed (``TargetSlot``).
+    var cloneTarget: Unmanaged<TargetSlot>?
     /// The target's ``Target/hasEndIO``.
     var cloneHasEndIO = true
     var cloneTargetStart: UInt64 = 0
@@ -34,11 +34,11 @@ public class CloneStorage: @unchecked Sendable {
     /// Sets the fields for a new clone of `bio`.
     @inline(__always)
     final func prepare(
-        bio: Bio, device: MappedDevice, target: any Target, hasEndIO: Bool, targetIndex: Int, targetStart: UInt64,
+        bio: Bio, device: MappedDevice, target: TargetSlot, hasEndIO: Bool, targetIndex: Int, targetStart: UInt64,
         sector: UInt64, sectors: UInt64
     ) {
         cloneDevice = Unmanaged.passUnretained(device)
-        cloneTarget = target
+        cloneTarget = Unmanaged.passUnretained(target)
         cloneHasEndIO = hasEndIO
         cloneTargetIndex = targetIndex
         cloneTargetStart = targetStart

@@ -10,10 +10,11 @@ public final class Table: Sendable {
     public let targets: [TargetInstance]
     /// `ends[i]` = one past the last sector of target `i` (dm's `highs`, exclusive).
     private let ends: [UInt64]
-    /// Hot-path copies of each target's start, object and `maxIOSectors` (0 = no limit), so
-    /// mapping never copies a whole ``TargetInstance``.
+    /// Hot-path copies of each target's start, object (in its ``TargetSlot``, as clones call
+    /// it) and `maxIOSectors` (0 = no limit), so mapping never copies a whole
+    /// ``TargetInstance``.
     let starts: [UInt64]
-    let objects: [any Target]
+    let slots: [TargetSlot]
     let maxIO: [UInt64]
     /// Each target's ``Target/hasEndIO``.
     let hasEndIO: [Bool]
@@ -25,7 +26,7 @@ public final class Table: Sendable {
         self.targets = targets
         self.ends = targets.map(\.end)
         self.starts = targets.map(\.start)
-        self.objects = targets.map(\.target)
+        self.slots = targets.map { TargetSlot($0.target) }
         self.maxIO = targets.map { $0.target.maxIOSectors ?? 0 }
         self.hasEndIO = targets.map(\.target.hasEndIO)
         self.sizeSectors = targets.last?.end ?? 0
