@@ -277,11 +277,16 @@ extension Bio {
     /// ``isReusable`` bios of which the caller holds the only reference, so that no other
     /// thread can see the fields change.
     func reuse(id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?) {
-        self.request = Request(
-            id: id, op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-            startedNanos: MonotonicClock.now())
+        request.id = id
+        request.op = op
+        request.sector = sector
+        request.sectors = sectors
+        // The same buffer again (the usual case) costs no retain and release.
+        if request.buffer !== buffer { request.buffer = buffer }
+        request.bufferOffset = 0
+        request.startedNanos = MonotonicClock.now()
         shard = 0
-        cloneOwner = nil
+        if cloneOwner != nil { cloneOwner = nil }
         cloneMapContext = nil
         // The observable state changes only for a bio someone observed or that was held (and
         // so journaled): otherwise it is still as created, and needs no lock.
