@@ -4,10 +4,13 @@ import Synchronization
 /// One I/O request submitted to a mapped device (dm's `struct bio` plus its `dm_io`).
 ///
 /// The request part (id, op, sectors, buffer) does not change while anyone but its owner
-/// holds the bio: it is set at creation and again only by ``reuse(id:op:sector:sectors:buffer:)``,
-/// which requires the only reference to an ended bio. The aggregation state (`remaining`, `outcome`,
-/// `queuedClones`, held bytes) belongs to the device the bio was submitted to and, once the
-/// bio's clones are issued, is touched only under that device's lock. The observable part (``state``, ``error``, completion) has its own lock.
+/// holds the bio: it is set at creation and again only by
+/// ``reuse(id:op:sector:sectors:buffer:)``, which requires the only reference to an ended bio.
+/// The aggregation state (`remaining`, `outcome`, `queuedClones`, held bytes) belongs to the
+/// device the bio was submitted to and, once the bio's clones are issued, is touched only under
+/// that device's lock (or by the one clone of a bio on the fast path: ``DeviceIOGate``). The
+/// observable part (queue state, waiters, end-I/O receiver) has its own lock; the end itself
+/// is one atomic word (``endWord``).
 ///
 /// A bio is also the storage of its first clone (``CloneStorage``), so that a bio inside one
 /// target costs one allocation.
