@@ -88,7 +88,7 @@ public struct Clone: @unchecked Sendable {
     /// Ends the clone with `outcome` without calling the target's `endIO` (dm's `dec_pending`
     /// from a target's own queue).
     public func end(_ outcome: CloneOutcome) {
-        withDevice { device in withBio { device.cloneEndedDirectly($0, outcome) } }
+        withDevice { $0.cloneEnded(self, outcome) }
     }
 
     /// Maps the clone again through its target's `map` and carries out the result, as the core
