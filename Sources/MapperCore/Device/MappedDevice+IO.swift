@@ -247,7 +247,7 @@ extension MappedDevice {
         case finish(Errno?)
     }
 
-    func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
+    private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
         // The fast path (``DeviceIOGate``): the only clone of a bio that was never held ends
         // with ok or an error. No other clone can touch the aggregation, and nothing about it
         // is journaled; a requeue always takes the lock (its noflushSuspending check and the
