@@ -17,6 +17,30 @@ int64_t cmapper_seek_hole(int fd, int64_t offset) {
     return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
 }
 
-int cmapper_current_cpu(void) {
+int cmapper_sched_getcpu(void) {
     return sched_getcpu();
+}
+
+void cmapper_percpu_add_widened(uint64_t *words, uint64_t stride, uint64_t mask, uint64_t counter,
+                                uint64_t value, uint64_t spins, uint64_t *aborts) {
+#if CMAPPER_HAVE_PERCPU_ADD
+    struct rseq *area = cmapper_rseq_area();
+    if (area) {
+        uint64_t scratch, left, aborted = 0;
+#define WIDENED_OUTPUTS , [left] "=&r"(left), [aborted] "+r"(aborted)
+#define WIDENED_INPUTS , [spins] "r"(spins | 1)
+        CMAPPER_PERCPU_ADD_ASM("movq %[spins], %[left]\n\t"
+                               "6:\n\t"
+                               "decq %[left]\n\t"
+                               "jnz 6b\n\t",
+                               "incq %[aborted]\n\t", WIDENED_OUTPUTS, WIDENED_INPUTS);
+#undef WIDENED_OUTPUTS
+#undef WIDENED_INPUTS
+        __atomic_fetch_add(aborts, aborted, __ATOMIC_RELAXED);
+        return;
+    }
+#endif
+    (void)spins;
+    (void)aborts;
+    cmapper_percpu_add(words, stride, mask, counter, value);
 }

@@ -1,6 +1,13 @@
+import CMapperSys
+import Foundation
+import Synchronization
 import Testing
 
 @testable import MapperCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `ShardedCounters`: per-CPU words whose sums are exact.
 @Suite("Per-CPU counters")
@@ -50,5 +57,72 @@ struct ShardedCountersTests {
         }
         #expect(counters.sum(1) == 40_000)
         #expect(counters.sumSequentially(0) == 40_000)
+    }
+
+    @Test("the CPU read from the rseq area is the one sched_getcpu reports")
+    func currentCPU() {
+        let cpus = Int32(ProcessInfo.processInfo.activeProcessorCount)
+        // The thread may migrate between the two reads: they must agree on some try.
+        var agreed = false
+        for _ in 0..<1_000 where !agreed {
+            let fast = cmapper_current_cpu()
+            let slow = cmapper_sched_getcpu()
+            #expect(fast >= 0 && fast < max(cpus, fast + 1))
+            agreed = fast == slow
+        }
+        #expect(agreed)
+    }
+
+    /// A thread preempted between reading its CPU and its non-locked add, then run on another
+    /// CPU, would add into a shard that another thread may be adding to at the same time: the
+    /// kernel must abort and restart every such sequence. That race is too rare to catch in a
+    /// test, so the check is that the kernel honours the sequence: with a busy loop inside it
+    /// (the same asm, widened) and four times as many threads as CPUs, preemption inside the
+    /// window is common, and each must show up as an abort, with the sums still exact. A
+    /// wrong descriptor (start, length, abort handler) gives no aborts; a wrong signature gets
+    /// the process killed. The production adds run beside them and must sum exactly too.
+    @Test("adds in the restartable sequence are aborted and restarted, and lose nothing")
+    func restartableAddsUnderPreemption() async {
+        let counters = ShardedCounters(width: 3)
+        let shards = ShardedCounters.shardCount
+        let widened = UnsafeMutablePointer<UInt64>.allocate(capacity: 16 * shards)
+        widened.initialize(repeating: 0, count: 16 * shards)
+        defer { widened.deallocate() }
+        let aborts = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        aborts.initialize(to: 0)
+        defer { aborts.deallocate() }
+        nonisolated(unsafe) let words = widened
+        nonisolated(unsafe) let abortCount = aborts
+        let threads = 4 * max(ProcessInfo.processInfo.activeProcessorCount, 2)
+        let adds = 20_000
+        let finished = DispatchGroup()
+        let unrestartableThreads = Atomic<Int>(0)
+        for index in 0..<threads {
+            finished.enter()
+            let thread = Thread {
+                if cmapper_percpu_add_is_restartable() == 0 { unrestartableThreads.add(1, ordering: .relaxed) }
+                for _ in 0..<adds {
+                    cmapper_percpu_add_widened(words, 16, UInt64(shards - 1), 3, 1, 4_000, abortCount)
+                    counters.add(0, 1)
+                    counters.add(2, UInt64(index + 1))
+                }
+                finished.leave()
+            }
+            thread.start()
+        }
+        await withCheckedContinuation { continuation in
+            finished.notify(queue: .global()) { continuation.resume() }
+        }
+        let widenedSum = (0..<shards).reduce(UInt64(0)) { $0 + words[$1 * 16 + 3] }
+        #expect(widenedSum == UInt64(threads * adds))
+        #expect(counters.sum(0) == UInt64(threads * adds))
+        #expect(counters.sum(2) == UInt64(adds * threads * (threads + 1) / 2))
+        #expect(counters.sum(1) == 0)
+        let aborted = abortCount.pointee
+        if unrestartableThreads.load(ordering: .relaxed) == 0 {
+            #expect(aborted > 0, "no sequence was aborted: the kernel does not see it")
+        } else {
+            #expect(aborted == 0)
+        }
     }
 }

@@ -28,6 +28,9 @@ public final class FileBackend: Backend, PathTransport {
     /// line. Shard 0 is ``fd``; the others reopen it through `/proc/self/fd` (the same file
     /// even if its name changed), or fall back to ``fd`` where that fails.
     nonisolated(unsafe) private let shardFDs: UnsafeMutablePointer<Int32>
+    /// `ShardedCounters.shardCount - 1`, stored: the hot path reads no lazily initialised
+    /// global.
+    private let shardMask = ShardedCounters.shardCount - 1
 
     /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
     /// it sparse with that size; when it exists and `createSizeBytes` is given, the sizes must
@@ -150,7 +153,7 @@ public final class FileBackend: Backend, PathTransport {
         let end = sector &+ sectors
         guard end >= sector, end <= sizeSectors else { return .EIO }
         let offset = off_t(sector << 9)
-        let fd = shardFDs[ShardedCounters.currentShard]
+        let fd = shardFDs[Int(truncatingIfNeeded: cmapper_current_cpu()) & shardMask]
         let byteCount = Int(sectors) << 9
         switch op {
         case .read:

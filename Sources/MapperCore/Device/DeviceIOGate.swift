@@ -77,7 +77,7 @@ final class DeviceIOGate: @unchecked Sendable {
     @inline(__always)
     @discardableResult
     func acquire(_ count: Int = 1) -> Int {
-        let shard = ShardedCounters.currentShard
+        let shard = pending.shardOfCurrentCPU
         pending.addSequentially(0, Int64(count), shard: shard)
         return shard
     }

@@ -3,10 +3,11 @@ import Synchronization
 /// A device's I/O counters in node_exporter's diskstats terms: bios ended, bytes and time per
 /// direction, and a latency histogram per op.
 ///
-/// Contract: each ended bio costs three relaxed atomic adds (its direction's bytes, one
-/// histogram bucket, the histogram's sum) plus one more if it failed, all on the bio's
-/// shard of ``ShardedCounters``: no lock, no label lookup, and no cache line shared
-/// with a submitter on another CPU. A bio counts once, when it ends (completed or failed)
+/// Contract: each ended bio costs three relaxed adds (its direction's bytes, one histogram
+/// bucket, the histogram's sum) plus one more if it failed, all on the shard of
+/// ``ShardedCounters`` of the CPU that ends it, each a plain add inside a restartable
+/// sequence where the thread has an rseq area: no lock, no locked instruction, no label
+/// lookup, and no cache line shared with a submitter on another CPU. A bio counts once, when it ends (completed or failed)
 /// with the latency from its creation, so a bio held across a suspend or queued without
 /// paths counts its whole wait. A pushed-back bio is not ended and is counted when it
 /// finally ends. Readers (a metrics scrape) sum the shards: they see every counter exactly
@@ -94,19 +95,19 @@ public final class IOStatistics: Sendable {
     }
 
     /// Counts `bio`, which ended with `error` at `endedAt` (a ``MonotonicClock`` reading),
-    /// on the bio's shard. Borrows the counters (no ``Direction``, which would hold them).
+    /// on the calling CPU's shard. Borrows the counters (no ``Direction``, which would hold
+    /// them).
     @inline(__always)
     func ended(_ bio: Bio, error: Errno?, endedAt: Int64) {
         let elapsed = endedAt &- bio.startedNanos
         let nanos = elapsed > 0 ? UInt64(elapsed) : 0
         let base = Self.base(bio.op)
-        let shard = bio.shard
         if error != nil {
-            counters.add(base + Self.failedSlot, 1, shard: shard)
+            counters.add(base + Self.failedSlot, 1)
         } else {
-            counters.add(base + Self.bytesSlot, UInt64(bio.byteCount), shard: shard)
+            counters.add(base + Self.bytesSlot, UInt64(bio.byteCount))
         }
-        counters.add(base + Self.firstBucketSlot + Self.bucket(nanos), 1, shard: shard)
-        counters.add(base + Self.sumSlot, nanos, shard: shard)
+        counters.add(base + Self.firstBucketSlot + Self.bucket(nanos), 1)
+        counters.add(base + Self.sumSlot, nanos)
     }
 }

@@ -76,9 +76,8 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// can see the bio yet), then touched only under the owning device's lock.
     nonisolated(unsafe) var aggregation = Aggregation()
     /// The CPU shard (``ShardedCounters``) the bio was last counted in `pending` on; its end
-    /// is counted on the same shard (statistics, `pending`), which saves asking for the CPU
-    /// again and is right for any shard. Written by the submitting thread before the bio is
-    /// split.
+    /// takes it out of `pending` on the same shard, which saves asking for the CPU again and
+    /// is right for any shard. Written by the submitting thread before the bio is split.
     nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
     /// The end, written once by the first ``finish(_:endedAt:)`` with one compare-exchange:

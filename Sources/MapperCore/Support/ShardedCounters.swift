@@ -9,13 +9,16 @@ import Foundation
 /// pairs them). Nothing else lives in those lines.
 ///
 /// **Shards.** The CPU count rounded up to a power of two, at most 64. The shard of a call is
-/// the CPU the thread runs on (``currentShard``, read from the thread's rseq area by glibc:
-/// no system call), masked: CPUs beyond the count share a shard, which costs contention,
-/// never correctness. A thread may migrate between reading its shard and writing it; that
-/// too only costs contention.
+/// the CPU the thread runs on (``currentShard``, one load from the thread's rseq area: no
+/// call, no system call), masked: CPUs beyond the count share a shard, which costs
+/// contention, never correctness. A thread may migrate between reading its shard and writing
+/// it; that too only costs contention.
 ///
-/// **Operations.** ``add(_:_:shard:)`` and ``sum(_:)`` are relaxed: for statistics, whose
-/// readers want a recent total, not a snapshot. ``addSequentially(_:_:shard:)`` and
+/// **Operations.** ``add(_:_:)``, ``add(_:_:shard:)`` and ``sum(_:)`` are relaxed: for
+/// statistics, whose readers want a recent total, not a snapshot. ``add(_:_:)`` adds on the
+/// calling CPU's shard inside a restartable sequence (`cmapper_percpu_add`: a plain add, no
+/// locked instruction, where the thread has an rseq area; a locked add elsewhere).
+/// ``addSequentially(_:_:shard:)`` and
 /// ``sumSequentially(_:)`` are sequentially consistent: for a count that takes part in a
 /// Dekker handshake with a flag (``DeviceIOGate``'s `pending`). A sum is not an atomic
 /// snapshot of all shards; the users state why that is enough.
@@ -28,9 +31,17 @@ final class ShardedCounters: @unchecked Sendable {
         return count
     }()
 
-    /// The shard of the calling thread's CPU now.
+    /// The shard of the calling thread's CPU now. Reads the lazily initialised ``shardCount``;
+    /// the hot path uses an instance's ``shardOfCurrentCPU``, which reads a stored mask.
     @inline(__always)
     static var currentShard: Int { Int(truncatingIfNeeded: cmapper_current_cpu()) & (shardCount - 1) }
+
+    /// ``shardCount`` - 1, stored, so that the hot path reads no lazily initialised global.
+    let shardMask: Int
+
+    /// The shard of the calling thread's CPU now (``currentShard``).
+    @inline(__always)
+    var shardOfCurrentCPU: Int { Int(truncatingIfNeeded: cmapper_current_cpu()) & shardMask }
 
     /// Counters per shard.
     let width: Int
@@ -40,6 +51,7 @@ final class ShardedCounters: @unchecked Sendable {
     init(width: Int) {
         precondition(width > 0)
         self.width = width
+        shardMask = Self.shardCount - 1
         stride = (width + 15) & ~15
         let bytes = stride * 8 * Self.shardCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 128)
@@ -54,9 +66,16 @@ final class ShardedCounters: @unchecked Sendable {
         words + (shard &* stride &+ counter)
     }
 
-    /// Adds `value` to `counter` in `shard` (relaxed).
+    /// Adds `value` to `counter` in the calling CPU's shard (relaxed; no locked instruction
+    /// where the thread has an rseq area: see the type's comment).
     @inline(__always)
-    func add(_ counter: Int, _ value: UInt64, shard: Int = ShardedCounters.currentShard) {
+    func add(_ counter: Int, _ value: UInt64) {
+        cmapper_percpu_add(words, UInt64(stride), UInt64(shardMask), UInt64(counter), value)
+    }
+
+    /// Adds `value` to `counter` in `shard` (relaxed, a locked add).
+    @inline(__always)
+    func add(_ counter: Int, _ value: UInt64, shard: Int) {
         cmapper_add_relaxed(word(counter, shard), value)
     }
 
