@@ -31,19 +31,20 @@ static int64_t gettime_nanos(void) {
 
 #if CMAPPER_HAVE_TSC
 
-enum { SOURCE_UNKNOWN = 0, SOURCE_CALIBRATING = 1, SOURCE_TSC = 2, SOURCE_GETTIME = 3 };
+enum {
+    SOURCE_UNKNOWN = 0,
+    SOURCE_CALIBRATING = 1,
+    SOURCE_TSC = CMAPPER_CLOCK_SOURCE_TSC,
+    SOURCE_GETTIME = 3
+};
 
-static int source = SOURCE_UNKNOWN;
 static pthread_once_t source_once = PTHREAD_ONCE_INIT;
 /// Nanoseconds of calibration before the first anchor, and between re-anchorings.
 static int64_t calibrate_nanos = 200000000;
 static int64_t refresh_nanos = 1000000000;
-/// The anchor, under `sequence` (odd while being written).
-static uint64_t sequence;
-static uint64_t anchor_tsc;
-static int64_t anchor_nanos;
-static uint64_t scale_q32;
-static uint64_t refresh_ticks;
+/// The source and the anchor (CMapperSys.h): written only here, read here and by the inline
+/// fast path of cmapper_monotonic_nanos.
+struct cmapper_clock_state cmapper_clock = {.source = SOURCE_UNKNOWN};
 /// Set by the thread that is re-anchoring.
 static int refreshing;
 
@@ -80,7 +81,7 @@ static int tsc_trusted(void) {
 
 static void choose_source(void) {
     if (!tsc_trusted()) {
-        __atomic_store_n(&source, SOURCE_GETTIME, __ATOMIC_RELEASE);
+        __atomic_store_n(&cmapper_clock.source, SOURCE_GETTIME, __ATOMIC_RELEASE);
         return;
     }
     // The calibration's starting point is the first anchor, published with no scale yet.
@@ -88,13 +89,13 @@ static void choose_source(void) {
     uint64_t tsc;
     for (int attempt = 0; attempt < 100; attempt++) {
         if (read_pair(&nanos, &tsc)) {
-            anchor_nanos = nanos;
-            anchor_tsc = tsc;
-            __atomic_store_n(&source, SOURCE_CALIBRATING, __ATOMIC_RELEASE);
+            cmapper_clock.nanos = nanos;
+            cmapper_clock.tsc = tsc;
+            __atomic_store_n(&cmapper_clock.source, SOURCE_CALIBRATING, __ATOMIC_RELEASE);
             return;
         }
     }
-    __atomic_store_n(&source, SOURCE_GETTIME, __ATOMIC_RELEASE);
+    __atomic_store_n(&cmapper_clock.source, SOURCE_GETTIME, __ATOMIC_RELEASE);
 }
 
 /// Publishes a new anchor measured now, with the scale measured since the last one, and
@@ -104,21 +105,21 @@ static int64_t reanchor(void) {
     int64_t nanos;
     uint64_t tsc;
     if (!read_pair(&nanos, &tsc)) return nanos;
-    uint64_t old_tsc = __atomic_load_n(&anchor_tsc, __ATOMIC_RELAXED);
-    int64_t old_nanos = __atomic_load_n(&anchor_nanos, __ATOMIC_RELAXED);
+    uint64_t old_tsc = __atomic_load_n(&cmapper_clock.tsc, __ATOMIC_RELAXED);
+    int64_t old_nanos = __atomic_load_n(&cmapper_clock.nanos, __ATOMIC_RELAXED);
     if (tsc <= old_tsc || nanos <= old_nanos) return nanos;  // no usable interval: keep the old one
     uint64_t scale = (uint64_t)((((unsigned __int128)(uint64_t)(nanos - old_nanos)) << 32) / (tsc - old_tsc));
     if (scale == 0) return nanos;
     uint64_t ticks = (uint64_t)((((unsigned __int128)(uint64_t)__atomic_load_n(&refresh_nanos, __ATOMIC_RELAXED)) << 32) / scale);
-    uint64_t seq = __atomic_load_n(&sequence, __ATOMIC_RELAXED);
-    __atomic_store_n(&sequence, seq + 1, __ATOMIC_RELAXED);
+    uint64_t seq = __atomic_load_n(&cmapper_clock.sequence, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmapper_clock.sequence, seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&anchor_tsc, tsc, __ATOMIC_RELAXED);
-    __atomic_store_n(&anchor_nanos, nanos, __ATOMIC_RELAXED);
-    __atomic_store_n(&scale_q32, scale, __ATOMIC_RELAXED);
-    __atomic_store_n(&refresh_ticks, ticks, __ATOMIC_RELAXED);
-    __atomic_store_n(&sequence, seq + 2, __ATOMIC_RELEASE);
-    __atomic_store_n(&source, SOURCE_TSC, __ATOMIC_RELEASE);
+    __atomic_store_n(&cmapper_clock.tsc, tsc, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmapper_clock.nanos, nanos, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmapper_clock.scale_q32, scale, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmapper_clock.refresh_ticks, ticks, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmapper_clock.sequence, seq + 2, __ATOMIC_RELEASE);
+    __atomic_store_n(&cmapper_clock.source, SOURCE_TSC, __ATOMIC_RELEASE);
     return nanos;
 }
 
@@ -130,18 +131,18 @@ static int64_t try_reanchor(void) {
     return nanos;
 }
 
-int64_t cmapper_monotonic_nanos(void) {
-    int current = __atomic_load_n(&source, __ATOMIC_ACQUIRE);
+int64_t cmapper_monotonic_nanos_slow(void) {
+    int current = __atomic_load_n(&cmapper_clock.source, __ATOMIC_ACQUIRE);
     if (current == SOURCE_TSC) {
         for (;;) {
-            uint64_t seq = __atomic_load_n(&sequence, __ATOMIC_ACQUIRE);
+            uint64_t seq = __atomic_load_n(&cmapper_clock.sequence, __ATOMIC_ACQUIRE);
             if (seq & 1) break;  // being re-anchored: this one reading comes from clock_gettime
-            uint64_t tsc0 = __atomic_load_n(&anchor_tsc, __ATOMIC_RELAXED);
-            int64_t nanos0 = __atomic_load_n(&anchor_nanos, __ATOMIC_RELAXED);
-            uint64_t scale = __atomic_load_n(&scale_q32, __ATOMIC_RELAXED);
-            uint64_t refresh = __atomic_load_n(&refresh_ticks, __ATOMIC_RELAXED);
+            uint64_t tsc0 = __atomic_load_n(&cmapper_clock.tsc, __ATOMIC_RELAXED);
+            int64_t nanos0 = __atomic_load_n(&cmapper_clock.nanos, __ATOMIC_RELAXED);
+            uint64_t scale = __atomic_load_n(&cmapper_clock.scale_q32, __ATOMIC_RELAXED);
+            uint64_t refresh = __atomic_load_n(&cmapper_clock.refresh_ticks, __ATOMIC_RELAXED);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&sequence, __ATOMIC_RELAXED) != seq) continue;
+            if (__atomic_load_n(&cmapper_clock.sequence, __ATOMIC_RELAXED) != seq) continue;
             uint64_t tsc = tsc_now();
             uint64_t ticks = tsc > tsc0 ? tsc - tsc0 : 0;
             if (ticks < refresh) return nanos0 + (int64_t)(((unsigned __int128)ticks * scale) >> 32);
@@ -153,11 +154,11 @@ int64_t cmapper_monotonic_nanos(void) {
     }
     if (current == SOURCE_UNKNOWN) {
         pthread_once(&source_once, choose_source);
-        current = __atomic_load_n(&source, __ATOMIC_ACQUIRE);
+        current = __atomic_load_n(&cmapper_clock.source, __ATOMIC_ACQUIRE);
     }
     if (current == SOURCE_CALIBRATING) {
         int64_t nanos = gettime_nanos();
-        if (nanos - __atomic_load_n(&anchor_nanos, __ATOMIC_RELAXED) >= __atomic_load_n(&calibrate_nanos, __ATOMIC_RELAXED)) {
+        if (nanos - __atomic_load_n(&cmapper_clock.nanos, __ATOMIC_RELAXED) >= __atomic_load_n(&calibrate_nanos, __ATOMIC_RELAXED)) {
             int64_t anchored = try_reanchor();
             if (anchored >= 0) return anchored;
         }
@@ -167,8 +168,8 @@ int64_t cmapper_monotonic_nanos(void) {
 }
 
 int cmapper_monotonic_uses_tsc(void) {
-    if (__atomic_load_n(&source, __ATOMIC_ACQUIRE) == SOURCE_UNKNOWN) cmapper_monotonic_nanos();
-    int current = __atomic_load_n(&source, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&cmapper_clock.source, __ATOMIC_ACQUIRE) == SOURCE_UNKNOWN) cmapper_monotonic_nanos();
+    int current = __atomic_load_n(&cmapper_clock.source, __ATOMIC_ACQUIRE);
     return current == SOURCE_TSC ? 1 : (current == SOURCE_CALIBRATING ? 2 : 0);
 }
 
@@ -179,7 +180,9 @@ void cmapper_monotonic_set_intervals(int64_t calibrate, int64_t refresh) {
 
 #else
 
-int64_t cmapper_monotonic_nanos(void) { return gettime_nanos(); }
+struct cmapper_clock_state cmapper_clock;
+
+int64_t cmapper_monotonic_nanos_slow(void) { return gettime_nanos(); }
 int cmapper_monotonic_uses_tsc(void) { return 0; }
 void cmapper_monotonic_set_intervals(int64_t calibrate, int64_t refresh) {
     (void)calibrate;

@@ -52,8 +52,55 @@ static inline __attribute__((always_inline)) int cmapper_current_cpu(void) {
 /// clock_gettime's and never drifts from it. Two readings may step back by that much when
 /// the anchor is renewed between them: differences must be clamped at 0. The first 200 ms
 /// after the first call (calibration), and everywhere the counter is not trusted, the
-/// readings are clock_gettime's. Any thread; no lock.
-int64_t cmapper_monotonic_nanos(void);
+/// readings are clock_gettime's. Any thread; no lock. The common case (the counter in use,
+/// the anchor neither due nor being renewed) is inline, below; the rest is
+/// cmapper_monotonic_nanos_slow.
+static inline int64_t cmapper_monotonic_nanos(void);
+
+/// cmapper_monotonic_nanos, every case (calibration, re-anchoring, clock_gettime).
+int64_t cmapper_monotonic_nanos_slow(void);
+
+/// The clock's state: written only by MonotonicClock.c, read there and by the inline fast
+/// path of cmapper_monotonic_nanos. Not for other use.
+struct cmapper_clock_state {
+    /// How readings are made (MonotonicClock.c); CMAPPER_CLOCK_SOURCE_TSC once the counter
+    /// is calibrated and trusted.
+    int source;
+    /// A seqlock over the anchor below: odd while it is being written.
+    uint64_t sequence;
+    /// The anchor: a counter reading and the CLOCK_MONOTONIC nanoseconds taken with it.
+    uint64_t tsc;
+    int64_t nanos;
+    /// Nanoseconds per tick, 32.32 fixed point.
+    uint64_t scale_q32;
+    /// Ticks after the anchor at which it is due for renewal.
+    uint64_t refresh_ticks;
+} __attribute__((aligned(64)));
+
+#define CMAPPER_CLOCK_SOURCE_TSC 2
+
+extern struct cmapper_clock_state cmapper_clock;
+
+static inline __attribute__((always_inline)) int64_t cmapper_monotonic_nanos(void) {
+#if defined(__x86_64__)
+    if (__atomic_load_n(&cmapper_clock.source, __ATOMIC_ACQUIRE) == CMAPPER_CLOCK_SOURCE_TSC) {
+        uint64_t seq = __atomic_load_n(&cmapper_clock.sequence, __ATOMIC_ACQUIRE);
+        uint64_t tsc0 = __atomic_load_n(&cmapper_clock.tsc, __ATOMIC_RELAXED);
+        int64_t nanos0 = __atomic_load_n(&cmapper_clock.nanos, __ATOMIC_RELAXED);
+        uint64_t scale = __atomic_load_n(&cmapper_clock.scale_q32, __ATOMIC_RELAXED);
+        uint64_t refresh = __atomic_load_n(&cmapper_clock.refresh_ticks, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (!(seq & 1) && __atomic_load_n(&cmapper_clock.sequence, __ATOMIC_RELAXED) == seq) {
+            uint64_t tsc = __builtin_ia32_rdtsc();
+            uint64_t ticks = tsc > tsc0 ? tsc - tsc0 : 0;
+            if (__builtin_expect(ticks < refresh, 1)) {
+                return nanos0 + (int64_t)(((unsigned __int128)ticks * scale) >> 32);
+            }
+        }
+    }
+#endif
+    return cmapper_monotonic_nanos_slow();
+}
 
 /// How cmapper_monotonic_nanos reads the time now: 1 through the TSC, 2 calibrating it,
 /// 0 clock_gettime only.
