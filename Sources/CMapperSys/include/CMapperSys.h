@@ -35,11 +35,19 @@ int cmapper_sched_getcpu(void);
 /// glibc. Where no area is registered (an older glibc, rseq turned off, a kernel or tool
 /// without it) its cpu_id is negative, and this asks sched_getcpu(3). Any thread; the
 /// answer may be stale as soon as it is read (the thread may migrate).
+#if CMAPPER_HAVE_RSEQ
+/// The calling thread's rseq area, or NULL when glibc registered none for it (its cpu_id is
+/// then negative).
+static inline __attribute__((always_inline)) struct rseq *cmapper_rseq_area(void) {
+    struct rseq *area = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+    return __builtin_expect((int)__atomic_load_n(&area->cpu_id, __ATOMIC_RELAXED) >= 0, 1) ? area : 0;
+}
+#endif
+
 static inline __attribute__((always_inline)) int cmapper_current_cpu(void) {
 #if CMAPPER_HAVE_RSEQ
-    const struct rseq *area = (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
-    int cpu = (int)__atomic_load_n(&area->cpu_id, __ATOMIC_RELAXED);
-    if (__builtin_expect(cpu >= 0, 1)) return cpu;
+    const struct rseq *area = cmapper_rseq_area();
+    if (area) return (int)__atomic_load_n(&area->cpu_id, __ATOMIC_RELAXED);
 #endif
     return cmapper_sched_getcpu();
 }
@@ -151,12 +159,6 @@ static inline void cmapper_add_relaxed(uint64_t *word, uint64_t value) {
                            [value] "r"(value), [counterBase] "r"(words + counter),                \
                            [signature] "i"(RSEQ_SIG) INPUTS                                       \
                          : "memory", "cc")
-
-/// The calling thread's rseq area, or NULL when glibc registered none for it.
-static inline __attribute__((always_inline)) struct rseq *cmapper_rseq_area(void) {
-    struct rseq *area = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
-    return __builtin_expect((int)__atomic_load_n(&area->cpu_id, __ATOMIC_RELAXED) >= 0, 1) ? area : 0;
-}
 #else
 #define CMAPPER_HAVE_PERCPU_ADD 0
 #endif
