@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 
-/// `GET /v1/metrics` over the real binary, parsed by prometheus_client's parser (the
-/// reference one), with the counters checked against the I/O the test did.
+/// `GET /metrics` (Prometheus' default `metrics_path`) over the real binary, parsed by
+/// prometheus_client's parser (the reference one), with the counters checked against the I/O
+/// the test did; `GET /v1/metrics` serves the same.
 @Suite(
     "metrics", .serialized, .timeLimit(.minutes(3)),
     .enabled(
@@ -29,9 +30,10 @@ struct MetricsTests {
         }
     }
 
-    /// Scrapes the server and parses the answer with prometheus_client.
+    /// Scrapes the server where Prometheus does by default and parses the answer with
+    /// prometheus_client.
     private func scrape(_ server: ServerProcess) async throws -> Scrape {
-        let reply = try await server.call("GET", "/v1/metrics")
+        let reply = try await server.call("GET", "/metrics")
         #expect(reply.status == 200)
         #expect(reply.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).txt")
@@ -149,10 +151,12 @@ struct MetricsTests {
         let server = ServerProcess(directory: try temporaryDataDirectory(), token: "metrics-token")
         try await server.start()
         defer { _ = server.terminate() }
-        let refused = try await server.call("GET", "/v1/metrics", authorized: false)
-        #expect(refused.status == 401)
-        #expect(refused.code == "EACCES")
-        #expect(try await server.call("GET", "/v1/metrics").status == 200)
+        for path in ["/metrics", "/v1/metrics"] {
+            let refused = try await server.call("GET", path, authorized: false)
+            #expect(refused.status == 401, "\(path)")
+            #expect(refused.code == "EACCES")
+            #expect(try await server.call("GET", path).status == 200, "\(path)")
+        }
     }
 
     @Test("SIGTERM ends a long poll at once: the server stops without waiting for its timeout")
