@@ -32,6 +32,22 @@ struct APIHandler: APIProtocol {
         return .noContent(.init())
     }
 
+    func holdStoreCommits(
+        _ input: Operations.HoldStoreCommits.Input
+    ) async throws -> Operations.HoldStoreCommits.Output {
+        guard runtime.configuration.enableFaultInjection else {
+            throw MapperError(.ENOENT, "fault injection is not enabled on this server")
+        }
+        guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
+        if body.commitsHeld {
+            runtime.store.holdCommits()
+        } else {
+            runtime.store.releaseCommits()
+        }
+        let hold = runtime.store.commitHold
+        return .ok(.init(body: .json(.init(commitsHeld: hold.held, waiting: hold.waiting))))
+    }
+
     func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output {
         try Validate.range(input.query.after, 0...Int64.max, "after")
         try Validate.timeoutMs(input.query.timeoutMs)

@@ -36,9 +36,21 @@ final class BioRegistry: Sendable {
         var summary: BioSummary { ended ?? BioSummary(bio!) }
     }
 
+    /// An idempotency key is scoped to the device it was sent to: the device object (which
+    /// the entry's slot keeps alive, so the identity cannot be reused) and the key.
+    private struct Key: Hashable {
+        let device: ObjectIdentifier
+        let key: String
+
+        init(_ device: MappedDevice, _ key: String) {
+            self.device = ObjectIdentifier(device)
+            self.key = key
+        }
+    }
+
     private struct State {
         var byID: [UInt64: Slot] = [:]
-        var byKey: [String: UInt64] = [:]
+        var byKey: [Key: UInt64] = [:]
         var order: [UInt64] = []
     }
 
@@ -61,22 +73,18 @@ final class BioRegistry: Sendable {
 
     init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    private static func key(_ device: MappedDevice, _ key: String) -> String {
-        "\(ObjectIdentifier(device).hashValue)/\(key)"
-    }
-
     /// Registers `bio` (which must have no end-I/O receiver) unless a bio with the same
     /// idempotency key on the same device is known; returns what to report (the earlier bio,
     /// or `bio`) and whether `bio` is new.
     func register(_ bio: Bio, device: MappedDevice) -> (Registered, isNew: Bool) {
         let earlier = state.withLock { state -> Registered? in
-            if let key = bio.idempotencyKey, let earlier = state.byKey[Self.key(device, key)],
+            if let key = bio.idempotencyKey, let earlier = state.byKey[Key(device, key)],
                 let slot = state.byID[earlier]
             {
                 return slot.bio.map(Registered.live) ?? .ended(slot.summary)
             }
             state.byID[bio.id] = Slot(device: device, bio: bio)
-            if let key = bio.idempotencyKey { state.byKey[Self.key(device, key)] = bio.id }
+            if let key = bio.idempotencyKey { state.byKey[Key(device, key)] = bio.id }
             state.order.append(bio.id)
             if state.order.count > capacity + capacity / 4 { prune(&state) }
             return nil
@@ -92,9 +100,9 @@ final class BioRegistry: Sendable {
         state.withLock { state in
             guard let slot = state.byID.removeValue(forKey: id) else { return }
             if let key = slot.bio?.idempotencyKey ?? slot.ended?.idempotencyKey,
-                state.byKey[Self.key(slot.device, key)] == id
+                state.byKey[Key(slot.device, key)] == id
             {
-                state.byKey[Self.key(slot.device, key)] = nil
+                state.byKey[Key(slot.device, key)] = nil
             }
         }
     }
@@ -127,7 +135,7 @@ final class BioRegistry: Sendable {
                 continue
             }
             state.byID[id] = nil
-            if let key = ended.idempotencyKey { state.byKey[Self.key(slot.device, key)] = nil }
+            if let key = ended.idempotencyKey { state.byKey[Key(slot.device, key)] = nil }
             excess -= 1
         }
         state.order.replaceSubrange(0..<index, with: stillLive)
@@ -139,7 +147,7 @@ final class BioRegistry: Sendable {
 
     /// Whether a bio with this key on `device` is known.
     func contains(device: MappedDevice, idempotencyKey: String) -> Bool {
-        state.withLock { $0.byKey[Self.key(device, idempotencyKey)] != nil }
+        state.withLock { $0.byKey[Key(device, idempotencyKey)] != nil }
     }
 
     /// Bios held because they have not ended.

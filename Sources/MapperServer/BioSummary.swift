@@ -2,13 +2,17 @@ import Foundation
 import MapperCore
 
 /// What the server remembers of a bio once it has ended: its description and outcome, never
-/// its payload (an ended bio's buffer is released with the bio itself).
+/// its payload (an ended bio's buffer is released with the bio itself). Also a live bio's
+/// view at one moment.
 struct BioSummary: Sendable, Equatable {
     let id: UInt64
     let op: BioOp
     let sector: UInt64
     let sectors: UInt64
+    /// Where the bio is in the engine.
     let state: BioState
+    /// Whether the journal has committed the bio's place in its queue.
+    let durable: Bool
     let error: Errno?
     let idempotencyKey: String?
     let submittedAt: Date
@@ -20,8 +24,13 @@ struct BioSummary: Sendable, Equatable {
         op = bio.op
         sector = bio.sector
         sectors = bio.sectors
-        (state, error, completedAt) = bio.outcome
+        (state, durable, error, completedAt) = bio.outcome
         idempotencyKey = bio.idempotencyKey
         submittedAt = bio.submittedAt
     }
+
+    /// The state the API reports: a queue state (`queued`, `pushback`, `deferred`) promises
+    /// that the bio survives a crash of the server, so a bio whose place in a queue the
+    /// journal has not committed yet is reported `inflight` until the commit lands.
+    var reportedState: BioState { state.isQueued && !durable ? .inflight : state }
 }

@@ -120,20 +120,25 @@ enum DTO {
         self.bio(BioSummary(bio), device: device)
     }
 
+    /// A bio the server holds in memory: its state as ``BioSummary/reportedState`` (a queue
+    /// state only once the journal committed it).
     static func bio(_ bio: BioSummary, device: String) -> Components.Schemas.Bio {
         .init(
             id: String(bio.id), device: device, op: .init(rawValue: bio.op.rawValue) ?? .write,
             offset: Int64(bio.sector << 9), length: Int64(bio.sectors << 9),
-            state: .init(rawValue: bio.state.rawValue) ?? .inflight, error: bio.error?.name,
-            idempotencyKey: bio.idempotencyKey, submittedAt: bio.submittedAt, completedAt: bio.completedAt)
+            state: .init(rawValue: bio.reportedState.rawValue) ?? .inflight, durable: bio.durable,
+            error: bio.error?.name, idempotencyKey: bio.idempotencyKey, submittedAt: bio.submittedAt,
+            completedAt: bio.completedAt)
     }
 
+    /// A bio read from the journal: a row in a queue state is committed, so durable.
     static func bio(_ stored: StoredBio) -> Components.Schemas.Bio {
         .init(
             id: String(stored.id), device: stored.device, op: .init(rawValue: stored.op.rawValue) ?? .write,
             offset: Int64(stored.sector << 9), length: Int64(stored.sectors << 9),
-            state: .init(rawValue: stored.state.rawValue) ?? .inflight, error: stored.error?.name,
-            idempotencyKey: stored.idempotencyKey, submittedAt: stored.submittedAt, completedAt: stored.completedAt)
+            state: .init(rawValue: stored.state.rawValue) ?? .inflight, durable: stored.state.isQueued,
+            error: stored.error?.name, idempotencyKey: stored.idempotencyKey, submittedAt: stored.submittedAt,
+            completedAt: stored.completedAt)
     }
 
     static func event(_ event: EngineEvent) -> Components.Schemas.Event {

@@ -12,7 +12,8 @@ struct DataService: Sendable {
     enum Outcome: Sendable {
         /// The bio completed successfully.
         case completed(bioID: UInt64)
-        /// Accepted: durably queued, or still in flight after the respond-async wait.
+        /// Accepted: durably queued, or not ended after the respond-async wait. The 202's body
+        /// reports a queue state only if the journal has committed it (``BioSummary/reportedState``).
         case accepted(Bio, device: String)
     }
 
@@ -81,6 +82,9 @@ struct DataService: Sendable {
 
     /// With `respondAsync`, waits at most the configured time for the bio to end or be durably
     /// queued, and answers 202 if it has not ended by then; otherwise waits for it to end.
+    /// A bio that entered a queue whose journal commit has not landed by the deadline is
+    /// accepted as `inflight` (not durable): the server never waits for the commit past the
+    /// deadline, and never claims a durability it lacks.
     private func outcome(of bio: Bio, device: MappedDevice, respondAsync: Bool) async throws -> Outcome {
         if respondAsync {
             let deadline = ContinuousClock.now + runtime.configuration.respondAsyncWait

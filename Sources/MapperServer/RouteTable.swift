@@ -32,6 +32,7 @@ public enum RouteTable {
         ("/events", ["GET"]),
         ("/nbd", ["GET"]),
         ("/debug/faults", ["POST"]),
+        ("/debug/store", ["PUT"]),
     ]
 
     /// The methods served at `path` (a request path starting with `/v1`), or `nil` when no

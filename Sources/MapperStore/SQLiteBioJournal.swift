@@ -96,8 +96,6 @@ public final class SQLiteBioJournal: BioJournal {
     }
 
     public func deviceRenamed(from: String, to: String) {
-        writer.enqueue { db in
-            try db.run(sql: "UPDATE bio SET device = ? WHERE device = ?", arguments: [to, from])
-        }
+        writer.enqueue { db in try SQLiteStore.renameBios(from: from, to: to, db) }
     }
 }

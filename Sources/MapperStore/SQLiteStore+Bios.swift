@@ -76,11 +76,16 @@ extension SQLiteStore {
         }
     }
 
-    /// The newest ended bio of `device` with this idempotency key, or any unended one.
+    /// The newest ended bio of the existing device `device` with this idempotency key, or any
+    /// unended one (never one of a removed device that had the same name).
     public func bio(device: String, idempotencyKey: String) async throws -> StoredBio? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM bio WHERE device = ? AND idempotency_key = ? ORDER BY id DESC LIMIT 1",
+                db,
+                sql: """
+                    SELECT * FROM bio WHERE device = ? AND idempotency_key = ? AND device_removed = 0
+                    ORDER BY id DESC LIMIT 1
+                    """,
                 arguments: [device, idempotencyKey]
             ).map(Self.storedBio)
         }

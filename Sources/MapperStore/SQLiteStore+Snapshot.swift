@@ -76,7 +76,7 @@ extension SQLiteStore {
             db,
             sql: """
                 SELECT id, device, op, sector, sectors, idempotency_key, submitted_at, state, queue_order
-                FROM bio WHERE completed_at IS NULL
+                FROM bio WHERE completed_at IS NULL AND device_removed = 0
                 ORDER BY device,
                     CASE state WHEN 'pushback' THEN 0 WHEN 'queued' THEN 1 WHEN 'inflight' THEN 1 ELSE 2 END,
                     queue_order, id

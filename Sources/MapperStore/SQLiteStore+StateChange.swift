@@ -71,9 +71,10 @@ extension SQLiteStore {
                 arguments: [info.suspended, Int64(info.eventNr), info.uuid, info.noPathRetry.description, info.name])
         case .deviceRenamed(let from, let to):
             try db.execute(sql: "UPDATE device SET name = ? WHERE name = ?", arguments: [to, from])
-            try db.execute(sql: "UPDATE bio SET device = ? WHERE device = ?", arguments: [to, from])
+            try renameBios(from: from, to: to, db)
         case .deviceRemoved(let name):
             try db.execute(sql: "DELETE FROM device WHERE name = ?", arguments: [name])
+            try detachBios(ofRemoved: name, db)
         case .tableChanged(let device, let slot, let text):
             try db.execute(
                 sql: "DELETE FROM table_line WHERE device = ? AND slot = ?", arguments: [device, slot.rawValue])
@@ -95,6 +96,34 @@ extension SQLiteStore {
                 }
             }
         }
+    }
+
+    /// Moves the bio rows of the device now called `from` (not those of removed devices that
+    /// had that name) to `to`.
+    static func renameBios(from: String, to: String, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE bio SET device = ? WHERE device = ? AND device_removed = 0", arguments: [to, from])
+    }
+
+    /// Detaches the bio rows of the removed device `name` from the name, so that a later device
+    /// with the same name does not inherit them. A row that has not ended can never be
+    /// re-issued now (its device is gone): it ends as failed with EIO, as a forced removal
+    /// ends the bios it holds.
+    static func detachBios(ofRemoved name: String, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM bio_payload WHERE id IN
+                    (SELECT id FROM bio WHERE device = ? AND device_removed = 0 AND completed_at IS NULL)
+                """,
+            arguments: [name])
+        try db.execute(
+            sql: """
+                UPDATE bio SET state = 'failed', error = 'EIO', completed_at = ?, target_clones = 0
+                WHERE device = ? AND device_removed = 0 AND completed_at IS NULL
+                """,
+            arguments: [Date().timeIntervalSince1970, name])
+        try db.execute(
+            sql: "UPDATE bio SET device_removed = 1 WHERE device = ? AND device_removed = 0", arguments: [name])
     }
 
     /// Queues an event for the event table (no wait).

@@ -71,6 +71,16 @@ public final class SQLiteStore: StateStore, Service, Sendable {
     /// The writer's group-commit counters.
     public var statistics: StoreStatistics { writer.statistics }
 
+    /// Holds back every commit until ``releaseCommits()`` (fault injection: a disk that takes
+    /// that long); nothing queued meanwhile is durable. ``close()`` commits it.
+    public func holdCommits() { writer.holdCommits() }
+
+    /// Commits what was held back.
+    public func releaseCommits() { writer.releaseCommits() }
+
+    /// Whether commits are held back, and how many items wait for a commit.
+    public var commitHold: (held: Bool, waiting: Int) { writer.hold }
+
     /// Commits what is queued and stops the writer. Later writes fail with ``StoreError/closed``.
     public func close() async { await writer.stop() }
 

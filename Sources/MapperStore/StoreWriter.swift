@@ -31,6 +31,8 @@ final class StoreWriter: Sendable {
         /// A drain is scheduled or running on GRDB's writer queue.
         var draining = false
         var stopping = false
+        /// Commits are held back (``holdCommits()``): work piles up uncommitted.
+        var held = false
         var commits = 0
         var commitsSinceCheckpoint = 0
         /// ``stop()`` callers waiting for the last drain.
@@ -57,8 +59,9 @@ final class StoreWriter: Sendable {
         let (accepted, schedule) = state.withLock { state -> (Bool, Bool) in
             guard !state.stopping else { return (false, false) }
             state.items.append(Item(work: work, done: done))
-            defer { state.draining = true }
-            return (true, !state.draining)
+            guard !state.held, !state.draining else { return (true, false) }
+            state.draining = true
+            return (true, true)
         }
         if !accepted {
             done?(StoreError.closed)
@@ -78,8 +81,37 @@ final class StoreWriter: Sendable {
     /// Transactions committed so far.
     var commitCount: Int { state.withLock { $0.commits } }
 
-    /// Commits what is queued, then stops. Later work fails with ``StoreError/closed``.
+    /// Holds back every commit from now on: queued work stays uncommitted (and its callers
+    /// unacknowledged) until ``releaseCommits()``, as on a disk that takes that long. A commit
+    /// already under way finishes. For fault injection: it shows what a client is told while
+    /// a commit is pending, and what a `kill -9` in that window loses.
+    func holdCommits() { state.withLock { $0.held = !$0.stopping } }
+
+    /// Commits what was held back, and everything after it as usual.
+    func releaseCommits() {
+        let schedule = state.withLock { state -> Bool in
+            state.held = false
+            guard !state.items.isEmpty, !state.draining, !state.stopping else { return false }
+            state.draining = true
+            return true
+        }
+        if schedule { pool.asyncWriteWithoutTransaction { [self] db in drain(db) } }
+    }
+
+    /// Whether commits are held back, and how many items wait for a commit.
+    var hold: (held: Bool, waiting: Int) { state.withLock { ($0.held, $0.items.count) } }
+
+    /// Commits what is queued (held-back work too), then stops. Later work fails with
+    /// ``StoreError/closed``.
     func stop() async {
+        let schedule = state.withLock { state -> Bool in
+            state.stopping = true
+            state.held = false
+            guard !state.items.isEmpty, !state.draining else { return false }
+            state.draining = true
+            return true
+        }
+        if schedule { pool.asyncWriteWithoutTransaction { [self] db in drain(db) } }
         _ = await WaiterList<Void>.wait(
             deadline: nil, cancellable: false,
             register: { continuation in
@@ -104,7 +136,7 @@ final class StoreWriter: Sendable {
     private func drain(_ db: Database) {
         while true {
             let step = state.withLock { state -> Step in
-                if !state.items.isEmpty {
+                if !state.items.isEmpty && !state.held {
                     defer { state.items = [] }
                     return .commit(state.items)
                 }

@@ -133,13 +133,15 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     public var error: Errno? { end?.error }
     /// When the bio ended (`nil` while it has not), to within 64 ns.
     public var completedAt: Date? { end.map { MonotonicClock.date($0.completedNanos) } }
-    /// State, error and end time read together.
-    public var outcome: (state: BioState, error: Errno?, completedAt: Date?) {
-        if let end { return (end.state, end.error, MonotonicClock.date(end.completedNanos)) }
-        let state = observable.withLock { $0.state }
+    /// State, durability, error and end time read together. `durable` is true only while the
+    /// bio sits in a queue (target queue, pushback, deferred) whose journal entry has been
+    /// committed (``isDurablyQueued``); an ended bio is never `durable` (its outcome is final).
+    public var outcome: (state: BioState, durable: Bool, error: Errno?, completedAt: Date?) {
+        if let end { return (end.state, false, end.error, MonotonicClock.date(end.completedNanos)) }
+        let (state, durable) = observable.withLock { ($0.state, $0.durable && $0.state.isQueued) }
         // It may have ended since the first look: the end wins.
-        if let end { return (end.state, end.error, MonotonicClock.date(end.completedNanos)) }
-        return (state, nil, nil)
+        if let end { return (end.state, false, end.error, MonotonicClock.date(end.completedNanos)) }
+        return (state, durable, nil, nil)
     }
 
     /// Whether the journal has durably recorded the bio's current queue position.
