@@ -3,6 +3,8 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <sched.h>
+#include <stdio.h>
+#include <sys/sysinfo.h>
 #include "CMapperSys.h"
 
 int cmapper_punch_hole(int fd, int64_t offset, int64_t length) {
@@ -15,6 +17,36 @@ int64_t cmapper_seek_data(int fd, int64_t offset) {
 
 int64_t cmapper_seek_hole(int fd, int64_t offset) {
     return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
+}
+
+int cmapper_possible_cpus(void) {
+    int highest = -1;
+    FILE *file = fopen("/sys/devices/system/cpu/possible", "re");
+    if (file) {
+        // A list of ids and ranges ("0-63", "0,2-5"): the last number is the highest id.
+        int number = 0, digits = 0, c;
+        while ((c = fgetc(file)) != EOF) {
+            if (c >= '0' && c <= '9') {
+                number = number * 10 + (c - '0');
+                digits++;
+            } else {
+                if (digits && number > highest) highest = number;
+                number = 0;
+                digits = 0;
+            }
+        }
+        if (digits && number > highest) highest = number;
+        fclose(file);
+    }
+    if (highest < 0) highest = get_nprocs_conf() - 1;
+    return highest < 0 ? 1 : highest + 1;
+}
+
+int cmapper_bind_thread_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
 }
 
 int cmapper_sched_getcpu(void) {

@@ -25,6 +25,15 @@ int64_t cmapper_seek_data(int fd, int64_t offset);
 /// lseek(2) with SEEK_HOLE.
 int64_t cmapper_seek_hole(int fd, int64_t offset);
 
+/// The number of CPU ids the kernel may ever use: the highest id in
+/// /sys/devices/system/cpu/possible plus one (CPUs that are offline or not plugged in yet
+/// included), or get_nprocs_conf(3) where that file cannot be read. At least 1.
+int cmapper_possible_cpus(void);
+
+/// Binds the calling thread to `cpu` (sched_setaffinity(2)); 0 on success, -1 with errno set.
+/// For tests that must put two threads on two given CPUs.
+int cmapper_bind_thread_to_cpu(int cpu);
+
 /// sched_getcpu(3): the CPU the calling thread runs on now (-1 if unknown), through glibc
 /// (a call; a system call where glibc registered no rseq area).
 int cmapper_sched_getcpu(void);
@@ -174,13 +183,16 @@ static inline int cmapper_percpu_add_is_restartable(void) {
 }
 
 /// Adds `value` to counter `counter` (a word index) of the calling CPU's block in a per-CPU
-/// array: the word at `words + (cpu & mask) * stride + counter`, `stride` in words. Relaxed,
-/// and without a locked instruction where it can: on x86-64 with an rseq area registered for
-/// the thread, the CPU is read and the add made inside a restartable sequence (the kernel's
-/// `this_cpu_add`, in user space). The add itself is the commit, one instruction, so a thread
-/// that is preempted, migrated or signalled before it restarts from the CPU read and never
-/// adds twice, and no two threads add to one word at once. Elsewhere a locked add on the
-/// block of cmapper_current_cpu(). Readers sum the blocks with relaxed loads.
+/// array: the word at `words + (cpu & mask) * stride + counter`, `stride` in words, `mask`
+/// the block count (a power of two) minus one. Relaxed, and without a locked instruction
+/// where it can: on x86-64 with an rseq area registered for the thread, the CPU is read and
+/// the add made inside a restartable sequence (the kernel's `this_cpu_add`, in user space).
+/// The add itself is the commit, one instruction, so a thread that is preempted, migrated or
+/// signalled before it restarts from the CPU read and never adds twice. rseq does not stop
+/// two CPUs from adding to one word: the caller must give every possible CPU id a block of
+/// its own (`mask` + 1 blocks, at least cmapper_possible_cpus()); where CPUs share blocks it
+/// must use a locked add instead. Elsewhere a locked add on the block of
+/// cmapper_current_cpu(). Readers sum the blocks with relaxed loads.
 static inline __attribute__((always_inline)) void cmapper_percpu_add(uint64_t *words, uint64_t stride,
                                                                      uint64_t mask, uint64_t counter,
                                                                      uint64_t value) {

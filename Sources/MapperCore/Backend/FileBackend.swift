@@ -22,15 +22,20 @@ public final class FileBackend: Backend, PathTransport {
     public var kind: BlockNodeKind { .backend }
     public var source: BackendSource { .file(file) }
     let fd: Int32
-    /// One open file description of the file per CPU shard (``ShardedCounters``), for reads,
-    /// writes and discards: each `pread`/`pwrite` makes the kernel take a reference on its
-    /// `struct file`, and submitters on different CPUs sharing one would bounce its cache
-    /// line. Shard 0 is ``fd``; the others reopen it through `/proc/self/fd` (the same file
-    /// even if its name changed), or fall back to ``fd`` where that fails.
+    /// One open file description of the file per CPU shard, for reads, writes and discards:
+    /// each `pread`/`pwrite` makes the kernel take a reference on its `struct file`, and
+    /// submitters on different CPUs sharing one would bounce its cache line. One per possible
+    /// CPU (``ShardedCounters/shardCount``), at most ``maxShardFDs``: CPUs beyond share one,
+    /// which costs contention only. Shard 0 is ``fd``; the others reopen it through
+    /// `/proc/self/fd` (the same file even if its name changed), or fall back to ``fd`` where
+    /// that fails.
     nonisolated(unsafe) private let shardFDs: UnsafeMutablePointer<Int32>
-    /// `ShardedCounters.shardCount - 1`, stored: the hot path reads no lazily initialised
-    /// global.
-    private let shardMask = ShardedCounters.shardCount - 1
+    /// Descriptors per backend file at most (a power of two).
+    static let maxShardFDs = 64
+    /// The number of ``shardFDs``.
+    private let shardFDCount = min(ShardedCounters.shardCount, FileBackend.maxShardFDs)
+    /// ``shardFDCount`` - 1, stored: the hot path reads no lazily initialised global.
+    private let shardMask = min(ShardedCounters.shardCount, FileBackend.maxShardFDs) - 1
 
     /// Opens `url` read-write. When the file is missing and `createSizeBytes` is given, creates
     /// it sparse with that size; when it exists and `createSizeBytes` is given, the sizes must
@@ -93,16 +98,16 @@ public final class FileBackend: Backend, PathTransport {
         }
         self.fd = fd
         self.sizeSectors = size >> 9
-        shardFDs = .allocate(capacity: ShardedCounters.shardCount)
+        shardFDs = .allocate(capacity: shardFDCount)
         shardFDs[0] = fd
-        for shard in 1..<max(ShardedCounters.shardCount, 1) {
+        for shard in 1..<max(shardFDCount, 1) {
             let reopened = open("/proc/self/fd/\(fd)", O_RDWR | O_CLOEXEC)
             shardFDs[shard] = reopened >= 0 ? reopened : fd
         }
     }
 
     deinit {
-        for shard in 0..<ShardedCounters.shardCount where shardFDs[shard] != fd { Glibc.close(shardFDs[shard]) }
+        for shard in 0..<shardFDCount where shardFDs[shard] != fd { Glibc.close(shardFDs[shard]) }
         shardFDs.deallocate()
         Glibc.close(fd)
     }

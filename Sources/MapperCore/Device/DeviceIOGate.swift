@@ -18,9 +18,10 @@ import Synchronization
 ///
 /// **`pending` per CPU.** `pending` is kept in ``ShardedCounters`` (one word per CPU shard),
 /// so two submitters on different CPUs write different cache lines. A bio is counted on the
-/// shard of the CPU that submits it and taken out on the shard of the CPU that ends it: one
-/// shard may go negative; only the sum means anything. A submitter that backs out of a
-/// closed gate takes its count out of the shard it put it in (``release(shard:)``).
+/// shard of the CPU that submits it, which the bio remembers (`Bio.shard`), and taken out of
+/// that same shard when it ends, wherever that is; a submitter that backs out of a closed
+/// gate takes its count out of the shard it put it in (``release(shard:)``). So no shard
+/// goes negative, though only the sum means anything.
 ///
 /// **Why a suspend cannot miss a bio.** Suspend closes the gate (sets `blockIO`) and then
 /// sums `pending`; a fast submitter increments its shard and then reads the gate. All of
@@ -82,11 +83,11 @@ final class DeviceIOGate: @unchecked Sendable {
         return shard
     }
 
-    /// Takes one bio out of `pending` (on `shard`: the acquiring one for a back-out, the
-    /// calling CPU's otherwise); returns whether the gate is closed, when the caller must take
-    /// the device lock and wake the suspend waiters if ``pendingCount`` is 0 there.
+    /// Takes one bio out of `pending` on `shard`, the one ``acquire(_:)`` counted it on;
+    /// returns whether the gate is closed, when the caller must take the device lock and wake
+    /// the suspend waiters if ``pendingCount`` is 0 there.
     @inline(__always)
-    func release(shard: Int = ShardedCounters.currentShard) -> Bool {
+    func release(shard: Int) -> Bool {
         pending.addSequentially(0, -1, shard: shard)
         return !isOpen
     }
