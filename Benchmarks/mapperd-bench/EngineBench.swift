@@ -1,32 +1,46 @@
 import Foundation
+import Logging
 import MapperCore
+import MapperServer
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// `mapperd-bench engine`: 4 KiB random reads and writes through a linear device against raw
-/// `pread`/`pwrite` on the same file in the same run, at 1, 2 and 4 submitters, per directory;
-/// and the load time of a 100,000-line table.
+/// `mapperd-bench engine`: 4 KiB random reads and writes through linear, zero and multipath
+/// devices against raw `pread`/`pwrite` on the same file in the same run, at 1, 2 and 4
+/// submitters, per directory; and the load time of a 100,000-line table.
 ///
-/// Each submitter issues one bio after another and reuses it (``DeviceManager/reuseBio``), as
-/// a high-rate submitter does; `engine.linear.randread.4k.c1.newbio` allocates a new bio per
-/// I/O instead, to show what the allocation costs.
+/// Bios are submitted as users' requests submit them, over the server's own runtime (the
+/// SQLite store and its journal, as `mapperd serve` runs):
+/// - `.nbd`: as the NBD export does, one new bio per request with an end-I/O receiver,
+///   through `MappedDevice.submit` (the held-I/O generation read first, for the wait for
+///   room after a refusal);
+/// - `.http`: as the data routes do, through ``DataService`` (the bio registry, the
+///   idempotency and respond-async handling, the wait for the end).
 struct EngineBench {
     let options: BenchOptions
     static let fileBytes = 64 << 20
+
+    /// How a case submits its bios.
+    enum Door: String, CaseIterable {
+        case nbd, http
+    }
 
     /// Per-submitter state: its buffer and offset generator.
     final class Submitter: @unchecked Sendable {
         let buffer = IOBuffer(count: 4096)
         var offsets: RandomOffsets
-        /// The submitter's bio, reused for each I/O.
-        var bio: Bio
 
-        init(seed: UInt64, manager: DeviceManager) {
+        init(seed: UInt64) {
             offsets = RandomOffsets(seed: seed &* 0x9E37_79B9_7F4A_7C15, blocks: UInt64(EngineBench.fileBytes / 4096))
-            bio = manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: buffer)
         }
+    }
+
+    /// The end-I/O receiver of an NBD-way bio: it only counts, as the export's would reply.
+    final class Receiver: BlockIOCompletion, @unchecked Sendable {
+        nonisolated(unsafe) var ended = 0
+        func blockIOCompleted(_ error: Errno?) { ended &+= 1 }
     }
 
     func run() async throws {
@@ -40,63 +54,85 @@ struct EngineBench {
         let dir = URL(fileURLWithPath: directory).appendingPathComponent("mapperd-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("disk.img")
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let file = data.appendingPathComponent("disk.img")
         try Data(repeating: 0xA5, count: Self.fileBytes).write(to: file)
         let medium = directory.hasPrefix("/dev/shm") ? "shm" : "disk"
 
-        let manager = DeviceManager(engine: EngineServices())
+        var logger = Logger(label: "mapperd-bench")
+        logger.logLevel = .warning
+        let runtime = try await MapperRuntime(
+            configuration: ServerConfiguration(port: 0, dataDirectory: data), logger: logger)
+        let manager = runtime.manager
         try await manager.createBackend(name: "disk", file: "disk.img", url: file)
         let sectors = UInt64(Self.fileBytes / 512)
         try await manager.createPath(name: "p1", backend: "disk")
         try await manager.createPath(name: "p2", backend: "disk")
-        let linear = try await manager.createDevice(
-            name: "lin", table: TableParser.parse("0 \(sectors) linear disk 0"))
+        let tables = [
+            ("linear", "lin", "0 \(sectors) linear disk 0"),
+            ("zero", "z", "0 \(sectors) zero"),
+            ("multipath.rr2", "mp", "0 \(sectors) multipath 0 0 1 1 round-robin 0 2 1 p1 1 p2 1"),
+        ]
+        var devices: [(label: String, device: MappedDevice)] = []
+        for (label, name, table) in tables {
+            devices.append((label, try await manager.createDevice(name: name, table: TableParser.parse(table))))
+        }
         let fd = open(file.path, O_RDWR)
         guard fd >= 0 else { throw MapperError(.EIO, "cannot open \(file.path)") }
         defer { close(fd) }
+        let service = DataService(runtime: runtime)
+        let heldIO = manager.engine.heldIO
 
-        let zeroDev = try await manager.createDevice(name: "z", table: TableParser.parse("0 \(sectors) zero"))
-        let devices: [(String, MappedDevice)] =
-            [("linear", linear), ("zero", zeroDev)] + (try await extraDevices(manager, sectors: sectors))
-        let cases: [(label: String, device: MappedDevice, op: BioOp, submitters: Int, newBio: Bool)] =
-            devices.flatMap { label, device in
-                [BioOp.read, .write].flatMap { op in [1, 2, 4].map { (label, device, op, $0, false) } }
-            } + [("linear", linear, .read, 1, true)]
-        for (label, device, op, submitters, newBio) in cases {
-            let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters)\(newBio ? ".newbio" : "")"
-            if let filter = options.filter, !name.contains(filter) { continue }
-            let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1), manager: manager) }
-            let result = await Throughput.compare(
-                submitters: submitters, seconds: options.seconds,
-                engine: { index in
-                    let state = states[index]
-                    let sector = state.offsets.next() * 8
-                    if newBio {
-                        state.bio = manager.makeBio(op: op, sector: sector, sectors: 8, buffer: state.buffer)
-                    } else {
-                        manager.reuseBio(&state.bio, op: op, sector: sector, sectors: 8, buffer: state.buffer)
+        for (label, device) in devices {
+            for door in Door.allCases {
+                for op in [BioOp.read, .write] {
+                    for submitters in [1, 2, 4] {
+                        let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters).\(door)"
+                        if let filter = options.filter, !name.contains(filter) { continue }
+                        let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }
+                        let receivers = (0..<submitters).map { _ in Receiver() }
+                        let deviceName = device.name
+                        let result = await Throughput.compare(
+                            submitters: submitters, seconds: options.seconds,
+                            engine: { index in
+                                let state = states[index]
+                                let sector = state.offsets.next() * 8
+                                switch door {
+                                case .nbd:
+                                    _ = heldIO.generation
+                                    let bio = Bio(
+                                        id: manager.engine.nextBioID(), op: op, sector: sector, sectors: 8,
+                                        buffer: state.buffer, endIO: receivers[index])
+                                    try? device.submit(bio)
+                                    if bio.ended == nil { _ = await bio.wait() }
+                                case .http:
+                                    if op == .read {
+                                        _ = try? await service.read(
+                                            device: deviceName,
+                                            range: ByteRange(offset: "\(sector << 9)", length: "4096", maxLength: 8 << 20))
+                                    } else {
+                                        _ = try? await service.submit(
+                                            device: deviceName, op: .write, offset: Int64(sector << 9),
+                                            buffer: state.buffer, respondAsync: false, idempotencyKey: nil)
+                                    }
+                                }
+                            },
+                            baseline: { index in
+                                let state = states[index]
+                                let offset = off_t(state.offsets.next() * 4096)
+                                if op == .read {
+                                    _ = pread(fd, state.buffer.base, 4096, offset)
+                                } else {
+                                    _ = pwrite(fd, state.buffer.base, 4096, offset)
+                                }
+                            })
+                        BenchReport.throughput(name, ops: result.engine, baseline: result.baseline, extra: [("medium", medium)])
                     }
-                    _ = try? await device.perform(state.bio)
-                },
-                baseline: { index in
-                    let state = states[index]
-                    let offset = off_t(state.offsets.next() * 4096)
-                    if op == .read {
-                        _ = pread(fd, state.buffer.base, 4096, offset)
-                    } else {
-                        _ = pwrite(fd, state.buffer.base, 4096, offset)
-                    }
-                })
-            BenchReport.throughput(name, ops: result.engine, baseline: result.baseline, extra: [("medium", medium)])
+                }
+            }
         }
-    }
-
-    /// Devices beyond linear measured with the same cases (multipath adds itself here).
-    private func extraDevices(_ manager: DeviceManager, sectors: UInt64) async throws -> [(String, MappedDevice)] {
-        guard manager.engine.targetTypes.type(named: "multipath") != nil else { return [] }
-        let device = try await manager.createDevice(
-            name: "mp", table: TableParser.parse("0 \(sectors) multipath 0 0 1 1 round-robin 0 2 1 p1 1 p2 1"))
-        return [("multipath.rr2", device)]
+        await runtime.close()
     }
 
     /// Parses and constructs a 100,000-line table (linear targets onto one backend), against a

@@ -3,11 +3,11 @@ import MapperCore
 /// The byte range of a data request, validated in one place: `offset` a multiple of 512 of
 /// at least 0, `length` a multiple of 512 of at least 512 and at most the data limit
 /// (E2BIG beyond it). Whether the range fits the device is the engine's check (EINVAL).
-struct ByteRange: Sendable, Equatable {
-    let offset: Int64
-    let length: Int64
+public struct ByteRange: Sendable, Equatable {
+    public let offset: Int64
+    public let length: Int64
 
-    init(offset: String?, length: String?, maxLength: Int) throws {
+    public init(offset: String?, length: String?, maxLength: Int) throws {
         self.offset = try Self.offset(offset)
         let length = try Self.number(length, "length", minimum: 512)
         guard length <= Int64(maxLength) else {

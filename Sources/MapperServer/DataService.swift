@@ -4,12 +4,15 @@ import MapperStore
 
 /// Reads, writes and flushes for the data endpoints, with `Prefer: respond-async` and
 /// `Idempotency-Key` handling. Used by the native data routes (read, write) and the
-/// generated flush handler.
-struct DataService: Sendable {
+/// generated flush handler; public so that the engine benchmark submits bios through the same
+/// door as HTTP.
+public struct DataService: Sendable {
     let runtime: MapperRuntime
 
+    public init(runtime: MapperRuntime) { self.runtime = runtime }
+
     /// How a write or flush request ended.
-    enum Outcome: Sendable {
+    public enum Outcome: Sendable {
         /// The bio completed successfully.
         case completed(bioID: UInt64)
         /// Accepted: durably queued, or not ended after the respond-async wait. The 202's body
@@ -18,7 +21,7 @@ struct DataService: Sendable {
     }
 
     /// Reads `range`; waits however long the I/O takes.
-    func read(device name: String, range: ByteRange) async throws -> (IOBuffer, UInt64) {
+    public func read(device name: String, range: ByteRange) async throws -> (IOBuffer, UInt64) {
         let device = try runtime.manager.device(named: name)
         let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(range.offset), byteLength: Int(range.length))
         _ = runtime.bios.register(bio, device: device)
@@ -29,7 +32,7 @@ struct DataService: Sendable {
     }
 
     /// Writes `buffer` at `offset` (`op` write) or flushes (`op` flush, no buffer).
-    func submit(
+    public func submit(
         device name: String, op: BioOp, offset: Int64, buffer: IOBuffer?, respondAsync: Bool, idempotencyKey: String?
     ) async throws -> Outcome {
         let device = try runtime.manager.device(named: name)

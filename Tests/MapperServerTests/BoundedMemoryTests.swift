@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import MapperCore
+import MapperTestSupport
 import Testing
 
 @testable import MapperServer

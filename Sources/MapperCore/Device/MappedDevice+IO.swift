@@ -88,19 +88,6 @@ extension MappedDevice {
         }
     }
 
-    /// Submits `bio` and waits for it to end; returns its error (`nil` on success). Runs on
-    /// the caller's executor (`nonisolated(nonsending)`) and is inlined into it
-    /// (`@inlinable`): a bio that ends inside ``submit(_:)`` costs no executor hop, no async
-    /// frame of its own and no suspension.
-    @inlinable
-    nonisolated(nonsending)
-    public func perform(_ bio: Bio) async throws -> Errno? {
-        try submit(bio)
-        // Most bios end inside submit: skip the wait's async frame for them.
-        if let ended = bio.ended { return ended }
-        return await bio.wait()
-    }
-
     /// Counts `bio` as held or not held: its bytes in the device's and the engine's held
     /// totals (``QueueAdmission``). Caller holds the lock.
     func countHeld(_ bio: Bio, _ held: Bool, _ state: inout DeviceState) {

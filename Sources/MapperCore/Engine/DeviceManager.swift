@@ -388,20 +388,6 @@ public final class DeviceManager: Sendable {
             idempotencyKey: idempotencyKey)
     }
 
-    /// A bio for another I/O, without allocating when it can: `bio` itself, made new
-    /// (``Bio/reuse(id:op:sector:sectors:buffer:)``: a new id and start time, fresh state), if
-    /// the caller holds the only reference to it and it has ended with nobody waiting for it or
-    /// receiving its end; otherwise `bio` is replaced by a new one. For a submitter that issues
-    /// one bio after another (a benchmark, a connection's request slot), as the kernel keeps
-    /// bios in its own pool.
-    public func reuseBio(_ bio: inout Bio, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?) {
-        if isKnownUniquelyReferenced(&bio), bio.isReusable {
-            bio.reuse(id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer)
-        } else {
-            bio = makeBio(op: op, sector: sector, sectors: sectors, buffer: buffer)
-        }
-    }
-
     private func all<T: BlockNode>(_ type: T.Type) -> [T] {
         nodes.withLock { $0.values.compactMap { $0 as? T } }.sorted { $0.name < $1.name }
     }

@@ -3,9 +3,7 @@ import Synchronization
 
 /// One I/O request submitted to a mapped device (dm's `struct bio` plus its `dm_io`).
 ///
-/// The request part (id, op, sectors, buffer) does not change while anyone but its owner
-/// holds the bio: it is set at creation and again only by
-/// ``reuse(id:op:sector:sectors:buffer:)``, which requires the only reference to an ended bio.
+/// The request part (id, op, sectors, buffer) is set at creation and never changes.
 /// The aggregation state (`remaining`, `outcome`, `queuedClones`, held bytes) belongs to the
 /// device the bio was submitted to and, once the bio's clones are issued, is touched only under
 /// that device's lock (or by the one clone of a bio on the fast path: ``DeviceIOGate``). The
@@ -15,8 +13,7 @@ import Synchronization
 /// A bio is also the storage of its first clone (``CloneStorage``), so that a bio inside one
 /// target costs one allocation.
 public final class Bio: CloneStorage, @unchecked Sendable {
-    /// The request part, in one private stored property: private, so that the optimiser sees
-    /// every access and needs no run-time exclusivity check on the hot path.
+    /// The request part, in one private stored constant.
     private struct Request {
         var id: UInt64
         var op: BioOp
@@ -27,7 +24,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         var startedNanos: Int64
     }
 
-    nonisolated(unsafe) private var request: Request
+    private let request: Request
 
     /// Unique within the engine.
     public var id: UInt64 { request.id }
@@ -266,42 +263,6 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 }
 
 extension Bio {
-    /// Whether ``reuse(id:op:sector:sectors:buffer:)`` may make this bio new again: it has
-    /// ended, has no idempotency key and nobody waits for it or receives its end. The caller
-    /// must also hold the only reference (checked by ``DeviceManager/reuseBio(_:op:sector:sectors:buffer:)``).
-    var isReusable: Bool {
-        guard endWord.load(ordering: .acquiring) != 0, idempotencyKey == nil else { return false }
-        // Never observed: nobody can be waiting (no lock needed).
-        guard observed.load(ordering: .relaxed) else { return true }
-        return observable.withLock { $0.waiters.isEmpty && $0.stateWaiters.isEmpty && $0.endIO == nil }
-    }
-
-    /// Makes an ended bio new for another I/O, as the kernel's `bio_reset` does for a bio from
-    /// its owner's own pool: a new id and start time, fresh state, no allocation. Only for
-    /// ``isReusable`` bios of which the caller holds the only reference, so that no other
-    /// thread can see the fields change.
-    func reuse(id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?) {
-        request.id = id
-        request.op = op
-        request.sector = sector
-        request.sectors = sectors
-        // The same buffer again (the usual case) costs no retain and release.
-        if request.buffer !== buffer { request.buffer = buffer }
-        request.bufferOffset = 0
-        request.startedNanos = MonotonicClock.now()
-        shard = 0
-        if cloneOwner != nil { cloneOwner = nil }
-        cloneMapContext = nil
-        // The observable state changes only for a bio someone observed or that was held (and
-        // so journaled): otherwise it is still as created, and needs no lock.
-        if observed.load(ordering: .relaxed) || aggregation.journaled {
-            observable.withLock { $0 = Observable() }
-        }
-        aggregation = Aggregation()
-        observed.store(false, ordering: .relaxed)
-        endWord.store(0, ordering: .releasing)
-    }
-
     /// Gives a bio created without one its end-I/O receiver. If the bio has already ended,
     /// `completion` is called at once (on this thread); otherwise exactly once when it ends.
     /// A bio has at most one receiver: setting a second is a programming error.
