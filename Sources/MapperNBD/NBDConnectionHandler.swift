@@ -43,12 +43,16 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private let limits: Limits
     private let logger: Logger
     private let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
+    private let sectorLocks: NBDSectorLocks
     private var context: ChannelHandlerContext?
 
     private var device: MappedDevice?
     private var export: NBDExport?
     private var open: Holders.ExternalOpen?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
+    /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
+    private var unaligned: [UInt64: Task<Void, Never>] = [:]
+    private var unalignedCount: UInt64 = 0
     /// A bio to submit for a request (kept while parked at the queue limits).
     private struct Submission {
         let pending: NBDPendingRequest
@@ -71,8 +75,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     init(
         decoder: NBDFrameDecoder, exports: DeviceExports, stats: NBDConnectionStats, limits: Limits,
-        tlsRequired: Bool, onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?, logger: Logger
+        tlsRequired: Bool, onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?,
+        sectorLocks: NBDSectorLocks = NBDSectorLocks(), logger: Logger
     ) {
+        self.sectorLocks = sectorLocks
         self.decoder = decoder
         self.exports = exports
         self.stats = stats
@@ -240,9 +246,16 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         }
         if let (error, message) = NBDRequestCheck.problem(
             request, export: export, structuredReplies: negotiation.structuredReplies,
-            baseAllocation: negotiation.baseAllocation)
+            baseAllocation: negotiation.baseAllocation, alignedOnly: negotiation.blockSizeAgreed)
         {
             reply(request, error: error, message: message, context: context)
+            return
+        }
+        let byteRanged = [NBD.cmdRead, NBD.cmdWrite, NBD.cmdTrim, NBD.cmdWriteZeroes].contains(request.type)
+        if byteRanged && (request.offset % 512 != 0 || request.length % 512 != 0)
+            && !(request.type == NBD.cmdWriteZeroes && request.has(NBD.cmdFlagFastZero))
+        {
+            serveUnaligned(request, device: device, export: export, context: context)
             return
         }
         switch request.type {
@@ -294,13 +307,60 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     private func blockStatus(_ request: NBDRequest, device: MappedDevice, context: ChannelHandlerContext) {
         let limit = request.has(NBD.cmdFlagReqOne) ? 1 : 1024
+        // Whole sectors; an unaligned range (minimum block size 1) is widened to them.
+        let covering = NBDUnalignedSpan(offset: request.offset, length: UInt64(request.length)).covering
         var extents = device.allocation(
-            sector: request.offset >> 9, sectors: UInt64(request.length) >> 9, limit: limit)
+            sector: covering.lowerBound, sectors: UInt64(covering.count), limit: limit)
         if extents.count > limit { extents.removeLast(extents.count - limit) }
         var out = context.channel.allocator.buffer(capacity: 24 + 8 * extents.count)
         NBDReply.blockStatus(
-            handle: request.handle, contextID: NBDNegotiation.baseAllocationID, extents: extents, into: &out)
+            handle: request.handle, contextID: NBDNegotiation.baseAllocationID, extents: extents,
+            skip: Int(request.offset % 512), into: &out)
         write(out, context: context)
+    }
+
+    /// An unaligned read, write, trim or zero from a client with a minimum block size of 1:
+    /// served by ``NBDUnalignedIO`` in a task, answered back on the loop.
+    private func serveUnaligned(
+        _ request: NBDRequest, device: MappedDevice, export: NBDExport, context: ChannelHandlerContext
+    ) {
+        let io = NBDUnalignedIO(
+            device: device, engine: exports.manager.engine, locks: sectorLocks, export: export.name)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        unalignedCount += 1
+        let number = unalignedCount
+        inFlightBytes += Int(request.length)
+        stats.inFlight.add(1, ordering: .relaxed)
+        unaligned[number] = Task {
+            let outcome = await io.run(request)
+            handler.eventLoop.execute { handler.value.unalignedEnded(number, request, outcome) }
+        }
+    }
+
+    private func unalignedEnded(_ number: UInt64, _ request: NBDRequest, _ outcome: NBDUnalignedIO.Outcome) {
+        guard unaligned.removeValue(forKey: number) != nil else { return }
+        inFlightBytes -= Int(request.length)
+        stats.inFlight.add(-1, ordering: .relaxed)
+        guard let context, !closed else { return }
+        if let error = outcome.error {
+            reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
+        } else if request.type == NBD.cmdRead, let data = outcome.data {
+            let count = Int(request.length)
+            var out = context.channel.allocator.buffer(capacity: count + 32)
+            let bytes = data.pointer(at: outcome.dataOffset)
+            if negotiation.structuredReplies {
+                NBDReply.offsetData(handle: request.handle, offset: request.offset, data: bytes, count: count, into: &out)
+            } else {
+                NBDReply.simpleRead(handle: request.handle, data: bytes, count: count, into: &out)
+            }
+            stats.bytesRead.add(UInt64(count), ordering: .relaxed)
+            write(out, context: context)
+        } else {
+            if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
+            reply(request, error: 0, message: "", context: context)
+        }
+        if !inReadBurst { flushIfNeeded(context) }
+        resumeReadingIfPossible(context)
     }
 
     private func submit(
@@ -476,7 +536,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     private func canRead(_ context: ChannelHandlerContext) -> Bool {
-        !draining && parked.isEmpty && outstanding.count < limits.maxInFlight
+        !draining && parked.isEmpty && outstanding.count + unaligned.count < limits.maxInFlight
             && inFlightBytes < limits.maxInFlightBytes && context.channel.isWritable
     }
 
@@ -502,13 +562,15 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         abandonParked(context)
         flushIfNeeded(context)
         let bios = outstanding.values.compactMap(\.bio)
+        let tasks = Array(unaligned.values)
         let channel = context.channel
-        if bios.isEmpty {
+        if bios.isEmpty && tasks.isEmpty {
             channel.close(promise: nil)
             return
         }
         Task {
             for bio in bios { await bio.waitUntilEndedOrDurablyQueued() }
+            for task in tasks { await task.value }
             // Let replies written on the loop go out before closing.
             channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
         }

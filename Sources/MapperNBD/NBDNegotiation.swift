@@ -11,11 +11,17 @@ import NIOCore
 ///   allows `INFO` on each listed export); more end the connection.
 /// - Unknown options get `NBD_REP_ERR_UNSUP` (their data was consumed by the decoder);
 ///   malformed ones `NBD_REP_ERR_INVALID`; over-long ones `NBD_REP_ERR_TOO_BIG`.
-/// - `INFO`/`GO` always send `NBD_INFO_EXPORT`, `NAME`, `DESCRIPTION` and `BLOCK_SIZE`
-///   (512 / 4096 / 32 MiB), whatever the client asked for.
+/// - `INFO`/`GO` always send `NBD_INFO_EXPORT`, `NAME` and `DESCRIPTION`, and `BLOCK_SIZE`
+///   (512 / 4096 / 32 MiB) when the client requested it, as nbdkit does. A `GO` that requested
+///   it binds the client to those sizes (``blockSizeAgreed``); a client that did not (or used
+///   `EXPORT_NAME`) has the spec's default minimum block size of 1, which the connection
+///   honours by read-modify-write (see ``NBDRequestCheck``).
 /// - Meta contexts need structured replies first (`NBD_REP_ERR_INVALID` otherwise); the only
-///   context is `base:allocation`, id ``baseAllocationID``. A `GO` for another export than
-///   the one `SET_META_CONTEXT` named drops the selection.
+///   context is `base:allocation`, id ``baseAllocationID``. `SET_META_CONTEXT` selects it only
+///   when queried by that exact name: the bare namespace `base:` is ignored there, as the
+///   spec says it MUST be; in `LIST_META_CONTEXT`, `base:` is the wildcard for every `base:`
+///   context and no query at all lists every context. A `GO` for another export than the one
+///   `SET_META_CONTEXT` named drops the selection.
 /// - With TLS required and not yet started, everything but `STARTTLS` and `ABORT` answers
 ///   `NBD_REP_ERR_TLS_REQD` (`EXPORT_NAME` ends the connection): FORCEDTLS mode.
 public struct NBDNegotiation: Sendable {
@@ -46,6 +52,9 @@ public struct NBDNegotiation: Sendable {
     /// The export `SET_META_CONTEXT` named, and whether it selected `base:allocation`.
     public private(set) var metaContextExport: String?
     public private(set) var baseAllocation = false
+    /// Whether the `GO` that entered transmission requested `NBD_INFO_BLOCK_SIZE`: the client
+    /// then must (and is made to) send only 512-byte aligned requests.
+    public private(set) var blockSizeAgreed = false
     private var optionsLeft = maximumOptions
 
     public init(catalog: any NBDExportCatalog, tlsRequired: Bool = false, tlsAvailable: Bool = false) {
@@ -138,6 +147,7 @@ public struct NBDNegotiation: Sendable {
         out.writeInteger(export.sizeBytes)
         out.writeInteger(export.transmissionFlags)
         if !noZeroes { out.writeRepeatingByte(0, count: 124) }
+        blockSizeAgreed = false
         resetMetaContext(unless: export.name)
         return .transmit(export)
     }
@@ -181,9 +191,13 @@ public struct NBDNegotiation: Sendable {
                 into: &out)
             return .proceed
         }
-        NBDOptionReply.info(code, export, into: &out)
+        var infos: [UInt16] = []
+        for _ in 0..<requests { infos.append(data.readInteger(as: UInt16.self) ?? 0) }
+        let blockSize = infos.contains(NBD.infoBlockSize)
+        NBDOptionReply.info(code, export, blockSize: blockSize, into: &out)
         NBDOptionReply.write(code, NBD.repAck, into: &out)
         guard code == NBD.optGo else { return .proceed }
+        blockSizeAgreed = blockSize
         resetMetaContext(unless: export.name)
         return .transmit(export)
     }
@@ -216,9 +230,7 @@ public struct NBDNegotiation: Sendable {
             NBDOptionReply.error(code, NBD.repErrUnknown, "no export named '\(name)'", into: &out)
             return .proceed
         }
-        // LIST with no queries lists everything; SET with none selects nothing.
-        let matches =
-            queries.isEmpty ? !isSet : queries.contains { $0 == "base:" || $0 == NBD.metaContextBaseAllocation }
+        let matches = Self.selectsBaseAllocation(queries, list: !isSet)
         if isSet {
             metaContextExport = name
             baseAllocation = matches
@@ -231,5 +243,13 @@ public struct NBDNegotiation: Sendable {
         }
         NBDOptionReply.write(code, NBD.repAck, into: &out)
         return .proceed
+    }
+
+    /// Whether `queries` name `base:allocation`: by its name, or (in a `LIST` only) by the
+    /// `base:` wildcard or by sending no query at all. In a `SET`, no query selects nothing
+    /// and `base:` is ignored. Unknown namespaces and leaf names are ignored.
+    static func selectsBaseAllocation(_ queries: [String], list: Bool) -> Bool {
+        if queries.isEmpty { return list }
+        return queries.contains { $0 == NBD.metaContextBaseAllocation || (list && $0 == "base:") }
     }
 }

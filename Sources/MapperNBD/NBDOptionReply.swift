@@ -17,7 +17,9 @@ enum NBDOptionReply {
         write(option, type, data: data, into: &out)
     }
 
-    static func info(_ option: UInt32, _ export: NBDExport, into out: inout ByteBuffer) {
+    /// The `NBD_REP_INFO` replies of `INFO`/`GO`: export, name, description, and the block
+    /// sizes when `blockSize` (the client requested them).
+    static func info(_ option: UInt32, _ export: NBDExport, blockSize: Bool, into out: inout ByteBuffer) {
         var data = ByteBuffer()
         data.writeInteger(NBD.infoExport)
         data.writeInteger(export.sizeBytes)
@@ -34,6 +36,7 @@ enum NBDOptionReply {
         data.writeString(String(export.description.prefix(NBD.maximumString)))
         write(option, NBD.repInfo, data: data, into: &out)
 
+        guard blockSize else { return }
         data.clear()
         data.writeInteger(NBD.infoBlockSize)
         data.writeInteger(NBD.minimumBlockSize)

@@ -43,13 +43,15 @@ enum NBDReply {
     }
 
     /// `NBD_REPLY_TYPE_BLOCK_STATUS` for one context with the done flag.
+    /// `skip` bytes are taken off the first extent: the request began that far into its
+    /// first sector (a client with a minimum block size of 1).
     static func blockStatus(
-        handle: UInt64, contextID: UInt32, extents: [AllocationExtent], into out: inout ByteBuffer
+        handle: UInt64, contextID: UInt32, extents: [AllocationExtent], skip: Int = 0, into out: inout ByteBuffer
     ) {
         chunkHeader(type: NBD.replyTypeBlockStatus, handle: handle, length: 4 + 8 * extents.count, into: &out)
         out.writeInteger(contextID)
-        for extent in extents {
-            out.writeInteger(UInt32(extent.sectors << 9))
+        for (index, extent) in extents.enumerated() {
+            out.writeInteger(UInt32(extent.sectors << 9) - (index == 0 ? UInt32(skip) : 0))
             out.writeInteger((extent.hole ? NBD.stateHole : 0) | (extent.zero ? NBD.stateZero : 0))
         }
     }

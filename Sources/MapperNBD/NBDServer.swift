@@ -19,6 +19,8 @@ public final class NBDServer: Service, Sendable {
     public let configuration: NBDConfiguration
     private let exports: DeviceExports
     private let logger: Logger
+    /// The read-modify-write locks of every connection (``NBDUnalignedIO``).
+    private let sectorLocks = NBDSectorLocks()
     private let group: any EventLoopGroup
     private let tls: NBDTLS?
     private let nextID = Atomic<UInt64>(0)
@@ -162,7 +164,7 @@ public final class NBDServer: Service, Sendable {
         let handler = NBDConnectionHandler(
             decoder: decoder, exports: exports, stats: stats,
             limits: .init(maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes),
-            tlsRequired: requireTLS, onTLS: startTLS(stats), logger: logger)
+            tlsRequired: requireTLS, onTLS: startTLS(stats), sectorLocks: sectorLocks, logger: logger)
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(decoder), handler,
         ])

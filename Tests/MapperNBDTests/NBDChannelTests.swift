@@ -131,8 +131,9 @@ struct NBDChannelTests {
             return all
         }
 
-        /// Greeting, flags, optional structured replies and meta context, GO `export`.
-        func handshake(_ export: String, structured: Bool = false) throws {
+        /// Greeting, flags, optional structured replies and meta context, GO `export` (asking
+        /// for the block sizes, so bound to 512-byte alignment, unless `blockSizes` is false).
+        func handshake(_ export: String, structured: Bool = false, blockSizes: Bool = true) throws {
             var greeting = try received()
             #expect(greeting.readInteger(as: UInt64.self) == NBD.initMagic)
             var flags = ByteBuffer()
@@ -142,7 +143,7 @@ struct NBDChannelTests {
                 try send(NBDWire.option(NBD.optStructuredReply))
                 try send(NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
             }
-            try send(NBDWire.option(NBD.optGo, NBDWire.infoData(export)))
+            try send(NBDWire.option(NBD.optGo, NBDWire.infoData(export, requests: blockSizes ? [NBD.infoBlockSize] : [])))
             var replies = try received()
             #expect(NBDWire.optionReplies(&replies).last?.type == NBD.repAck)
             #expect(decoder.phase == .transmission)

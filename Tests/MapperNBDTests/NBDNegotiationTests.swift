@@ -88,6 +88,55 @@ struct NBDNegotiationTests {
                 == [512, 4096, 32 << 20])
     }
 
+    @Test("BLOCK_SIZE is sent only when requested; only a GO that requested it binds the client")
+    func blockSizeAgreement() {
+        var negotiation = negotiated()
+        let (_, plain, _) = send(&negotiation, NBD.optInfo, NBDWire.infoData("disk"))
+        #expect(plain.map(\.type) == [NBD.repInfo, NBD.repInfo, NBD.repInfo, NBD.repAck])
+        let (_, asked, _) = send(&negotiation, NBD.optInfo, NBDWire.infoData("disk", requests: [NBD.infoBlockSize]))
+        #expect(asked.count == 5)
+        #expect(!negotiation.blockSizeAgreed)
+        let (action, _, _) = send(&negotiation, NBD.optGo, NBDWire.infoData("disk"))
+        #expect(action == .transmit(FixedCatalog().entries[0]))
+        #expect(!negotiation.blockSizeAgreed)
+
+        var bound = negotiated()
+        _ = send(&bound, NBD.optGo, NBDWire.infoData("disk", requests: [NBD.infoName, NBD.infoBlockSize]))
+        #expect(bound.blockSizeAgreed)
+    }
+
+    struct MetaCase: Sendable, CustomTestStringConvertible {
+        var queries: [String]
+        var list: Bool
+        var selects: Bool
+        var testDescription: String { "\(list ? "LIST" : "SET") \(queries)" }
+    }
+
+    static let metaCases: [MetaCase] = [
+        MetaCase(queries: [], list: true, selects: true),
+        MetaCase(queries: [], list: false, selects: false),
+        MetaCase(queries: ["base:"], list: true, selects: true),
+        MetaCase(queries: ["base:"], list: false, selects: false),
+        MetaCase(queries: ["base:allocation"], list: true, selects: true),
+        MetaCase(queries: ["base:allocation"], list: false, selects: true),
+        MetaCase(queries: ["base:nosuch"], list: false, selects: false),
+        MetaCase(queries: ["base:nosuch"], list: true, selects: false),
+        MetaCase(queries: ["qemu:dirty-bitmap:x", "base:allocation"], list: false, selects: true),
+        MetaCase(queries: ["x-foo:", "base:"], list: false, selects: false),
+        MetaCase(queries: ["base"], list: true, selects: false),
+    ]
+
+    @Test("meta context queries: base: is a LIST wildcard and ignored by SET", arguments: metaCases)
+    func metaQueries(_ row: MetaCase) {
+        #expect(NBDNegotiation.selectsBaseAllocation(row.queries, list: row.list) == row.selects)
+        var negotiation = negotiated()
+        _ = send(&negotiation, NBD.optStructuredReply)
+        let code = row.list ? NBD.optListMetaContext : NBD.optSetMetaContext
+        let replies = send(&negotiation, code, NBDWire.metaData("disk", queries: row.queries)).1
+        #expect(replies.map(\.type) == (row.selects ? [NBD.repMetaContext, NBD.repAck] : [NBD.repAck]))
+        if !row.list { #expect(negotiation.baseAllocation == row.selects) }
+    }
+
     @Test("INFO answers like GO but stays in the handshake; unknown exports get ERR_UNKNOWN")
     func info() {
         var negotiation = negotiated()

@@ -13,6 +13,7 @@ struct NBDRequestCheckTests {
         var request: NBDRequest
         var readOnly = false
         var baseAllocation = true
+        var alignedOnly = true
         var expected: UInt32?
         var testDescription: String { label }
     }
@@ -20,7 +21,24 @@ struct NBDRequestCheckTests {
     static let cases: [Case] = [
         Case(label: "valid read", request: .init(flags: 0, type: NBD.cmdRead, handle: 1, offset: 0, length: 4096), expected: nil),
         Case(label: "valid write with FUA", request: .init(flags: NBD.cmdFlagFUA, type: NBD.cmdWrite, handle: 1, offset: 512, length: 512), expected: nil),
-        Case(label: "FUA on a read is accepted", request: .init(flags: NBD.cmdFlagFUA, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: nil),
+        Case(label: "FUA on a read is accepted (SEND_FUA advertised)", request: .init(flags: NBD.cmdFlagFUA, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: nil),
+        Case(label: "FUA on a read-only export (no SEND_FUA)", request: .init(flags: NBD.cmdFlagFUA, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), readOnly: true, expected: NBD.EINVAL),
+        Case(label: "REQ_ONE on a read", request: .init(flags: NBD.cmdFlagReqOne, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "NO_HOLE on a read", request: .init(flags: NBD.cmdFlagNoHole, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "NO_HOLE on a write", request: .init(flags: NBD.cmdFlagNoHole, type: NBD.cmdWrite, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "NO_HOLE on a trim", request: .init(flags: NBD.cmdFlagNoHole, type: NBD.cmdTrim, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "NO_HOLE on write zeroes", request: .init(flags: NBD.cmdFlagNoHole, type: NBD.cmdWriteZeroes, handle: 1, offset: 0, length: 512), expected: nil),
+        Case(label: "FAST_ZERO on write zeroes", request: .init(flags: NBD.cmdFlagFastZero | NBD.cmdFlagNoHole, type: NBD.cmdWriteZeroes, handle: 1, offset: 0, length: 512), expected: nil),
+        Case(label: "FAST_ZERO on a write", request: .init(flags: NBD.cmdFlagFastZero, type: NBD.cmdWrite, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "DF on a read (SEND_DF not advertised)", request: .init(flags: NBD.cmdFlagDF, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "DF on a write", request: .init(flags: NBD.cmdFlagDF, type: NBD.cmdWrite, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
+        Case(label: "REQ_ONE on block status", request: .init(flags: NBD.cmdFlagReqOne, type: NBD.cmdBlockStatus, handle: 1, offset: 0, length: 512), expected: nil),
+        Case(label: "REQ_ONE on a flush", request: .init(flags: NBD.cmdFlagReqOne, type: NBD.cmdFlush, handle: 1, offset: 0, length: 0), expected: NBD.EINVAL),
+        Case(label: "FUA on a flush", request: .init(flags: NBD.cmdFlagFUA, type: NBD.cmdFlush, handle: 1, offset: 0, length: 0), expected: nil),
+        Case(label: "unaligned read, minimum block size 1", request: .init(flags: 0, type: NBD.cmdRead, handle: 1, offset: 100, length: 7), alignedOnly: false, expected: nil),
+        Case(label: "unaligned write, minimum block size 1", request: .init(flags: 0, type: NBD.cmdWrite, handle: 1, offset: 1, length: 1), alignedOnly: false, expected: nil),
+        Case(label: "unaligned write past the end, minimum block size 1", request: .init(flags: 0, type: NBD.cmdWrite, handle: 1, offset: (1 << 20) - 1, length: 2), alignedOnly: false, expected: NBD.ENOSPC),
+        Case(label: "zero length, minimum block size 1", request: .init(flags: 0, type: NBD.cmdRead, handle: 1, offset: 1, length: 0), alignedOnly: false, expected: NBD.EINVAL),
         Case(label: "flush", request: .init(flags: 0, type: NBD.cmdFlush, handle: 1, offset: 0, length: 0), expected: nil),
         Case(label: "unknown flag", request: .init(flags: 1 << 9, type: NBD.cmdRead, handle: 1, offset: 0, length: 512), expected: NBD.EINVAL),
         Case(label: "zero length read", request: .init(flags: 0, type: NBD.cmdRead, handle: 1, offset: 0, length: 0), expected: NBD.EINVAL),
@@ -38,11 +56,11 @@ struct NBDRequestCheckTests {
         Case(label: "write whose payload was discarded", request: .init(flags: 0, type: NBD.cmdWrite, handle: 1, offset: 0, length: 512, payloadDiscarded: true), expected: NBD.EINVAL),
     ]
 
-    @Test("each request gets the error nbdkit would give", arguments: cases)
+    @Test("each request gets the error the spec asks for", arguments: cases)
     func check(_ row: Case) {
         let problem = NBDRequestCheck.problem(
             row.request, export: row.readOnly ? Self.readOnly : Self.export, structuredReplies: true,
-            baseAllocation: row.baseAllocation)
+            baseAllocation: row.baseAllocation, alignedOnly: row.alignedOnly)
         #expect(problem?.0 == row.expected, "\(problem?.1 ?? "no problem")")
     }
 
