@@ -38,21 +38,21 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     private let decoder: NBDFrameDecoder
     private var negotiation: NBDNegotiation
-    private let exports: DeviceExports
-    private let stats: NBDConnectionStats
+    let exports: DeviceExports
+    let stats: NBDConnectionStats
     private let limits: Limits
     private let logger: Logger
     private let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
-    private let sectorLocks: NBDSectorLocks
-    private var context: ChannelHandlerContext?
+    let sectorLocks: NBDSectorLocks
+    var context: ChannelHandlerContext?
 
     private var device: MappedDevice?
     private var export: NBDExport?
     private var open: Holders.ExternalOpen?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
-    private var unaligned: [UInt64: Task<Void, Never>] = [:]
-    private var unalignedCount: UInt64 = 0
+    var unaligned: [UInt64: Task<Void, Never>] = [:]
+    var unalignedCount: UInt64 = 0
     /// A bio to submit for a request (kept while parked at the queue limits).
     private struct Submission {
         let pending: NBDPendingRequest
@@ -65,13 +65,13 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private var parked: [Submission] = []
     /// The wait for room while `parked` is not empty.
     private var roomWait: Task<Void, Never>?
-    private var inFlightBytes = 0
+    var inFlightBytes = 0
     private var readPending = false
     private var inReadBurst = false
     private var needsFlush = false
     private var draining = false
     private var shuttingDown = false
-    private var closed = false
+    var closed = false
 
     init(
         decoder: NBDFrameDecoder, exports: DeviceExports, stats: NBDConnectionStats, limits: Limits,
@@ -319,50 +319,6 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         write(out, context: context)
     }
 
-    /// An unaligned read, write, trim or zero from a client with a minimum block size of 1:
-    /// served by ``NBDUnalignedIO`` in a task, answered back on the loop.
-    private func serveUnaligned(
-        _ request: NBDRequest, device: MappedDevice, export: NBDExport, context: ChannelHandlerContext
-    ) {
-        let io = NBDUnalignedIO(
-            device: device, engine: exports.manager.engine, locks: sectorLocks, export: export.name)
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        unalignedCount += 1
-        let number = unalignedCount
-        inFlightBytes += Int(request.length)
-        stats.inFlight.add(1, ordering: .relaxed)
-        unaligned[number] = Task {
-            let outcome = await io.run(request)
-            handler.eventLoop.execute { handler.value.unalignedEnded(number, request, outcome) }
-        }
-    }
-
-    private func unalignedEnded(_ number: UInt64, _ request: NBDRequest, _ outcome: NBDUnalignedIO.Outcome) {
-        guard unaligned.removeValue(forKey: number) != nil else { return }
-        inFlightBytes -= Int(request.length)
-        stats.inFlight.add(-1, ordering: .relaxed)
-        guard let context, !closed else { return }
-        if let error = outcome.error {
-            reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
-        } else if request.type == NBD.cmdRead, let data = outcome.data {
-            let count = Int(request.length)
-            var out = context.channel.allocator.buffer(capacity: count + 32)
-            let bytes = data.pointer(at: outcome.dataOffset)
-            if negotiation.structuredReplies {
-                NBDReply.offsetData(handle: request.handle, offset: request.offset, data: bytes, count: count, into: &out)
-            } else {
-                NBDReply.simpleRead(handle: request.handle, data: bytes, count: count, into: &out)
-            }
-            stats.bytesRead.add(UInt64(count), ordering: .relaxed)
-            write(out, context: context)
-        } else {
-            if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
-            reply(request, error: 0, message: "", context: context)
-        }
-        if !inReadBurst { flushIfNeeded(context) }
-        resumeReadingIfPossible(context)
-    }
-
     private func submit(
         _ request: NBDRequest, op: BioOp, buffer: IOBuffer?, stage: NBDPendingRequest.Stage, device: MappedDevice,
         context: ChannelHandlerContext
@@ -488,16 +444,25 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         let bio = pending.bio
         pending.bio = nil
         guard let context, !closed else { return }
+        // The buffer lives until the reply has copied it.
+        let buffer = bio?.buffer
+        withExtendedLifetime(buffer) {
+            replyEnded(request, error: error, data: buffer.map { UnsafeRawPointer($0.base) }, context: context)
+        }
+    }
+
+    /// Replies to a request that ended: its error, a read's `data` (the request's length of
+    /// bytes), or success; then flushes unless a read burst will, and reads on if there is room.
+    func replyEnded(_ request: NBDRequest, error: Errno?, data: UnsafeRawPointer?, context: ChannelHandlerContext) {
         if let error {
             reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
-        } else if request.type == NBD.cmdRead, let buffer = bio?.buffer {
+        } else if request.type == NBD.cmdRead, let data {
             let count = Int(request.length)
             var out = context.channel.allocator.buffer(capacity: count + 32)
             if negotiation.structuredReplies {
-                NBDReply.offsetData(
-                    handle: request.handle, offset: request.offset, data: buffer.base, count: count, into: &out)
+                NBDReply.offsetData(handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
             } else {
-                NBDReply.simpleRead(handle: request.handle, data: buffer.base, count: count, into: &out)
+                NBDReply.simpleRead(handle: request.handle, data: data, count: count, into: &out)
             }
             stats.bytesRead.add(UInt64(count), ordering: .relaxed)
             write(out, context: context)
