@@ -37,7 +37,8 @@ struct DurabilityEndToEndTests {
         // Committed: deferred and durable.
         let kept = try await write(server, "lin", offset: 0, key: "kept")
         expectStatus(kept, 202, "write before the hold")
-        #expect(kept.json["state"] as? String == "deferred" && kept.json["durable"] as? Bool == true)
+        let keptState = try await server.waitUntilDurable(try #require(kept.header("Bio-Id")))
+        #expect(keptState["state"] as? String == "deferred" && keptState["durable"] as? Bool == true)
         // Not committed: the 202 must not claim a queue.
         expectStatus(
             try await server.call("PUT", "/v1/debug/store", json: #"{"commitsHeld":true}"#), 200, "hold commits")
@@ -61,7 +62,8 @@ struct DurabilityEndToEndTests {
         // The client retries with the same key, as the contract tells it to: a new bio.
         let retried = try await write(restarted, "lin", offset: 4096, key: "lost")
         expectStatus(retried, 202, "retry")
-        #expect(retried.json["state"] as? String == "deferred" && retried.json["durable"] as? Bool == true)
+        let retriedState = try await restarted.waitUntilDurable(try #require(retried.header("Bio-Id")))
+        #expect(retriedState["state"] as? String == "deferred" && retriedState["durable"] as? Bool == true)
         #expect(retried.header("Bio-Id") != lostID)
         expectStatus(try await restarted.call("POST", "/v1/devices/lin/resume"), 200, "resume")
         for id in [keptID, try #require(retried.header("Bio-Id"))] {
@@ -88,8 +90,9 @@ struct DurabilityEndToEndTests {
         for index in 0..<3 {
             let queued = try await write(server, "mp0", offset: index * 4096, key: "k\(index)")
             expectStatus(queued, 202, "queued write")
-            #expect(queued.json["state"] as? String == "queued")
-            old.append(try #require(queued.header("Bio-Id")))
+            let id = try #require(queued.header("Bio-Id"))
+            #expect(try await server.waitUntilDurable(id)["state"] as? String == "queued")
+            old.append(id)
         }
         expectStatus(try await server.call("DELETE", "/v1/devices/mp0?force=true"), 204, "remove with force")
         for id in old {

@@ -28,8 +28,10 @@ struct EndToEndTests {
         let reply = try await server.call(
             "PUT", "/v1/devices/mp/data?offset=\(offset)", bytes: Self.block, headers: headers)
         #expect(reply.status == 202, "\(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
-        #expect(reply.json["state"] as? String == "queued")
-        return try #require(reply.header("Bio-Id"))
+        let id = try #require(reply.header("Bio-Id"))
+        // A slow commit makes the 202 say inflight; queued only once durable.
+        #expect(try await server.waitUntilDurable(id)["state"] as? String == "queued")
+        return id
     }
 
     @Test("the seed's ten behaviours over HTTP")

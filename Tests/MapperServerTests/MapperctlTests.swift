@@ -225,6 +225,7 @@ struct MapperctlTests {
             headers: ["Prefer": "respond-async"])
         #expect(reply.status == 202)
         let id = try #require(reply.header("Bio-Id"))
+        #expect(try await server.waitUntilDurable(id)["state"] as? String == "queued")
         let held = lines(try await ok(ctl, ["bio", "list", "--device", "mp0", "--state", "queued"]))
         #expect(held.count == 2 && held[1].hasPrefix(id) && held[1].contains("queued"))
         let shown = try JSONSerialization.jsonObject(with: Data(try await ok(ctl, ["bio", "show", id, "--json"]).utf8))

@@ -206,7 +206,8 @@ struct RouterTests {
 
     @Test("a failed bio is 502 EIO; respond-async returns 202 for a durably queued bio; idempotency keys")
     func asyncAndIdempotency() async throws {
-        let fixture = try await RouterFixture()
+        // A wait long enough for any commit: the 202 then always reports the durable state.
+        let fixture = try await RouterFixture(respondAsyncWait: .seconds(60))
         try await fixture.run { client in
             try await client.call(.post, "/v1/devices", json: #"{"name":"err","table":{"text":"0 64 error"}}"#)
             let failed = try await client.call(

@@ -169,6 +169,17 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Polls a bio (one request each round, no sleeping) until it reaches a final state.
+    /// Polls a bio until the journal has made it durable or it has ended, for up to 30 s, as
+    /// a client told `inflight` by a 202 does before it counts on the bio surviving a crash.
+    func waitUntilDurable(_ id: String) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let bio = try await call("GET", "/v1/bios/\(id)").json
+            if bio["durable"] as? Bool == true || bio["completedAt"] as? String != nil { return bio }
+            if ContinuousClock.now >= deadline { return bio }
+        }
+    }
+
     func waitForBio(_ id: String, rounds: Int = 2000) async throws -> [String: Any] {
         for _ in 0..<rounds {
             let bio = try await call("GET", "/v1/bios/\(id)").json
