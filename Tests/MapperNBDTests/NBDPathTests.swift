@@ -16,7 +16,7 @@ struct NBDPathTests {
     static func setUp() throws -> (EngineFixture, NBDKit, URL) {
         let fixture = try EngineFixture(
             connector: NBDConnector(
-                configuration: NBDClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(5))),
+                configuration: NBDClientConfiguration(connectTimeout: .seconds(10), requestTimeout: .seconds(5))),
             defaultChecker: try CheckerConfig(intervalMs: 50, timeoutMs: 1000))
         let file = fixture.directory.appendingPathComponent("remote.img")
         _ = FileManager.default.createFile(atPath: file.path, contents: Data(count: Int(sectors) * 512))

@@ -1,44 +1,21 @@
-/// The mutable state of a ``MappedDevice``, guarded by its lock (dm's `md->flags`, lists and
-/// counters).
+/// The mutable state of a ``MappedDevice``, guarded by its lock: the device's life
+/// (``DeviceStateMachine``) and what belongs to the owner (names, waiters, counters).
 struct DeviceState {
+    typealias Machine = DeviceStateMachine<Bio, Table>
+
     var name: String
     var uuid: String?
-    /// The fast path's gate and `pending` (see ``DeviceIOGate``): every field it depends on
-    /// refreshes it when set.
+    /// The fast path's gate and `pending` (see ``DeviceIOGate``), copied from the machine by
+    /// ``apply(_:)`` and nowhere else.
     let gate: DeviceIOGate
-    var live: Table? {
-        didSet {
-            if let live { gate.table = live }
-            refreshGate()
-        }
-    }
-    var inactive: Table?
-
-    /// dm's `DMF_BLOCK_IO`: new bios go to `deferred`.
-    var blockIO = false { didSet { refreshGate() } }
-    /// dm's `DMF_NOFLUSH_SUSPENDING`.
-    var noflushSuspending = false { didSet { refreshGate() } }
-    /// dm's `DMF_SUSPENDED`.
-    var suspended = false
-    /// A suspend is between its first and last step.
-    var suspending = false
-    /// Whether the last suspend was asked with nolockfs (recorded only; there is no filesystem).
-    var nolockfs = false
-    var removed = false { didSet { refreshGate() } }
+    /// Flags, table slots and held lists; changed only through ``apply(_:)``.
+    private(set) var machine = Machine()
 
     /// Original bios inside targets, not yet ended or pushed back (dm's `md->pending`): an
     /// atomic in the gate, so that the fast path counts without the lock.
     var pending: Int { gate.pendingCount }
-    /// Original bios with at least one clone in a target queue.
-    var queuedBios = 0
-    var deferred: [Bio] = []
-    /// Bytes of the bios held in target queues, pushback and deferred (``QueueAdmission``).
-    var heldBytes = 0 {
-        didSet { if (oldValue == 0) != (heldBytes == 0) { refreshGate() } }
-    }
     /// New bios refused with EAGAIN because of the queue limits.
     var refused = 0
-    var pushback: [Bio] = []
 
     var eventNr: UInt32 = 0
     /// multipathd's `no_path_retry`, read by the device's multipath targets.
@@ -48,15 +25,9 @@ struct DeviceState {
     /// The suspend waiting for `pending == 0`; resumed with `true` when drained, `false` when
     /// interrupted.
     var suspendWaiters = WaiterList<Bool>()
-    /// An interrupt arrived (timeout or cancel) for the current suspend.
-    var suspendInterrupted = false
     /// A device removed (by force) with bios still pending holds itself here until the last
     /// of them ends: clones refer to their device without a reference count (``Clone``).
     var keepAliveWhileDraining: MappedDevice?
-
-    /// Journal order keys: `deferred` grows at the tail; pushback moves to the head.
-    var orderTail: Int64 = 0
-    var orderHead: Int64 = 0
 
     init(name: String, uuid: String?, gate: DeviceIOGate) {
         self.name = name
@@ -64,10 +35,24 @@ struct DeviceState {
         self.gate = gate
     }
 
-    /// Opens the gate exactly when a bio may skip the lock (``DeviceIOGate``).
-    private func refreshGate() {
-        gate.open.store(
-            live != nil && !blockIO && !noflushSuspending && heldBytes == 0 && !removed,
-            ordering: .sequentiallyConsistent)
+    var live: Table? { machine.live }
+    var inactive: Table? { machine.inactive }
+    var removed: Bool { machine.removed }
+    var deferred: [Bio] { machine.deferred }
+    var pushback: [Bio] { machine.pushback }
+
+    /// Feeds the machine one input, then brings the fast path's gate up to date with it: the
+    /// live table it reads, and whether it is open (``DeviceStateMachine/gateOpen``). The
+    /// gate is written only when it changes; the caller holds the lock, the only writer.
+    mutating func apply<Result, Failure: Error>(
+        _ input: (inout Machine) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        defer {
+            // Removal empties the slot but leaves the gate's table: bios in flight keep it.
+            if let live = machine.live, gate.table !== live { gate.table = live }
+            let open = machine.gateOpen
+            if gate.open.load(ordering: .relaxed) != open { gate.open.store(open, ordering: .sequentiallyConsistent) }
+        }
+        return try input(&machine)
     }
 }

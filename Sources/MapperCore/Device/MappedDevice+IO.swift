@@ -46,7 +46,7 @@ extension MappedDevice {
             releasePending(shard: shard)
         }
         let admission = try state.withLock { state -> Admission in
-            if state.removed { throw MapperError(.ENODEV, "device was removed") }
+            if state.removed { throw MapperError(.ENODEV, "device '\(state.name)': removed") }
             if bio.op != .flush {
                 let size = state.live?.sizeSectors ?? 0
                 let (end, overflow) = bio.sector.addingReportingOverflow(bio.sectors)
@@ -58,22 +58,21 @@ extension MappedDevice {
             }
             // The engine-wide count is read only when the device holds I/O (the common case
             // skips it).
-            let holding = state.blockIO || state.heldBytes > 0
             let admitted =
-                !holding
+                !state.machine.holdsIO
                 || QueueAdmission.admits(
-                    bytes: bio.byteCount, deviceHolding: true, deviceHeld: state.heldBytes,
+                    bytes: bio.byteCount, deviceHolding: true, deviceHeld: state.machine.heldBytes,
                     totalHeld: engine.heldIO.bytes, limits: engine.heldIO.limits)
             guard admitted else {
                 state.refused += 1
                 engine.heldIO.countRefusal()
                 throw MapperError(
                     .EAGAIN,
-                    "queue limits reached: '\(state.name)' holds \(state.heldBytes) bytes of I/O "
+                    "queue limits reached: '\(state.name)' holds \(state.machine.heldBytes) bytes of I/O "
                         + "(limit \(engine.heldIO.limits.deviceBytes); \(engine.heldIO.bytes) of "
                         + "\(engine.heldIO.limits.totalBytes) over all devices)")
             }
-            if state.blockIO {
+            if state.machine.blockIO {
                 appendDeferred(bio, &state)
                 return .deferred
             }
@@ -95,17 +94,16 @@ extension MappedDevice {
         let delta = bytes - bio.aggregation.heldBytes
         guard delta != 0 else { return }
         bio.aggregation.heldBytes = bytes
-        state.heldBytes += delta
+        state.apply { $0.held(bytes: delta) }
         if delta > 0 { engine.heldIO.add(delta) } else { engine.heldIO.remove(-delta) }
     }
 
     /// Appends to `deferred` and journals it. Caller holds the lock.
     func appendDeferred(_ bio: Bio, _ state: inout DeviceState) {
         countHeld(bio, true, &state)
-        state.deferred.append(bio)
-        state.orderTail += 1
+        let order = state.apply { $0.deferBio(bio) }
         bio.setState(.deferred)
-        journalQueued(bio, .deferred, order: state.orderTail, &state)
+        journalQueued(bio, .deferred, order: order, &state)
     }
 
     func journalQueued(_ bio: Bio, _ location: BioLocation, order: Int64, _ state: inout DeviceState) {
@@ -255,21 +253,23 @@ extension MappedDevice {
         }
         let (ending, drained) = state.withLock { state -> (Ending, Drained?) in
             bio.aggregation.outcome = bio.aggregation.outcome.merging(
-                outcome, noflushSuspending: state.noflushSuspending)
+                outcome, noflushSuspending: state.machine.noflushSuspending)
             bio.aggregation.remaining -= 1
             guard bio.aggregation.remaining == 0 else { return (.none, nil) }
             let drained = io.release(shard: bio.shard) ? Self.takeDrained(&state) : nil
             let ending: Ending
             switch bio.aggregation.outcome {
-            case .requeue where state.noflushSuspending:
-                // The check of noflushSuspending and the append are one step (pushback_lock).
-                state.pushback.append(bio)
-                countHeld(bio, true, &state)
-                bio.setState(.pushback)
-                journalQueued(bio, .pushback, order: Int64(state.pushback.count), &state)
-                ending = .pushedBack
             case .requeue:
-                ending = .finish(.EIO)
+                // The check of noflushSuspending and the append are one step (pushback_lock).
+                switch state.apply({ $0.requeue(bio) }) {
+                case .pushedBack(let order):
+                    countHeld(bio, true, &state)
+                    bio.setState(.pushback)
+                    journalQueued(bio, .pushback, order: order, &state)
+                    ending = .pushedBack
+                case .fail:
+                    ending = .finish(.EIO)
+                }
             case .error(let errno):
                 ending = .finish(errno)
             case .ok:
@@ -332,13 +332,13 @@ extension MappedDevice {
         state.withLock { state in
             let bio = clone.bio
             bio.aggregation.queuedClones += 1
-            if bio.aggregation.queuedClones == 1 {
-                state.queuedBios += 1
+            let first = bio.aggregation.queuedClones == 1
+            let order = state.apply { $0.bioQueued(firstClone: first) }
+            if first {
                 countHeld(bio, true, &state)
                 bio.setState(.queued)
             }
-            state.orderTail += 1
-            journalQueued(bio, .targetQueue(clone.targetIndex), order: state.orderTail, &state)
+            journalQueued(bio, .targetQueue(clone.targetIndex), order: order, &state)
         }
     }
 
@@ -348,7 +348,7 @@ extension MappedDevice {
             let bio = clone.bio
             bio.aggregation.queuedClones -= 1
             if bio.aggregation.queuedClones == 0 {
-                state.queuedBios -= 1
+                state.apply { $0.bioDequeued() }
                 countHeld(bio, false, &state)
                 bio.setState(.inflight)
             }
@@ -357,29 +357,24 @@ extension MappedDevice {
     }
 
     /// Re-issues `deferred` in order through the live table, keeping new bios behind the old
-    /// ones (dm holds `io_lock` for writing while flushing deferred): `blockIO` stays set until
-    /// a pass finds `deferred` empty, then it is cleared in the same locked step.
+    /// ones (``DeviceStateMachine/takeDeferred()``: `blockIO` stays set until a pass finds
+    /// `deferred` empty, and is cleared in that locked step).
     func drainDeferred() {
         while true {
-            let (bios, table) = state.withLock { state -> ([Bio], Table?) in
-                guard !state.deferred.isEmpty else {
-                    state.blockIO = false
-                    return ([], nil)
-                }
-                let bios = state.deferred
-                state.deferred = []
+            let batch = state.withLock { state -> ([Bio], Table?)? in
+                guard let (bios, table) = state.apply({ $0.takeDeferred() }) else { return nil }
                 for bio in bios {
                     engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
                     countHeld(bio, false, &state)
                     bio.setState(.inflight)
                 }
-                if state.live != nil {
+                if table != nil {
                     let shard = io.acquire(bios.count)
                     for bio in bios { bio.shard = shard }
                 }
-                return (bios, state.live)
+                return (bios, table)
             }
-            if bios.isEmpty { return }
+            guard let (bios, table) = batch else { return }
             for bio in bios {
                 if let table {
                     split(bio, through: table)
@@ -390,24 +385,20 @@ extension MappedDevice {
         }
     }
 
-    /// Fails every bio in `deferred` and `pushback` with `errno` (forced removal).
-    func failHeldBios(_ errno: Errno) {
-        let bios = state.withLock { state -> [Bio] in
-            let bios = state.pushback + state.deferred
-            for bio in state.pushback {
+    /// Ends held bios that left pushback and `deferred` with `errno` (forced removal).
+    func endHeld(pushback: [Bio], deferred: [Bio], _ errno: Errno) {
+        state.withLock { state in
+            for bio in pushback {
                 engine.journal.bioDequeued(bio.id, device: state.name, location: .pushback)
             }
-            for bio in state.deferred {
+            for bio in deferred {
                 engine.journal.bioDequeued(bio.id, device: state.name, location: .deferred)
             }
-            for bio in bios {
+            for bio in pushback + deferred {
                 engine.journal.bioEnded(bio.id, device: state.name, error: errno)
                 countHeld(bio, false, &state)
             }
-            state.pushback = []
-            state.deferred = []
-            return bios
         }
-        for bio in bios { end(bio, errno) }
+        for bio in pushback + deferred { end(bio, errno) }
     }
 }

@@ -12,44 +12,24 @@ extension MappedDevice {
         try await control.withLock {
             let tableOpens = holders.tableOpenCount
             let externalOpens = holders.externalOpenCount
-            let live = try state.withLock { state -> Table? in
-                if state.removed { throw MapperError(.ENODEV, "device was removed") }
-                if tableOpens > 0 {
-                    throw MapperError(.EBUSY, "device '\(state.name)' is open (\(tableOpens)) by another table")
+            let actions = try state.withLock { state -> [DeviceState.Machine.Action] in
+                let pending = state.pending
+                let actions: [DeviceState.Machine.Action]
+                do {
+                    actions = try state.apply {
+                        try $0.remove(
+                            force: force, pending: pending, tableOpens: tableOpens, externalOpens: externalOpens)
+                    }
+                } catch let error as MapperError {
+                    throw MapperError(error.errno, "device '\(state.name)': \(error.message)")
                 }
-                if externalOpens > 0 && !force {
-                    throw MapperError(
-                        .EBUSY, "device '\(state.name)' is open by \(externalOpens) client(s) (NBD); use force")
+                // In this locked step: the last bio out must find the reference to drop.
+                if actions.contains(where: { if case .keepAliveUntilDrained = $0 { true } else { false } }) {
+                    state.keepAliveWhileDraining = self
                 }
-                let busy =
-                    state.pending > 0 || !state.deferred.isEmpty || !state.pushback.isEmpty
-                    || state.suspending
-                if busy && !force {
-                    throw MapperError(
-                        .EBUSY,
-                        "device '\(state.name)' has I/O in flight or queued (\(state.pending) pending, \(state.deferred.count) deferred); use force"
-                    )
-                }
-                state.removed = true
-                state.blockIO = true
-                if state.pending > 0 { state.keepAliveWhileDraining = self }
-                return state.live
+                return actions
             }
-            if force { holders.revokeExternal() }
-            failHeldBios(.EIO)
-            if force {
-                for instance in live?.targets ?? [] { instance.target.presuspend() }
-            }
-            let (tables, waiters) = state.withLock { state in
-                defer {
-                    state.live = nil
-                    state.inactive = nil
-                }
-                return ([state.live, state.inactive].compactMap { $0 }, state.eventWaiters.takeAll())
-            }
-            for table in tables { table.destroy(holder: self) }
-            let number = eventNr
-            for waiter in waiters { waiter.resume(returning: number) }
+            try await carryOut(actions, Step())
         }
     }
 }

@@ -1,13 +1,14 @@
-/// Suspend and resume (SEMANTICS §4; dm's `dm_suspend` / `dm_resume` with noflush pushback).
+/// Suspend and resume (SEMANTICS §4; dm's `dm_suspend` / `dm_resume` with noflush pushback):
+/// the ordering is ``DeviceStateMachine``'s; this file carries out its actions.
 extension MappedDevice {
     /// Suspends the device. Already suspended: success, no change.
     ///
-    /// Steps, in order: set `noflushSuspending` (noflush only); targets' presuspend; failure
-    /// point `suspend.after-presuspend`; set `blockIO`; wait until `pending == 0` or until
-    /// `timeout` passes or the task is cancelled or ``cancelSuspend()`` is called; clear
-    /// `noflushSuspending` and move `pushback` to the head of `deferred` in one locked step;
-    /// then either (drained) postsuspend and mark suspended, or (interrupted) clear `blockIO`,
-    /// re-issue `deferred` and throw EINTR with the device still active.
+    /// Steps, in order (``DeviceStateMachine``): set `noflushSuspending` (noflush only);
+    /// targets' presuspend; failure point `suspend.after-presuspend`; set `blockIO`; wait until
+    /// `pending == 0` or until `timeout` passes or the task is cancelled or
+    /// ``cancelSuspend()`` is called; clear `noflushSuspending` and move `pushback` to the head
+    /// of `deferred` in one locked step; then either (drained) postsuspend and mark suspended,
+    /// or (interrupted) re-issue `deferred` and throw EINTR with the device still active.
     ///
     /// - Parameters:
     ///   - noflush: hand queued I/O back to the core instead of failing it.
@@ -25,8 +26,7 @@ extension MappedDevice {
     @discardableResult
     public func cancelSuspend() -> Bool {
         let (suspending, waiters) = state.withLock { state -> (Bool, [WaiterList<Bool>.Continuation]) in
-            guard state.suspending else { return (false, []) }
-            state.suspendInterrupted = true
+            guard state.apply({ $0.interruptSuspend() }) else { return (false, []) }
             return (true, state.suspendWaiters.takeAll())
         }
         waiters.resumeAll(returning: false)
@@ -35,107 +35,8 @@ extension MappedDevice {
 
     /// The suspend steps; the caller holds the control lock.
     func suspendLocked(noflush: Bool, nolockfs: Bool, timeout: Duration?) async throws {
-        let table = try state.withLock { state -> Table?? in
-            if state.removed { throw MapperError(.ENODEV, "device was removed") }
-            if state.suspended { return .none }
-            // Step 1: visible before presuspend, where targets start handing back their queues.
-            if noflush { state.noflushSuspending = true }
-            state.nolockfs = nolockfs || noflush
-            state.suspending = true
-            state.suspendInterrupted = false
-            return .some(state.live)
-        }
-        guard let table else { return }
-        let deviceName = name
-        // Step 2.
-        for instance in table?.targets ?? [] { instance.target.presuspend() }
-        // Step 3: the seed's bdget_disk failure point; step 8 undoes step 1.
-        if let errno = engine.failurePoints.fire(FailurePoints.suspendAfterPresuspend) {
-            state.withLock { state in
-                state.suspending = false
-                state.blockIO = true
-                if noflush { endNoflushSuspending(&state) }
-            }
-            drainDeferred()
-            let detail =
-                "suspend failed after presuspend (\(errno.name)); pushed-back I/O re-issued; "
-                + "presuspend is not undone: multipath queue_if_no_path stays off until a queue_if_no_path message"
-            engine.events.append(kind: "suspend.failed", device: deviceName, detail: detail)
-            throw MapperError(errno, detail)
-        }
-        // Step 4.
-        let pending = state.withLock { state -> Int in
-            state.blockIO = true
-            return state.pending
-        }
-        // Step 5. A wait is announced (progress for the operator; tests wait for it).
-        if pending > 0 {
-            engine.events.append(
-                kind: "suspend.waiting", device: deviceName,
-                detail: "waiting for \(pending) bio(s) in flight\(noflush ? " (noflush)" : "")")
-        }
-        let woken = await waitForPendingIO(timeout: timeout)
-        // Step 6 and the decision of step 7, in one locked step. Woken by the last bio, the
-        // suspend has drained; interrupted, it has drained only if nothing is pending now (a
-        // fast-path submitter backing out of the closed gate may count for a moment: the
-        // interrupt then wins, as it would a moment earlier).
-        let drained = state.withLock { state -> Bool in
-            if noflush { endNoflushSuspending(&state) }
-            if !woken && state.pending != 0 {
-                state.suspending = false
-                return false
-            }
-            return true
-        }
-        guard drained else {
-            drainDeferred()
-            let detail =
-                "suspend interrupted with I/O still in flight; device stays active; "
-                + "presuspend is not undone: multipath queue_if_no_path stays off until a queue_if_no_path message"
-            engine.events.append(kind: "suspend.interrupted", device: deviceName, detail: detail)
-            throw MapperError(.EINTR, detail)
-        }
-        for instance in table?.targets ?? [] { instance.target.postsuspend() }
-        state.withLock { state in
-            state.suspended = true
-            state.suspending = false
-        }
-        engine.events.append(kind: "device.suspended", device: deviceName, detail: noflush ? "noflush" : "")
-        persist(.deviceChanged(info))
-    }
-
-    /// Clears `noflushSuspending` and moves `pushback` to the head of `deferred`: pushed-back
-    /// bios are older than those deferred during the suspend. Caller holds the lock.
-    private func endNoflushSuspending(_ state: inout DeviceState) {
-        state.noflushSuspending = false
-        guard !state.pushback.isEmpty else { return }
-        let moved = state.pushback
-        state.pushback = []
-        state.orderHead -= Int64(moved.count)
-        for (offset, bio) in moved.enumerated() {
-            engine.journal.bioDequeued(bio.id, device: state.name, location: .pushback)
-            bio.setState(.deferred)
-            journalQueued(bio, .deferred, order: state.orderHead + Int64(offset), &state)
-        }
-        state.deferred = moved + state.deferred
-    }
-
-    /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task (the
-    /// last two interrupt the suspend, as ``cancelSuspend()`` does). Returns whether it saw
-    /// `pending == 0` (exactly once: see ``DeviceIOGate``).
-    private func waitForPendingIO(timeout: Duration?) async -> Bool {
-        let drained = await WaiterList<Bool>.wait(
-            timeout: timeout,
-            register: { continuation in
-                state.withLock { state -> WaiterList<Bool>.Registration in
-                    if state.pending == 0 { return .ready(true) }
-                    if state.suspendInterrupted { return .ready(false) }
-                    return state.suspendWaiters.add(continuation)
-                }
-            },
-            take: { [self] id in self.state.withLock { $0.suspendWaiters.remove(id) } })
-        if drained == nil { cancelSuspend() }
-        return drained == true
+        let actions = try update(refusable: { try $0.suspend(noflush: noflush, nolockfs: nolockfs) })
+        try await carryOut(actions, Step(noflush: noflush, nolockfs: nolockfs, timeout: timeout))
     }
 
     /// Resumes the device (SEMANTICS §3 resume).
@@ -153,49 +54,137 @@ extension MappedDevice {
     }
 
     func resumeLocked(noflush: Bool, nolockfs: Bool) async throws {
-        let (staged, suspended) = try state.withLock { state -> (Bool, Bool) in
-            if state.removed { throw MapperError(.ENODEV, "device was removed") }
-            return (state.inactive != nil, state.suspended)
-        }
-        let deviceName = name
-        if staged {
-            if !suspended { try await suspendLocked(noflush: noflush, nolockfs: nolockfs, timeout: nil) }
-            if let errno = engine.failurePoints.fire(FailurePoints.resumeSwap) {
-                throw MapperError(errno, "table swap failed; device '\(deviceName)' stays suspended with its I/O held")
-            }
-            let (old, text) = state.withLock { state -> (Table?, String?) in
-                let old = state.live
-                state.live = state.inactive
-                state.inactive = nil
-                return (old, state.live?.text)
-            }
-            old?.destroy(holder: self)
-            engine.events.append(kind: "table.swapped", device: deviceName)
-            persist(.tableChanged(device: deviceName, slot: .live, text: text))
-            persist(.tableChanged(device: deviceName, slot: .inactive, text: nil))
-            persistTargetStates()
-        } else if !suspended {
-            return
-        }
-        guard let live = liveTable else {
-            throw MapperError(.EINVAL, "device '\(deviceName)' has no live table to resume")
-        }
-        activate(live, runningResumeHooks: true)
-        engine.events.append(kind: "device.resumed", device: deviceName, detail: noflush ? "noflush" : "")
-        persist(.deviceChanged(info))
+        let actions = try update(refusable: { try $0.resume(noflush: noflush) })
+        try await carryOut(actions, Step(noflush: noflush, nolockfs: nolockfs, timeout: nil))
     }
 
-    /// The end of every resume: the targets' resume hooks (unless `runningResumeHooks` is
-    /// false), then the device is active and `deferred` is re-issued in order through `live`
-    /// (`blockIO` stays set until a drain pass finds `deferred` empty).
-    func activate(_ live: Table, runningResumeHooks: Bool) {
-        if runningResumeHooks {
-            for instance in live.targets { instance.target.resume() }
+    /// What the operation that fed the machine was asked: the steps it returns need it.
+    struct Step {
+        var noflush = false
+        var nolockfs = false
+        var timeout: Duration?
+        /// The table a load put in the inactive slot (for its event).
+        var loaded: Table?
+    }
+
+    /// Carries out the machine's actions in order, outside the state lock. A step action
+    /// (presuspend, the wait, postsuspend, suspend-first, swap) feeds the machine its next
+    /// input, whose actions come next. A `fail` action throws once everything before it is
+    /// done; so does a step that throws (its state is unchanged). The caller holds the control
+    /// lock for suspend, resume, removal and start-up.
+    func carryOut(_ actions: [DeviceState.Machine.Action], _ step: Step) async throws {
+        var queue = actions[...]
+        var failure: MapperError?
+        while let action = queue.popFirst() {
+            switch action {
+            case .presuspend(let table):
+                for instance in table?.targets ?? [] { instance.target.presuspend() }
+                let errno = engine.failurePoints.fire(FailurePoints.suspendAfterPresuspend)
+                queue.append(contentsOf: update { $0.presuspendDone(failurePoint: errno) })
+            case .waitForPending:
+                let pending = state.withLock { $0.pending }
+                // A wait is announced (progress for the operator; tests wait for it).
+                if pending > 0 {
+                    engine.events.append(
+                        kind: "suspend.waiting", device: name,
+                        detail: "waiting for \(pending) bio(s) in flight\(step.noflush ? " (noflush)" : "")")
+                }
+                let woken = await waitForPendingIO(timeout: step.timeout)
+                // Interrupted, the suspend has drained only if nothing is pending now (a fast
+                // submitter backing out of the closed gate may count for a moment: the
+                // interrupt then wins, as it would a moment earlier).
+                queue.append(
+                    contentsOf: state.withLock { state in
+                        let pendingNow = state.pending
+                        return state.apply { $0.pendingWaitEnded(drained: woken, pendingNow: pendingNow) }
+                    })
+            case .postsuspend(let table):
+                for instance in table?.targets ?? [] { instance.target.postsuspend() }
+                queue.append(contentsOf: update { $0.postsuspendDone() })
+            case .suspendFirst:
+                try await suspendLocked(noflush: step.noflush, nolockfs: step.nolockfs, timeout: nil)
+                queue.append(contentsOf: try update(refusable: { try $0.resume(noflush: step.noflush) }))
+            case .swap:
+                let errno = engine.failurePoints.fire(FailurePoints.resumeSwap)
+                queue.append(contentsOf: try update(refusable: { try $0.swap(failurePoint: errno, noflush: step.noflush) }))
+            case .presuspendForRemoval(let table):
+                for instance in table.targets { instance.target.presuspend() }
+            case .resumeHooks(let table):
+                for instance in table.targets { instance.target.resume() }
+            case .movedToDeferred(let bios, let firstOrder):
+                state.withLock { state in
+                    for (offset, bio) in bios.enumerated() {
+                        engine.journal.bioDequeued(bio.id, device: state.name, location: .pushback)
+                        bio.setState(.deferred)
+                        journalQueued(bio, .deferred, order: firstOrder + Int64(offset), &state)
+                    }
+                }
+            case .reissueDeferred:
+                drainDeferred()
+            case .endHeld(let pushback, let deferred, let errno):
+                endHeld(pushback: pushback, deferred: deferred, errno)
+            case .revokeExternalOpens:
+                holders.revokeExternal()
+            case .destroy(let table):
+                table.destroy(holder: self)
+            case .wakeEventWaiters:
+                let (number, waiters) = state.withLock { ($0.eventNr, $0.eventWaiters.takeAll()) }
+                for waiter in waiters { waiter.resume(returning: number) }
+            case .keepAliveUntilDrained:
+                break  // Done in the locked step that returned it (``tearDown(force:)``).
+            case .persist(let record):
+                try await persist(record)
+            case .emit(let event):
+                announce(event, step)
+            case .fail(let errno, let message):
+                failure = MapperError(errno, message)
+            }
         }
-        state.withLock { state in
-            state.suspended = false
-            state.blockIO = true
+        if let failure { throw failure }
+    }
+
+    private func persist(_ record: DeviceState.Machine.Record) async throws {
+        switch record {
+        case .device:
+            persist(.deviceChanged(info))
+        case .inactiveTable:
+            try await engine.store.record(.tableChanged(device: name, slot: .inactive, text: inactiveTable?.text))
+        case .swappedTables:
+            persist(.tableChanged(device: name, slot: .live, text: liveTable?.text))
+            persist(.tableChanged(device: name, slot: .inactive, text: nil))
+            persistTargetStates()
         }
-        drainDeferred()
+    }
+
+    private func announce(_ event: DeviceState.Machine.Event, _ step: Step) {
+        let (kind, detail): (String, String)
+        switch event {
+        case .tableLoaded: (kind, detail) = ("table.loaded", "\(step.loaded?.targets.count ?? 0) targets")
+        case .tableCleared: (kind, detail) = ("table.cleared", "")
+        case .tableSwapped: (kind, detail) = ("table.swapped", "")
+        case .suspendFailed(let message): (kind, detail) = ("suspend.failed", message)
+        case .suspendInterrupted(let message): (kind, detail) = ("suspend.interrupted", message)
+        case .suspended(let noflush): (kind, detail) = ("device.suspended", noflush ? "noflush" : "")
+        case .resumed(let noflush): (kind, detail) = ("device.resumed", noflush ? "noflush" : "")
+        }
+        engine.events.append(kind: kind, device: name, detail: detail)
+    }
+
+    /// Waits until `pending == 0`, an interrupt, the timeout or cancellation of the task (the
+    /// last two interrupt the suspend, as ``cancelSuspend()`` does). Returns whether it saw
+    /// `pending == 0` (exactly once: see ``DeviceIOGate``).
+    private func waitForPendingIO(timeout: Duration?) async -> Bool {
+        let drained = await WaiterList<Bool>.wait(
+            timeout: timeout,
+            register: { continuation in
+                state.withLock { state -> WaiterList<Bool>.Registration in
+                    if state.pending == 0 { return .ready(true) }
+                    if state.machine.suspendInterrupted { return .ready(false) }
+                    return state.suspendWaiters.add(continuation)
+                }
+            },
+            take: { [self] id in self.state.withLock { $0.suspendWaiters.remove(id) } })
+        if drained == nil { cancelSuspend() }
+        return drained == true
     }
 }

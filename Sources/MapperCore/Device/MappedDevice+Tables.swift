@@ -4,28 +4,22 @@ extension MappedDevice {
     /// what was there. Allowed when active or suspended. A failed load leaves the previous
     /// inactive table in place. Errors are EINVAL naming the line.
     func load(_ lines: [TableLine], resolver: @escaping (String) -> (any BlockNode)?) async throws {
-        if state.withLock({ $0.removed }) { throw MapperError(.ENODEV, "device was removed") }
+        if state.withLock({ $0.removed }) { throw MapperError(.ENODEV, "device '\(name)': removed") }
         let table = try Table.build(
             lines: lines, registry: engine.targetTypes, engine: engine, device: self, resolver: resolver)
-        let old = state.withLock { state -> Table? in
-            defer { state.inactive = table }
-            return state.inactive
+        let actions: [DeviceState.Machine.Action]
+        do {
+            actions = try update(refusable: { try $0.load(table) })
+        } catch {
+            table.destroy(holder: self)
+            throw error
         }
-        old?.destroy(holder: self)
-        engine.events.append(kind: "table.loaded", device: name, detail: "\(table.targets.count) targets")
-        try await engine.store.record(.tableChanged(device: name, slot: .inactive, text: table.text))
+        try await carryOut(actions, Step(loaded: table))
     }
 
     /// Drops the inactive table (no-op without one).
     public func clear() async throws {
-        let old = state.withLock { state -> Table? in
-            defer { state.inactive = nil }
-            return state.inactive
-        }
-        guard let old else { return }
-        old.destroy(holder: self)
-        engine.events.append(kind: "table.cleared", device: name)
-        try await engine.store.record(.tableChanged(device: name, slot: .inactive, text: nil))
+        try await carryOut(update { $0.clear() }, Step())
     }
 
     /// Sends `text` (split on white space) to the live target holding `sector` (dm's

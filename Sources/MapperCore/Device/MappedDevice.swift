@@ -36,10 +36,10 @@ public final class MappedDevice: BlockNode {
     public var sizeSectors: UInt64 { state.withLock { $0.live?.sizeSectors ?? 0 } }
     public var eventNr: UInt32 { state.withLock { $0.eventNr } }
     /// dm's `dm_noflush_suspending`.
-    public var isNoflushSuspending: Bool { state.withLock { $0.noflushSuspending } }
-    public var isSuspended: Bool { state.withLock { $0.suspended } }
+    public var isNoflushSuspending: Bool { state.withLock { $0.machine.noflushSuspending } }
+    public var isSuspended: Bool { state.withLock { $0.machine.suspended } }
     /// dm's `DMF_BLOCK_IO`: new bios are deferred.
-    public var isBlockingIO: Bool { state.withLock { $0.blockIO } }
+    public var isBlockingIO: Bool { state.withLock { $0.machine.blockIO } }
     /// The live table, if any.
     public var liveTable: Table? { state.withLock { $0.live } }
     /// The staged (inactive) table, if any.
@@ -54,14 +54,14 @@ public final class MappedDevice: BlockNode {
         let openCount = holders.openCount
         return state.withLock { state in
             DeviceInfo(
-                name: state.name, uuid: state.uuid, suspended: state.suspended,
-                suspending: state.suspending, readOnly: readOnly,
+                name: state.name, uuid: state.uuid, suspended: state.machine.suspended,
+                suspending: state.machine.suspending, readOnly: readOnly,
                 sizeSectors: state.live?.sizeSectors ?? 0, eventNr: state.eventNr,
                 openCount: openCount, targetCount: state.live?.targets.count ?? 0,
                 hasLiveTable: state.live != nil, hasInactiveTable: state.inactive != nil,
                 io: DeviceInfo.IOCounts(
-                    inFlight: state.pending - state.queuedBios, queued: state.queuedBios,
-                    pushback: state.pushback.count, deferred: state.deferred.count, heldBytes: state.heldBytes,
+                    inFlight: state.pending - state.machine.queuedBios, queued: state.machine.queuedBios,
+                    pushback: state.pushback.count, deferred: state.deferred.count, heldBytes: state.machine.heldBytes,
                     refused: state.refused),
                 noPathRetry: state.noPathRetry)
         }
@@ -120,6 +120,23 @@ public final class MappedDevice: BlockNode {
         }
         guard !states.isEmpty else { return }
         persist(.targetStates(device: name, states: states))
+    }
+
+    /// Feeds the device's state machine one input under the state lock (``DeviceState/apply(_:)``)
+    /// and returns its actions for the caller to carry out after the lock.
+    func update<Result: Sendable>(_ input: (inout DeviceState.Machine) -> Result) -> Result {
+        state.withLock { $0.apply(input) }
+    }
+
+    /// ``update(_:)`` for an input that can refuse: its errors name the device.
+    func update<Result: Sendable>(refusable input: (inout DeviceState.Machine) throws -> Result) throws -> Result {
+        try state.withLock { state in
+            do {
+                return try state.apply(input)
+            } catch let error as MapperError {
+                throw MapperError(error.errno, "device '\(state.name)': \(error.message)")
+            }
+        }
     }
 
     /// Queues a state change for the store without waiting, logging (not throwing) a

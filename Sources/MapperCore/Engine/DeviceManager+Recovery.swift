@@ -48,23 +48,30 @@ extension DeviceManager {
         let device = try await createDevice(name: restore.name, uuid: restore.uuid, readOnly: restore.readOnly)
         device.restoreEventNr(restore.eventNr)
         device.restoreNoPathRetry(restore.noPathRetry)
-        var liveLoaded = false
+        var live: Table?
         if !restore.live.isEmpty {
             do {
-                let table = try Table.build(
+                live = try Table.build(
                     lines: restore.live, registry: engine.targetTypes, engine: engine, device: device,
                     resolver: resolver())
-                device.state.withLock { $0.live = table }
-                for (index, saved) in restore.targetStates where index < table.targets.count {
-                    table.targets[index].target.restore(saved)
-                }
-                liveLoaded = true
             } catch {
                 problems.append("device '\(restore.name)': live table not restored: \(error)")
             }
         }
-        device.state.withLock { state in
-            for bio in restore.bios { appendRecovered(bio, device: device, &state) }
+        let persisted: DeviceState.Machine.PersistedState =
+            restore.suspended ? .suspended : restore.noflushSuspendInProgress ? .noflushSuspending : .active
+        let activation = device.state.withLock { state in
+            for bio in restore.bios {
+                // The journal already holds the bio and its payload.
+                bio.aggregation.journaled = true
+                device.appendDeferred(bio, &state)
+            }
+            return state.apply { $0.restored(live: live, as: persisted) }
+        }
+        if let live {
+            for (index, saved) in restore.targetStates where index < live.targets.count {
+                live.targets[index].target.restore(saved)
+            }
         }
         if !restore.inactive.isEmpty {
             do {
@@ -73,36 +80,9 @@ extension DeviceManager {
                 problems.append("device '\(restore.name)': inactive table not restored: \(error)")
             }
         }
-        if liveLoaded && !restore.suspended {
-            await device.control.withLock {
-                device.activateRestored(runningResumeHooks: restore.noflushSuspendInProgress)
-            }
+        try await device.control.withLock {
+            try await device.carryOut(activation, MappedDevice.Step())
         }
         return problems
-    }
-
-    private func appendRecovered(_ bio: Bio, device: MappedDevice, _ state: inout DeviceState) {
-        // The journal already holds the bio and its payload.
-        bio.aggregation.journaled = true
-        device.appendDeferred(bio, &state)
-    }
-}
-
-extension MappedDevice {
-    /// Makes a restored device active again (start-up only), without swapping in a staged
-    /// table. Recovered bios in `deferred` are re-issued through the live table.
-    ///
-    /// The targets' resume hooks do not run: the device was active when the server stopped,
-    /// and its targets' restored run-time state is exactly what it was then. In particular a
-    /// failed or interrupted suspend's presuspend stays in force (multipath's
-    /// `queue_if_no_path` stays off, SEMANTICS §4), as it would have without the restart.
-    ///
-    /// The one exception is a noflush suspend that was still under way (bios in pushback):
-    /// it never finished, and its pushed-back bios were promised to be held, so it is ended
-    /// as a noflush suspend followed by a resume would end it (`runningResumeHooks`): the
-    /// hooks restore `queue_if_no_path` and the pushed-back bios queue again rather than fail.
-    func activateRestored(runningResumeHooks: Bool) {
-        guard let live = liveTable else { return }
-        activate(live, runningResumeHooks: runningResumeHooks)
     }
 }

@@ -303,11 +303,6 @@ public final class DeviceManager: Sendable {
             }
             nodes[name] = device
         }
-        // The device starts suspended with no table, like a fresh dm device.
-        device.state.withLock { state in
-            state.suspended = true
-            state.blockIO = true
-        }
         do {
             try await engine.store.record(.deviceCreated(name: name, uuid: uuid, readOnly: readOnly))
             if let table {
