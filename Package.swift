@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 let package = Package(
@@ -61,9 +61,12 @@ let package = Package(
             dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
+        // The version string alone, so that mapperctl needs no engine code.
+        .target(name: "MapperVersion"),
         .target(
             name: "MapperServer",
             dependencies: [
+                "MapperVersion",
                 "MapperCore",
                 "MapperStore",
                 "MapperAPI",
@@ -84,6 +87,7 @@ let package = Package(
         .executableTarget(
             name: "mapperd",
             dependencies: [
+                "MapperVersion",
                 "MapperCore",
                 "MapperStore",
                 "MapperServer",
@@ -95,7 +99,7 @@ let package = Package(
             name: "mapperctl",
             dependencies: [
                 "MapperAPI",
-                "MapperCore",
+                "MapperVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import MapperAPI
 import MapperCore
+import MapperVersion
 
 /// `GET /v1/health` as an ordinary route (left out of generation like the data routes): it
 /// is what load balancers and orchestration poll, so it skips the generated transport. The

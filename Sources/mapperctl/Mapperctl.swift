@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MapperCore
+import MapperVersion
 
 /// `mapperctl`: dmsetup's verbs (and multipathd's views) over mapperd's REST API.
 ///

@@ -1,6 +1,6 @@
 import ArgumentParser
 import MapperAPI
-import MapperCore
+import MapperVersion
 
 /// `version`: dmsetup's two lines, with mapperctl's version as the library's and the server's
 /// as the driver's.

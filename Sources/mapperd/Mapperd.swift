@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import MapperCore
+import MapperVersion
 
 /// The `mapperd` command line.
 @main

@@ -1,5 +1,6 @@
 import ArgumentParser
 import MapperCore
+import MapperVersion
 
 /// `mapperd version`: prints the version and the targets this build knows.
 struct VersionCommand: ParsableCommand {

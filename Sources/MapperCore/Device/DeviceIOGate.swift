@@ -6,8 +6,9 @@ import Synchronization
 /// **The fast path.** A bio may be submitted and completed without the device lock when the
 /// gate is open: the device has a live table, is not blocking I/O (`DMF_BLOCK_IO`), is not
 /// noflush-suspending, holds no I/O (so the queue limits have nothing to say) and is not
-/// removed. ``DeviceState`` keeps the gate true to those fields: each of them refreshes it in
-/// its `didSet`, under the device lock, so no writer can forget it. On the fast path:
+/// removed. That rule is ``DeviceStateMachine/gateOpen``, and ``DeviceState/apply(_:)``, the
+/// only way to change the machine, copies it here under the device lock after every input, so
+/// no writer can forget it. On the fast path:
 /// - submission increments `pending`, then reads the gate again: still open, it maps the bio
 ///   through ``table``; closed meanwhile, it takes the increment back (``release(shard:)``) and
 ///   goes the locked way;

@@ -33,9 +33,6 @@ public final class FailurePoints: Sendable {
         armed.withLock { $0[point] = Armed(errno: errno, remaining: count) }
     }
 
-    /// Disarms every point.
-    public func reset() { armed.withLock { $0 = [:] } }
-
     /// Consumes one armed failure of `point`, if any, and returns its errno.
     func fire(_ point: String) -> Errno? {
         armed.withLock { armed in

@@ -76,7 +76,4 @@ public final class TargetContext: @unchecked Sendable {
     public func persistState() {
         device?.persistTargetStates()
     }
-
-    /// The owning device's current name.
-    public var deviceName: String { device?.name ?? "" }
 }

@@ -2,6 +2,7 @@ import Foundation
 import MapperCore
 import MapperNBD
 import MapperStore
+import MapperVersion
 
 /// The engine's metrics, read at scrape time from counters the engine keeps anyway (device
 /// ``IOStatistics``, ``DeviceInfo``, ``PathInfo``, the store's ``StoreStatistics``, the NBD

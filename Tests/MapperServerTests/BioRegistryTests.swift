@@ -1,0 +1,75 @@
+import Foundation
+import MapperCore
+import MapperTestSupport
+import Testing
+
+@testable import MapperServer
+
+/// The registry spread over several shards: idempotency keys stay exact across shards and
+/// concurrent requests, listing is newest first over all shards, and pruning keeps every bio
+/// that has not ended.
+@Suite("Bio registry shards")
+struct BioRegistryTests {
+    @Test("one key sent by eight concurrent requests registers exactly one bio, whichever shard each id lands in")
+    func keysAcrossShards() async throws {
+        let fixture = try await RouterFixture()
+        let manager = fixture.runtime.manager
+        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        let registry = BioRegistry(capacity: 4096, shards: 4)
+        for round in 0..<20 {
+            let bios = try (0..<8).map { _ in
+                try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "key-\(round)")
+            }
+            let newCount = await withTaskGroup(of: Bool.self) { group in
+                for bio in bios { group.addTask { registry.register(bio, device: device).isNew } }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(newCount == 1, "round \(round)")
+            #expect(registry.contains(device: device, idempotencyKey: "key-\(round)"))
+        }
+        #expect(registry.count == 20 && registry.liveCount == 20)
+        for bio in registry.liveBios { bio.fail(.EIO) }
+        #expect(registry.liveCount == 0)
+    }
+
+    @Test("entries are listed newest first over all shards; a forgotten bio frees its key")
+    func listingAndForget() async throws {
+        let fixture = try await RouterFixture()
+        let manager = fixture.runtime.manager
+        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        let registry = BioRegistry(capacity: 4096, shards: 3)
+        var ids: [UInt64] = []
+        for index in 0..<10 {
+            let bio = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "k\(index)")
+            _ = registry.register(bio, device: device)
+            ids.append(bio.id)
+        }
+        #expect(registry.entries.map(\.summary.id) == ids.reversed())
+        registry.forget(ids[4])
+        #expect(registry.entry(id: ids[4]) == nil && !registry.contains(device: device, idempotencyKey: "k4"))
+        for bio in registry.liveBios { bio.fail(.EIO) }
+    }
+
+    @Test("pruning per shard drops the oldest ended bios and their keys, never a live one")
+    func pruningPerShard() async throws {
+        let fixture = try await RouterFixture()
+        let manager = fixture.runtime.manager
+        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        let registry = BioRegistry(capacity: 16, shards: 4)
+        let live = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512)
+        _ = registry.register(live, device: device)
+        var ended: [UInt64] = []
+        for index in 0..<100 {
+            let bio = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "k\(index)")
+            _ = registry.register(bio, device: device)
+            bio.fail(.EIO)
+            ended.append(bio.id)
+        }
+        // Four shards of capacity 4, each pruned past 5: at most 5 each, plus the live bio.
+        #expect(registry.count <= 4 * 5 + 1)
+        #expect(registry.entry(id: live.id) != nil)
+        #expect(registry.entry(id: ended[0]) == nil && !registry.contains(device: device, idempotencyKey: "k0"))
+        #expect(registry.entry(id: ended[99]) != nil && registry.contains(device: device, idempotencyKey: "k99"))
+        live.fail(.EIO)
+    }
+}
