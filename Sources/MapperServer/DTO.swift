@@ -143,7 +143,7 @@ enum DTO {
 
     static func event(_ event: EngineEvent) -> Components.Schemas.Event {
         .init(
-            seq: Int64(event.seq), at: event.at, kind: event.kind, device: event.device, path: event.path,
+            seq: Int64(event.seq), at: event.at, kind: event.kind.rawValue, device: event.device, path: event.path,
             detail: event.detail)
     }
 }

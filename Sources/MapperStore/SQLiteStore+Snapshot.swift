@@ -94,10 +94,13 @@ extension SQLiteStore {
         }
         let events = try Row.fetchAll(
             db, sql: "SELECT * FROM event ORDER BY seq DESC LIMIT ?", arguments: [recentEvents])
-        snapshot.recentEvents = events.reversed().map { row in
-            EngineEvent(
-                seq: UInt64(row["seq"] as Int64), at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"],
-                device: row["device"], path: row["path"], detail: row["detail"])
+        // A kind this version does not know (written by a newer one) is left out.
+        snapshot.recentEvents = events.reversed().compactMap { row in
+            EngineEvent.Kind(rawValue: row["kind"]).map { kind in
+                EngineEvent(
+                    seq: UInt64(row["seq"] as Int64), at: Date(timeIntervalSince1970: row["at"]), kind: kind,
+                    device: row["device"], path: row["path"], detail: row["detail"])
+            }
         }
         return snapshot
     }

@@ -132,7 +132,7 @@ extension SQLiteStore {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO event(seq, at, kind, device, path, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    Int64(event.seq), event.at.timeIntervalSince1970, event.kind, event.device, event.path,
+                    Int64(event.seq), event.at.timeIntervalSince1970, event.kind.rawValue, event.device, event.path,
                     event.detail,
                 ])
         }

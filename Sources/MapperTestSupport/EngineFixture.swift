@@ -79,12 +79,12 @@ public final class EngineFixture: Sendable {
 
     /// Waits for the first event of `kind` after sequence number `after` and returns it.
     @discardableResult
-    public func waitForEvent(_ kind: String, after: UInt64) async -> EngineEvent? {
+    public func waitForEvent(_ kind: EngineEvent.Kind, after: UInt64) async -> EngineEvent? {
         await engine.events.first(kind, after: after)
     }
 
     /// Waits for events of `kind` naming each of `paths` (in any order) after `after`.
-    public func waitForEvents(_ kind: String, paths: Set<String>, after: UInt64) async {
+    public func waitForEvents(_ kind: EngineEvent.Kind, paths: Set<String>, after: UInt64) async {
         var missing = paths
         var seen = after
         while !missing.isEmpty, !Task.isCancelled {

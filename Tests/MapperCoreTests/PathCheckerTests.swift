@@ -18,13 +18,13 @@ struct PathCheckerTests {
         try await fixture.withPathChecker {
             let start = fixture.engine.events.lastSeq
             try await fixture.manager.setFault(path: "p1", .error)
-            #expect(await fixture.waitForEvent("checker.failed", after: start)?.path == "p1")
+            #expect(await fixture.waitForEvent(.checkerFailed, after: start)?.path == "p1")
             #expect(!path.isActive)
             #expect(path.lastCheck?.error == .EIO)
             let failedAt = device.eventNr
             let again = fixture.engine.events.lastSeq
             try await fixture.manager.setFault(path: "p1", .none)
-            #expect(await fixture.waitForEvent("checker.reinstated", after: again)?.path == "p1")
+            #expect(await fixture.waitForEvent(.checkerReinstated, after: again)?.path == "p1")
             #expect(path.isActive)
             #expect(device.eventNr > failedAt)
         }
@@ -39,12 +39,12 @@ struct PathCheckerTests {
         try await fixture.withPathChecker {
             let start = fixture.engine.events.lastSeq
             try await fixture.manager.setFault(path: "p1", .stall)
-            #expect(await fixture.waitForEvent("checker.failed", after: start)?.detail == "ETIMEDOUT")
+            #expect(await fixture.waitForEvent(.checkerFailed, after: start)?.detail == "ETIMEDOUT")
             // The probe is stalled at the path (the timeout leaves room for a loaded machine to
             // get it there), and no second check ran beside it.
             #expect(path.stalledCount == 1)
             try await fixture.manager.setFault(path: "p1", .none)
-            #expect(await fixture.waitForEvent("checker.reinstated", after: start)?.path == "p1")
+            #expect(await fixture.waitForEvent(.checkerReinstated, after: start)?.path == "p1")
         }
     }
 
@@ -58,7 +58,7 @@ struct PathCheckerTests {
         try await fixture.withPathChecker {
             let start = fixture.engine.events.lastSeq
             try await fixture.manager.setChecker(path: "p1", try CheckerConfig(intervalMs: 20, timeoutMs: 500))
-            #expect(await fixture.waitForEvent("checker.reinstated", after: start)?.path == "p1")
+            #expect(await fixture.waitForEvent(.checkerReinstated, after: start)?.path == "p1")
         }
         #expect(throws: MapperError.self) { try CheckerConfig(intervalMs: 5, timeoutMs: 100) }
     }

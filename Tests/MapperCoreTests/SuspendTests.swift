@@ -72,7 +72,7 @@ struct SuspendTests {
         try device.submit(inflight)
         let mark = fixture.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        await fixture.waitForEvent("suspend.waiting", after: mark)
+        await fixture.waitForEvent(.suspendWaiting, after: mark)
         #expect(device.isBlockingIO)
         let late = fixture.readBio(sector: 2, sectors: 1)
         try device.submit(late)
@@ -161,7 +161,7 @@ struct SuspendTests {
         #expect(!device.isNoflushSuspending && !device.isSuspended)
         #expect(device.pushbackBios.isEmpty && device.deferredBios.isEmpty)
         #expect(target.held.map(\.bio.id) == [bio.id])
-        #expect(fixture.engine.events.events(after: 0).contains { $0.kind == "suspend.failed" })
+        #expect(fixture.engine.events.events(after: 0).contains { $0.kind == .suspendFailed })
         target.endAll(.ok)
         #expect(await bio.wait() == nil)
         // Armed once: the next suspend works.
@@ -245,7 +245,7 @@ struct SuspendTests {
         try device.submit(pushed)
         let mark = fixture.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        await fixture.waitForEvent("suspend.waiting", after: mark)
+        await fixture.waitForEvent(.suspendWaiting, after: mark)
         #expect(device.isBlockingIO)
         let deferred = fixture.readBio(sector: 5, sectors: 1)
         try device.submit(deferred)

@@ -79,14 +79,14 @@ struct NBDPathTests {
 
             let beforeKill = fixture.engine.events.lastSeq
             await nbdkit.kill()
-            await fixture.waitForEvents("path.failed", paths: ["p1", "p2"], after: beforeKill)
+            await fixture.waitForEvents(.pathFailed, paths: ["p1", "p2"], after: beforeKill)
             let queued = fixture.writeBio(sector: 8, sectors: 8, byte: 2)
             try device.submit(queued)
             #expect(device.info.io.queued == 1)
 
             let beforeStart = fixture.engine.events.lastSeq
             try nbdkit.start()
-            #expect(await fixture.waitForEvent("checker.reinstated", after: beforeStart) != nil)
+            #expect(await fixture.waitForEvent(.checkerReinstated, after: beforeStart) != nil)
             #expect(await queued.wait() == nil)
             #expect(try Self.bytes(file, sector: 8).allSatisfy { $0 == 2 })
             #expect(try Self.bytes(file, sector: 0).allSatisfy { $0 == 1 })
@@ -103,9 +103,9 @@ struct NBDPathTests {
         try await fixture.device("mp", table: "0 \(Self.sectors) multipath 0 0 1 1 round-robin 0 2 1 p1 1 p2 1")
         let before = fixture.engine.events.lastSeq
         await nbdkit.kill()
-        await fixture.waitForEvents("path.failed", paths: ["p1", "p2"], after: before)
+        await fixture.waitForEvents(.pathFailed, paths: ["p1", "p2"], after: before)
         #expect(try fixture.manager.path(named: "p1").info.transport.connected == false)
-        #expect(fixture.engine.events.events(after: before).allSatisfy { $0.kind != "checker.failed" })
+        #expect(fixture.engine.events.events(after: before).allSatisfy { $0.kind != .checkerFailed })
     }
 
     @Test("a removed path is released: its transport lets go of the disconnect handler that holds it")

@@ -97,7 +97,7 @@ struct RemotePathTests {
         #expect(device.info.io.queued == 1)
         let before = second.manager.engine.events.lastSeq
         try nbdkit.start()
-        #expect(await second.manager.engine.events.first("checker.reinstated", after: before) != nil)
+        #expect(await second.manager.engine.events.first(.checkerReinstated, after: before) != nil)
         #expect(await bio.wait() == nil)
         let handle = try FileHandle(forReadingFrom: image)
         try handle.seek(toOffset: 8 * 512)

@@ -36,7 +36,7 @@ struct StoreTests {
             snapshot.devices[0].targetStates[0] == ["queueIfNoPath": "0", "savedQueueIfNoPath": "1", "disabledByRetry": "0"])
         #expect(snapshot.devices[1].inactive == ["0 16 linear mp 0"])
         #expect(snapshot.devices[1].uuid == "U-1" && snapshot.devices[1].readOnly)
-        #expect(snapshot.recentEvents.contains { $0.kind == "device.renamed" })
+        #expect(snapshot.recentEvents.contains { $0.kind == .deviceRenamed })
         try await fixture.manager.clear(device: "lin2")
         try await fixture.manager.removeDevice(named: "lin2")
         #expect(try await fixture.store.snapshot().devices.map(\.name) == ["mp"])
@@ -136,7 +136,7 @@ struct StoreTests {
         // The suspend waits forever for the stalled bio: crash in the middle of it.
         let mark = fixture.manager.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        _ = await fixture.manager.engine.events.first("suspend.waiting", after: mark)
+        _ = await fixture.manager.engine.events.first(.suspendWaiting, after: mark)
         #expect(device.pushbackBios.count == 1)
         await pushed.waitUntilEndedOrDurablyQueued()
         #expect(pushed.state == .pushback && pushed.isDurablyQueued)

@@ -1,7 +1,7 @@
 /// `eventNr` and its waiters (dm's `dm_table_event` / `dmsetup wait`).
 extension MappedDevice {
     /// Bumps `eventNr`, wakes waiters and logs an engine event.
-    public func triggerEvent(kind: String, path: String? = nil, detail: String = "") {
+    public func triggerEvent(kind: EngineEvent.Kind, path: String? = nil, detail: String = "") {
         let (name, number, waiters) = state.withLock { state in
             state.eventNr &+= 1
             return (state.name, state.eventNr, state.eventWaiters.takeAll())
@@ -33,7 +33,7 @@ extension MappedDevice {
             return state.name
         }
         engine.journal.deviceRenamed(from: old, to: newName)
-        triggerEvent(kind: "device.renamed", detail: "\(old) -> \(newName)")
+        triggerEvent(kind: .deviceRenamed, detail: "\(old) -> \(newName)")
     }
 
     /// Sets the uuid once (EINVAL if already set to another value).

@@ -86,7 +86,7 @@ extension MappedDevice {
                 // A wait is announced (progress for the operator; tests wait for it).
                 if pending > 0 {
                     engine.events.append(
-                        kind: "suspend.waiting", device: name,
+                        kind: .suspendWaiting, device: name,
                         detail: "waiting for \(pending) bio(s) in flight\(step.noflush ? " (noflush)" : "")")
                 }
                 let woken = await waitForPendingIO(timeout: step.timeout)
@@ -157,15 +157,15 @@ extension MappedDevice {
     }
 
     private func announce(_ event: DeviceState.Machine.Event, _ step: Step) {
-        let (kind, detail): (String, String)
+        let (kind, detail): (EngineEvent.Kind, String)
         switch event {
-        case .tableLoaded: (kind, detail) = ("table.loaded", "\(step.loaded?.targets.count ?? 0) targets")
-        case .tableCleared: (kind, detail) = ("table.cleared", "")
-        case .tableSwapped: (kind, detail) = ("table.swapped", "")
-        case .suspendFailed(let message): (kind, detail) = ("suspend.failed", message)
-        case .suspendInterrupted(let message): (kind, detail) = ("suspend.interrupted", message)
-        case .suspended(let noflush): (kind, detail) = ("device.suspended", noflush ? "noflush" : "")
-        case .resumed(let noflush): (kind, detail) = ("device.resumed", noflush ? "noflush" : "")
+        case .tableLoaded: (kind, detail) = (.tableLoaded, "\(step.loaded?.targets.count ?? 0) targets")
+        case .tableCleared: (kind, detail) = (.tableCleared, "")
+        case .tableSwapped: (kind, detail) = (.tableSwapped, "")
+        case .suspendFailed(let message): (kind, detail) = (.suspendFailed, message)
+        case .suspendInterrupted(let message): (kind, detail) = (.suspendInterrupted, message)
+        case .suspended(let noflush): (kind, detail) = (.deviceSuspended, noflush ? "noflush" : "")
+        case .resumed(let noflush): (kind, detail) = (.deviceResumed, noflush ? "noflush" : "")
         }
         engine.events.append(kind: kind, device: name, detail: detail)
     }

@@ -74,7 +74,7 @@ public final class MappedDevice: BlockNode {
     /// targets at once (or at resume, while suspended).
     public func setNoPathRetry(_ policy: NoPathRetry) async throws {
         state.withLock { $0.noPathRetry = policy }
-        engine.events.append(kind: "device.policy", device: name, detail: "noPathRetry \(policy)")
+        engine.events.append(kind: .devicePolicy, device: name, detail: "noPathRetry \(policy)")
         applyNoPathRetry()
         try await engine.store.record(.deviceChanged(info))
     }

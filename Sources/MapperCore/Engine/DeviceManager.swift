@@ -68,7 +68,7 @@ public final class DeviceManager: Sendable {
         if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
         let backend = try FileBackend(name: name, file: file, url: url, createSizeBytes: sizeBytes)
         try insert(backend)
-        engine.events.append(kind: "backend.created", detail: name)
+        engine.events.append(kind: .backendCreated, detail: name)
         try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
         return backend
     }
@@ -97,7 +97,7 @@ public final class DeviceManager: Sendable {
             transport.close()
             throw error
         }
-        engine.events.append(kind: "backend.created", detail: name)
+        engine.events.append(kind: .backendCreated, detail: name)
         try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
         return backend
     }
@@ -157,7 +157,7 @@ public final class DeviceManager: Sendable {
             return backend
         }
         (removed as? RemoteBackend)?.transport.close()
-        engine.events.append(kind: "backend.removed", detail: name)
+        engine.events.append(kind: .backendRemoved, detail: name)
         try await engine.store.record(.backendRemoved(name: name))
     }
 
@@ -205,7 +205,7 @@ public final class DeviceManager: Sendable {
             throw error
         }
         path.addObserver(pathRecorder)
-        engine.events.append(kind: "path.created", path: name)
+        engine.events.append(kind: .pathCreated, path: name)
         try await engine.store.record(.pathAdded(name: name, backend: backendName, uri: uri, checker: path.checker))
         checkerWake.wake()
         return path
@@ -223,7 +223,7 @@ public final class DeviceManager: Sendable {
     public func setChecker(path name: String, _ config: CheckerConfig?) async throws -> Path {
         let path = try path(named: name)
         path.setChecker(config)
-        engine.events.append(kind: "path.checker", path: name, detail: config.map { "\($0.intervalMs)/\($0.timeoutMs) ms" } ?? "off")
+        engine.events.append(kind: .pathChecker, path: name, detail: config.map { "\($0.intervalMs)/\($0.timeoutMs) ms" } ?? "off")
         try await engine.store.record(.pathChanged(path.info))
         checkerWake.wake()
         return path
@@ -248,7 +248,7 @@ public final class DeviceManager: Sendable {
             path.removeObserver(pathRecorder)
             path.transport.close()
         }
-        engine.events.append(kind: "path.removed", path: name)
+        engine.events.append(kind: .pathRemoved, path: name)
         try await engine.store.record(.pathRemoved(name: name))
     }
 
@@ -275,7 +275,7 @@ public final class DeviceManager: Sendable {
     public func setFault(path name: String, _ mode: FaultMode) async throws -> Path {
         let path = try path(named: name)
         path.setFault(mode)
-        engine.events.append(kind: "path.fault", path: name, detail: mode.name)
+        engine.events.append(kind: .pathFault, path: name, detail: mode.name)
         try await engine.store.record(.pathChanged(path.info))
         return path
     }
@@ -315,7 +315,7 @@ public final class DeviceManager: Sendable {
             try? await engine.store.record(.deviceRemoved(name: name))
             throw error
         }
-        engine.events.append(kind: "device.created", device: name)
+        engine.events.append(kind: .deviceCreated, device: name)
         return device
     }
 
@@ -348,7 +348,7 @@ public final class DeviceManager: Sendable {
         nodes.withLock { nodes in
             if nodes[name] === device { nodes[name] = nil }
         }
-        engine.events.append(kind: "device.removed", device: name)
+        engine.events.append(kind: .deviceRemoved, device: name)
         try await engine.store.record(.deviceRemoved(name: name))
     }
 

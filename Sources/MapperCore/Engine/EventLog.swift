@@ -24,7 +24,7 @@ public final class EventLog: Sendable {
 
     /// Appends an event and wakes long-pollers. Returns it.
     @discardableResult
-    public func append(kind: String, device: String? = nil, path: String? = nil, detail: String = "") -> EngineEvent {
+    public func append(kind: EngineEvent.Kind, device: String? = nil, path: String? = nil, detail: String = "") -> EngineEvent {
         let (event, waiters) = state.withLock { state in
             state.lastSeq += 1
             let event = EngineEvent(
@@ -81,7 +81,7 @@ public final class EventLog: Sendable {
 
     /// Waits for the first event of `kind` with `seq > after` (however long it takes, until
     /// the task is cancelled) and returns it; `nil` if cancelled first.
-    public func first(_ kind: String, after: UInt64) async -> EngineEvent? {
+    public func first(_ kind: EngineEvent.Kind, after: UInt64) async -> EngineEvent? {
         var seen = after
         while !Task.isCancelled {
             let (events, last) = await wait(after: seen, timeout: .seconds(3600))

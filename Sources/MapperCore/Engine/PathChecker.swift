@@ -70,12 +70,12 @@ public final class PathChecker: Service, Sendable {
         if let error {
             if path.isActive {
                 logger.notice("checker failed path", metadata: ["path": "\(path.name)", "error": "\(error)"])
-                manager.engine.events.append(kind: "checker.failed", path: path.name, detail: error.name)
+                manager.engine.events.append(kind: .checkerFailed, path: path.name, detail: error.name)
                 path.fail()
             }
         } else if !path.isActive {
             logger.notice("checker reinstated path", metadata: ["path": "\(path.name)"])
-            manager.engine.events.append(kind: "checker.reinstated", path: path.name)
+            manager.engine.events.append(kind: .checkerReinstated, path: path.name)
             path.reinstate()
         }
     }

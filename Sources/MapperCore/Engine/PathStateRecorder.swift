@@ -6,10 +6,10 @@ final class PathStateRecorder: PathStateObserver {
 
     init(engine: EngineServices) { self.engine = engine }
 
-    func pathFailed(_ path: Path) { record(path, kind: "path.failed") }
-    func pathReinstated(_ path: Path) { record(path, kind: "path.reinstated") }
+    func pathFailed(_ path: Path) { record(path, kind: .pathFailed) }
+    func pathReinstated(_ path: Path) { record(path, kind: .pathReinstated) }
 
-    private func record(_ path: Path, kind: String) {
+    private func record(_ path: Path, kind: EngineEvent.Kind) {
         let info = path.info
         engine.events.append(kind: kind, path: path.name, detail: "failCount \(info.failCount)")
         // Never waits: this runs from I/O completions too. The change commits in order with

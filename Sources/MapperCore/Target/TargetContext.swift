@@ -2,7 +2,7 @@ import Synchronization
 
 /// What a target's constructor gets: its place in the table, its arguments, and access to
 /// the devices it may map onto. After construction the target may keep it to reach its
-/// device (``isNoflushSuspending``, ``triggerEvent()``).
+/// device (``isNoflushSuspending``, ``triggerEvent(kind:path:detail:)``).
 public final class TargetContext: @unchecked Sendable {
     /// First sector of the target in the mapped device.
     public let start: UInt64
@@ -67,7 +67,7 @@ public final class TargetContext: @unchecked Sendable {
     public var isNoflushSuspending: Bool { device?.isNoflushSuspending ?? false }
 
     /// dm's `dm_table_event`: bumps the owning device's `eventNr` and wakes its waiters.
-    public func triggerEvent(kind: String = "target.event", path: String? = nil, detail: String = "") {
+    public func triggerEvent(kind: EngineEvent.Kind, path: String? = nil, detail: String = "") {
         device?.triggerEvent(kind: kind, path: path, detail: detail)
     }
 

@@ -41,7 +41,7 @@ struct MultipathBehaviourTests {
         #expect(first.eventNr == 1 && second.eventNr == 1)
         try await fixture.manager.reinstatePath(named: "p1")
         #expect(first.eventNr == 2 && second.eventNr == 2)
-        #expect(fixture.engine.engine.events.events(after: 0).contains { $0.kind == "path.failed" && $0.device == "b" })
+        #expect(fixture.engine.engine.events.events(after: 0).contains { $0.kind == .pathFailed && $0.device == "b" })
     }
 
     @Test("fail_if_no_path dispatches the queue and fails it with EIO")

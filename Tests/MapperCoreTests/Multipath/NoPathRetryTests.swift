@@ -27,7 +27,7 @@ struct NoPathRetryTests {
         try await fixture.failAll()
         let held = try fixture.submitWrite(device, sector: 0, byte: 7)
         #expect(device.info.io.queued == 1)
-        #expect(await fixture.engine.waitForEvent("multipath.queueing-disabled", after: start) != nil)
+        #expect(await fixture.engine.waitForEvent(.multipathQueueingDisabled, after: start) != nil)
         #expect(await held.wait() == .EIO)
         #expect(ContinuousClock.now - failedAt >= .milliseconds(600))
         // No queueing now: a new write fails at once.
@@ -36,7 +36,7 @@ struct NoPathRetryTests {
 
         let again = fixture.engine.engine.events.lastSeq
         try await fixture.manager.reinstatePath(named: "p1")
-        #expect(await fixture.engine.waitForEvent("multipath.queueing-restored", after: again) != nil)
+        #expect(await fixture.engine.waitForEvent(.multipathQueueingRestored, after: again) != nil)
         try await fixture.manager.failPath(named: "p1")
         let queued = try fixture.submitWrite(device, sector: 16, byte: 9)
         #expect(device.info.io.queued == 1)

@@ -203,7 +203,7 @@ struct SeedTests {
         let stalled = try fixture.submitWrite(device, sector: 1024, byte: 0xA2)
         let mark = fixture.engine.engine.events.lastSeq
         let suspend = Task { try await device.suspend(noflush: true) }
-        await fixture.engine.waitForEvent("suspend.waiting", after: mark)
+        await fixture.engine.waitForEvent(.suspendWaiting, after: mark)
         #expect(device.isBlockingIO && device.pushbackBios.count == 1)
         #expect(pushed.state == .pushback && pushed.ended == nil)
         // Path recovery while the suspend waits for the stalled I/O.

@@ -20,7 +20,7 @@ extension MultipathTarget {
                 state.currentPath = nil
                 for group in state.groups { group.bypassed = false }
             }
-            context.triggerEvent(kind: "group.switched", detail: "group \(group.number)")
+            context.triggerEvent(kind: .groupSwitched, detail: "group \(group.number)")
         case ("enable_group", 2), ("disable_group", 2):
             let group = try group(argv[1])
             let bypass = argv[0] == "disable_group"
@@ -29,7 +29,7 @@ extension MultipathTarget {
                 state.currentPath = nil
                 state.currentGroup = nil
             }
-            context.triggerEvent(kind: bypass ? "group.disabled" : "group.enabled", detail: "group \(group.number)")
+            context.triggerEvent(kind: bypass ? .groupDisabled : .groupEnabled, detail: "group \(group.number)")
         default:
             throw MapperError(.EINVAL, "unrecognised multipath message '\(argv.joined(separator: " "))'")
         }

@@ -59,7 +59,7 @@ extension MultipathTarget {
             return true
         }
         guard disable else { return }
-        context.triggerEvent(kind: "multipath.queueing-disabled", detail: "no_path_retry \(count) exhausted")
+        context.triggerEvent(kind: .multipathQueueingDisabled, detail: "no_path_retry \(count) exhausted")
         setQueueIfNoPath(false, saveOld: false)
     }
 
@@ -73,7 +73,7 @@ extension MultipathTarget {
         }
         guard restore else { return }
         setQueueIfNoPath(true, saveOld: false)
-        context.triggerEvent(kind: "multipath.queueing-restored")
+        context.triggerEvent(kind: .multipathQueueingRestored)
     }
 
     /// Applies the device's current policy: when it changes (not while suspended: resume

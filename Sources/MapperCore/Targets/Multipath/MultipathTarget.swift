@@ -218,7 +218,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         state.withLock { state in
             if state.currentPath === path { state.currentPath = nil }
         }
-        context.triggerEvent(kind: "path.failed", path: path.name, detail: "failCount \(path.failCount)")
+        context.triggerEvent(kind: .pathFailed, path: path.name, detail: "failCount \(path.failCount)")
         armNoPathRetry()
     }
 
@@ -227,7 +227,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             if !state.queue.isEmpty { state.currentPath = nil }
         }
         dispatchQueue()
-        context.triggerEvent(kind: "path.reinstated", path: path.name)
+        context.triggerEvent(kind: .pathReinstated, path: path.name)
         noPathRetryPathReinstated()
     }
 
