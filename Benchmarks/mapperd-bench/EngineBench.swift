@@ -40,7 +40,7 @@ struct EngineBench {
     /// The end-I/O receiver of an NBD-way bio: it only counts, as the export's would reply.
     final class Receiver: BlockIOCompletion, @unchecked Sendable {
         nonisolated(unsafe) var ended = 0
-        func blockIOCompleted(_ error: Errno?) { ended &+= 1 }
+        func endIO(_ error: Errno?) { ended &+= 1 }
     }
 
     func run() async throws {

@@ -3,7 +3,7 @@ import NIOCore
 
 /// One request between its decoding and its reply: the end-I/O receiver of its bio(s).
 ///
-/// Created and advanced on the connection's event loop; ``blockIOCompleted(_:)`` may be
+/// Created and advanced on the connection's event loop; ``endIO(_:)`` may be
 /// called from any thread and hops back to that loop (directly when already on it, which is
 /// the common case: a file backend completes inside `submit`). Mutable fields are touched
 /// only on the loop, or before the bio is submitted (which publishes them).
@@ -30,7 +30,7 @@ final class NBDPendingRequest: BlockIOCompletion, @unchecked Sendable {
         self.stage = stage
     }
 
-    func blockIOCompleted(_ error: Errno?) {
+    func endIO(_ error: Errno?) {
         let loop = connection.eventLoop
         if loop.inEventLoop {
             connection.value.bioEnded(self, error: error)

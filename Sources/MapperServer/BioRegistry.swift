@@ -75,7 +75,7 @@ final class BioRegistry: Sendable {
             self.id = id
         }
 
-        func blockIOCompleted(_ error: Errno?) { registry.ended(id) }
+        func endIO(_ error: Errno?) { registry.ended(id) }
     }
 
     private let shards: [ShardBox]

@@ -44,8 +44,8 @@ struct AtomicHistogramTests {
     func deviceStatistics() async throws {
         let statistics = IOStatistics()
         let read = Bio(id: 1, op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
-        statistics.ended(read, error: nil, endedAt: read.startedNanos + 30_000)
-        statistics.ended(read, error: .EIO, endedAt: read.startedNanos + 2_000_000)
+        statistics.endIOAcct(read, error: nil, endedAt: read.startedNanos + 30_000)
+        statistics.endIOAcct(read, error: .EIO, endedAt: read.startedNanos + 2_000_000)
         #expect(statistics.reads.latency.snapshot.count == 2)
         #expect(statistics.reads.failed == 1)
         #expect(statistics.reads.bytes == 4096)

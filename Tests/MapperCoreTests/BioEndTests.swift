@@ -46,8 +46,8 @@ struct BioEndTests {
         bio.setState(.deferred)
         #expect(bio.state == .deferred)
         let endedAt = bio.startedNanos + 10_000
-        bio.finish(.ENOSPC, endedAt: endedAt)
-        bio.finish(nil, endedAt: endedAt + 1_000_000)
+        bio.endIO(.ENOSPC, endedAt: endedAt)
+        bio.endIO(nil, endedAt: endedAt + 1_000_000)
         bio.setState(.pushback)
         #expect(bio.state == .failed && bio.error == .ENOSPC && bio.ended == .some(.ENOSPC))
         let completed = bio.completedAt?.timeIntervalSince(bio.submittedAt) ?? -1
@@ -59,7 +59,7 @@ struct BioEndTests {
     /// Counts end-I/O calls.
     final class Receiver: BlockIOCompletion {
         let calls = Atomic<Int>(0)
-        func blockIOCompleted(_ error: Errno?) { calls.add(1, ordering: .relaxed) }
+        func endIO(_ error: Errno?) { calls.add(1, ordering: .relaxed) }
     }
 
     @Test("waiters and end-I/O receivers that register while the bio ends are all told, exactly once")
@@ -83,7 +83,7 @@ struct BioEndTests {
                     return true
                 }
                 group.addTask {
-                    bio.finish(error)
+                    bio.endIO(error)
                     return true
                 }
             }

@@ -17,7 +17,7 @@ struct SuspendStressTests {
     /// Counts how often each bio's end-I/O receiver runs.
     final class Ends: BlockIOCompletion, Sendable {
         let calls = Atomic<Int>(0)
-        func blockIOCompleted(_ error: Errno?) { calls.add(1, ordering: .relaxed) }
+        func endIO(_ error: Errno?) { calls.add(1, ordering: .relaxed) }
     }
 
     final class Tally: Sendable {

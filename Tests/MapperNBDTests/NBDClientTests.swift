@@ -15,7 +15,7 @@ import Testing
 struct NBDClientTests {
     final class Done: BlockIOCompletion, @unchecked Sendable {
         let stream = AsyncStream<Errno?>.makeStream()
-        func blockIOCompleted(_ error: Errno?) {
+        func endIO(_ error: Errno?) {
             stream.continuation.yield(error)
             stream.continuation.finish()
         }

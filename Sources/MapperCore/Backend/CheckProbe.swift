@@ -11,7 +11,7 @@ final class CheckProbe: BlockIOCompletion {
 
     private let state = Mutex(State())
 
-    func blockIOCompleted(_ error: Errno?) {
+    func endIO(_ error: Errno?) {
         let waiters = state.withLock { state -> [WaiterList<Errno?>.Continuation] in
             guard state.outcome == nil else { return [] }
             state.outcome = .some(error)

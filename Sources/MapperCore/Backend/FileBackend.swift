@@ -127,7 +127,7 @@ public final class FileBackend: Backend, PathTransport {
     public func close() {}
 
     public func submit(_ request: BlockRequest) {
-        request.complete(perform(request))
+        request.endIO(perform(request))
     }
 
     /// Runs the clone's I/O at `sector` inline and completes it, without building a
@@ -139,7 +139,7 @@ public final class FileBackend: Backend, PathTransport {
                 op: bio.op, sector: sector, sectors: clone.sectors,
                 data: bio.buffer.map { $0.base + clone.bufferOffset })
         }
-        clone.ioCompleted(error)
+        clone.endIO(error)
     }
 
     /// Runs the request synchronously and returns its error.

@@ -87,7 +87,7 @@ public final class Path: BlockNode {
         case .none:
             transport.submit(request)
         case .error:
-            request.complete(.EIO)
+            request.endIO(.EIO)
         case .stall:
             break
         case .delay(let ms):

@@ -98,7 +98,7 @@ public final class IOStatistics: Sendable {
     /// on the calling CPU's shard. Borrows the counters (no ``Direction``, which would hold
     /// them).
     @inline(__always)
-    func ended(_ bio: Bio, error: Errno?, endedAt: Int64) {
+    func endIOAcct(_ bio: Bio, error: Errno?, endedAt: Int64) {
         let elapsed = endedAt &- bio.startedNanos
         let nanos = elapsed > 0 ? UInt64(elapsed) : 0
         let base = Self.base(bio.op)

@@ -83,7 +83,7 @@ extension MappedDevice {
         switch admission {
         case .issue(let table): split(bio, through: table)
         case .deferred: break
-        case .fail(let errno): end(bio, errno)
+        case .fail(let errno): bioEndIO(bio, errno)
         }
     }
 
@@ -136,7 +136,7 @@ extension MappedDevice {
         // Re-issued bios were range-checked against the table they were submitted to.
         guard bio.sector + bio.sectors <= table.sizeSectors else {
             bio.aggregation = Bio.Aggregation(remaining: 1, journaled: bio.aggregation.journaled)
-            cloneEndedDirectly(bio, .error(.EIO))
+            decPending(bio: bio, .error(.EIO))
             return
         }
         // The common case: one piece, whose clone is the bio's own (one allocation per bio).
@@ -197,42 +197,42 @@ extension MappedDevice {
         case .submitted:
             break
         case .requeue:
-            cloneEnded(clone, .requeue)
+            decPending(clone, .requeue)
         case .error(let errno):
-            cloneEnded(clone, .error(errno))
+            decPending(clone, .error(errno))
         case .completed:
-            cloneEnded(clone, .ok)
+            decPending(clone, .ok)
         }
     }
 
     /// A remapped clone's I/O finished: ask the target, if it has an `end_io` (dm's
     /// `clone_endio`).
-    func cloneIOCompleted(_ clone: Clone, _ error: Errno?) {
+    func cloneEndIO(_ clone: Clone, _ error: Errno?) {
         guard clone.storage.cloneHasEndIO else {
-            cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
+            decPending(clone, error.map(CloneOutcome.error) ?? .ok)
             return
         }
         switch clone.withTarget({ $0.endIO(clone, error: error) }) {
-        case .done: cloneEnded(clone, error.map(CloneOutcome.error) ?? .ok)
-        case .error(let errno): cloneEnded(clone, .error(errno))
-        case .requeue: cloneEnded(clone, .requeue)
+        case .done: decPending(clone, error.map(CloneOutcome.error) ?? .ok)
+        case .error(let errno): decPending(clone, .error(errno))
+        case .requeue: decPending(clone, .requeue)
         case .incomplete: break
         }
     }
 
     /// A clone ended: fold its outcome into the original bio (dm's `dec_pending`).
     @inline(__always)
-    func cloneEnded(_ clone: Clone, _ outcome: CloneOutcome) {
-        clone.withBio { cloneEndedDirectly($0, outcome) }
+    func decPending(_ clone: Clone, _ outcome: CloneOutcome) {
+        clone.withBio { decPending(bio: $0, outcome) }
     }
 
     private enum Ending {
         case none
         case pushedBack
-        case finish(Errno?)
+        case endIO(Errno?)
     }
 
-    private func cloneEndedDirectly(_ bio: Bio, _ outcome: CloneOutcome) {
+    private func decPending(bio: Bio, _ outcome: CloneOutcome) {
         // The fast path (``DeviceIOGate``): the only clone of a bio that was never held ends
         // with ok or an error. No other clone can touch the aggregation, and nothing about it
         // is journaled; a requeue always takes the lock (its noflushSuspending check and the
@@ -244,9 +244,9 @@ extension MappedDevice {
             bio.aggregation.outcome = outcome
             if case .error(let errno) = outcome {
                 if errno != .EIO { logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(errno)"]) }
-                end(bio, errno)
+                bioEndIO(bio, errno)
             } else {
-                end(bio, nil)
+                bioEndIO(bio, nil)
             }
             releasePending(shard: bio.shard)
             return
@@ -268,23 +268,23 @@ extension MappedDevice {
                     journalQueued(bio, .pushback, order: order, &state)
                     ending = .pushedBack
                 case .fail:
-                    ending = .finish(.EIO)
+                    ending = .endIO(.EIO)
                 }
             case .error(let errno):
-                ending = .finish(errno)
+                ending = .endIO(errno)
             case .ok:
-                ending = .finish(nil)
+                ending = .endIO(nil)
             }
-            if case .finish(let error) = ending, bio.aggregation.journaled {
+            if case .endIO(let error) = ending, bio.aggregation.journaled {
                 engine.journal.bioEnded(bio.id, device: state.name, error: error)
             }
             return (ending, drained)
         }
-        if case .finish(let error) = ending {
+        if case .endIO(let error) = ending {
             if let error, error != .EIO || bio.aggregation.journaled {
                 logger.debug("bio failed", metadata: ["bio": "\(bio.id)", "error": "\(error)"])
             }
-            end(bio, error)
+            bioEndIO(bio, error)
         }
         // Last: this may drop the removed device's last reference to itself.
         drained?.resume()
@@ -321,10 +321,10 @@ extension MappedDevice {
     /// Ends `bio` with `error`, counting it in the device's ``statistics`` first (so that
     /// whoever learns of the end also sees it counted), with one clock reading for both.
     @inline(__always)
-    func end(_ bio: Bio, _ error: Errno?) {
+    func bioEndIO(_ bio: Bio, _ error: Errno?) {
         let now = MonotonicClock.now()
-        statistics.ended(bio, error: error, endedAt: now)
-        bio.finish(error, endedAt: now)
+        statistics.endIOAcct(bio, error: error, endedAt: now)
+        bio.endIO(error, endedAt: now)
     }
 
     /// A target reports it holds `clone` in its queue.
@@ -379,7 +379,7 @@ extension MappedDevice {
                 if let table {
                     split(bio, through: table)
                 } else {
-                    end(bio, .EIO)
+                    bioEndIO(bio, .EIO)
                 }
             }
         }
@@ -399,6 +399,6 @@ extension MappedDevice {
                 countHeld(bio, false, &state)
             }
         }
-        for bio in pushback + deferred { end(bio, errno) }
+        for bio in pushback + deferred { bioEndIO(bio, errno) }
     }
 }

@@ -8,9 +8,9 @@ extension MappedDevice {
         do {
             try submit(bio)
         } catch let error as MapperError {
-            bio.finish(error.errno)
+            bio.endIO(error.errno)
         } catch {
-            bio.finish(.EIO)
+            bio.endIO(.EIO)
         }
     }
 }

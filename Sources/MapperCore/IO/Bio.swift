@@ -77,13 +77,13 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// is right for any shard. Written by the submitting thread before the bio is split.
     nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
-    /// The end, written once by the first ``finish(_:endedAt:)`` with one compare-exchange:
+    /// The end, written once by the first ``endIO(_:endedAt:)`` with one compare-exchange:
     /// 0 while the bio has not ended, otherwise its outcome and time (``BioEnd``).
     ///
     /// **Ending without the lock.** A bio nobody waits for and nobody receives the end of
     /// ends with that one compare-exchange. Anyone who registers a waiter, a state waiter or
     /// an end-I/O receiver first sets ``observed`` and then reads this word (both
-    /// sequentially consistent, under the lock); ``finish(_:endedAt:)`` writes this word and
+    /// sequentially consistent, under the lock); ``endIO(_:endedAt:)`` writes this word and
     /// then reads ``observed``. So at least one side sees the other (Dekker): the registrant
     /// sees the end and does not wait, or the finisher sees ``observed`` and takes the lock,
     /// after the registrant's, to wake what it registered.
@@ -220,7 +220,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         return observable.withLock { $0.durable && $0.state.isQueued }
     }
 
-    /// Sets the observable state (not final states: see ``finish(_:endedAt:)``).
+    /// Sets the observable state (not final states: see ``endIO(_:endedAt:)``).
     func setState(_ newState: BioState) {
         let waiters = observable.withLock { state -> [WaiterList<Void>.Continuation] in
             guard endWord.load(ordering: .acquiring) == 0 else { return [] }
@@ -245,7 +245,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// Only the first call has an effect. `endedAt` is the ``MonotonicClock`` reading the
     /// caller also counted the bio's latency with. A bio nobody observes ends with one
     /// compare-exchange and no lock (see ``endWord``).
-    func finish(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
+    func endIO(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
         let word = BioEnd.word(error: error, latency: endedAt &- startedNanos)
         guard endWord.compareExchange(expected: 0, desired: word, ordering: .sequentiallyConsistent).exchanged
         else { return }
@@ -258,7 +258,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         }
         waiters.resumeAll(returning: error)
         stateWaiters.resumeAll(returning: ())
-        endIO?.complete(error)
+        endIO?.endIO(error)
     }
 }
 
@@ -273,9 +273,9 @@ extension Bio {
             state.endIO = .receiver(completion)
             return .none
         }
-        if let ended { completion.blockIOCompleted(ended) }
+        if let ended { completion.endIO(ended) }
     }
 
     /// Ends a bio that was never submitted (its submission was refused) with `error`.
-    public func fail(_ error: Errno) { finish(error) }
+    public func fail(_ error: Errno) { endIO(error) }
 }

@@ -5,10 +5,10 @@ enum BlockCompleter: @unchecked Sendable {
     case clone(Clone)
 
     @inline(__always)
-    func complete(_ error: Errno?) {
+    func endIO(_ error: Errno?) {
         switch self {
-        case .clone(let clone): clone.ioCompleted(error)
-        case .receiver(let receiver): receiver.blockIOCompleted(error)
+        case .clone(let clone): clone.endIO(error)
+        case .receiver(let receiver): receiver.endIO(error)
         }
     }
 }

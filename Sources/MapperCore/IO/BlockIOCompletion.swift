@@ -4,5 +4,5 @@
 /// is allocated per I/O.
 public protocol BlockIOCompletion: AnyObject, Sendable {
     /// Called exactly once, on any thread, with `nil` for success or the errno of the failure.
-    func blockIOCompleted(_ error: Errno?)
+    func endIO(_ error: Errno?)
 }

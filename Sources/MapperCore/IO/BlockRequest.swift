@@ -9,7 +9,7 @@ public struct BlockRequest: Sendable {
     public var buffer: IOBuffer?
     /// Byte offset of this request's data inside ``buffer``.
     public var bufferOffset: Int
-    /// Told the outcome exactly once, through ``complete(_:)``.
+    /// Told the outcome exactly once, through ``endIO(_:)``.
     let completer: BlockCompleter
 
     /// A request whose outcome goes to `completion`.
@@ -43,7 +43,7 @@ public struct BlockRequest: Sendable {
 
     /// Reports the request's outcome to whoever sent it (`nil`: success). Call it exactly once.
     @inline(__always)
-    public func complete(_ error: Errno?) { completer.complete(error) }
+    public func endIO(_ error: Errno?) { completer.endIO(error) }
 
     /// Length in bytes.
     public var byteCount: Int { Int(sectors) << 9 }

@@ -88,7 +88,7 @@ public struct Clone: @unchecked Sendable {
     /// Ends the clone with `outcome` without calling the target's `endIO` (dm's `dec_pending`
     /// from a target's own queue).
     public func end(_ outcome: CloneOutcome) {
-        withDevice { $0.cloneEnded(self, outcome) }
+        withDevice { $0.decPending(self, outcome) }
     }
 
     /// Maps the clone again through its target's `map` and carries out the result, as the core
@@ -104,7 +104,7 @@ public struct Clone: @unchecked Sendable {
     public func leftTargetQueue() { withDevice { $0.cloneDequeued(self) } }
 
     /// The block device the clone was remapped to finished: run the target's `endIO`.
-    func ioCompleted(_ error: Errno?) {
-        withDevice { $0.cloneIOCompleted(self, error) }
+    func endIO(_ error: Errno?) {
+        withDevice { $0.cloneEndIO(self, error) }
     }
 }

@@ -11,7 +11,7 @@ final class FlushGroup: BlockIOCompletion {
         self.state = Mutex((count, nil))
     }
 
-    func blockIOCompleted(_ error: Errno?) {
+    func endIO(_ error: Errno?) {
         let done = state.withLock { state -> (Bool, Errno?) in
             if let error { state.error = error }
             state.remaining -= 1

@@ -125,7 +125,7 @@ public final class NBDClientConnection: Sendable {
         case .write: command = NBD.cmdWrite
         case .flush:
             // A server without a write cache needs no flush.
-            guard info.has(NBD.flagSendFlush) else { return request.complete(nil) }
+            guard info.has(NBD.flagSendFlush) else { return request.endIO(nil) }
             command = NBD.cmdFlush
         case .discard:
             if info.has(NBD.flagSendTrim) {
@@ -133,11 +133,11 @@ public final class NBDClientConnection: Sendable {
             } else if info.has(NBD.flagSendWriteZeroes) {
                 command = NBD.cmdWriteZeroes
             } else {
-                return request.complete(.ENOTSUP)
+                return request.endIO(.ENOTSUP)
             }
         }
         if request.op == .write, info.has(NBD.flagReadOnly) {
-            return request.complete(.EPERM)
+            return request.endIO(.EPERM)
         }
         let handle = nextHandle.add(1, ordering: .relaxed).oldValue
         let payload = request.op == .write ? request.byteCount : 0
@@ -157,7 +157,7 @@ public final class NBDClientConnection: Sendable {
             state.inFlight[handle] = Entry(request: request, deadline: deadline)
             return true
         }
-        guard accepted else { return request.complete(.EIO) }
+        guard accepted else { return request.endIO(.EIO) }
         channel.writeAndFlush(buffer, promise: nil)
     }
 
@@ -182,7 +182,7 @@ public final class NBDClientConnection: Sendable {
     /// Ends the request with `error`, or with the first error its chunks carried.
     func complete(_ handle: UInt64, _ error: Errno?) {
         guard let entry = state.withLock({ $0.inFlight.removeValue(forKey: handle) }) else { return }
-        entry.request.complete(error ?? entry.error)
+        entry.request.endIO(error ?? entry.error)
     }
 
     /// Ends every request in flight with EIO and refuses new ones.
@@ -194,7 +194,7 @@ public final class NBDClientConnection: Sendable {
             defer { state.inFlight = [:] }
             return Array(state.inFlight.values)
         }
-        for entry in entries { entry.request.complete(.EIO) }
+        for entry in entries { entry.request.endIO(.EIO) }
     }
 
     private func startSweep() {

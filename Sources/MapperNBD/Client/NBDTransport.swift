@@ -45,7 +45,7 @@ public final class NBDTransport: RemoteTransport {
 
     public func submit(_ request: BlockRequest) {
         guard let connection = state.withLock({ $0.connection }) else {
-            return request.complete(.EIO)
+            return request.endIO(.EIO)
         }
         connection.submit(request)
     }
