@@ -1,4 +1,3 @@
-import CMapperSys
 import Testing
 
 @testable import MapperCore
@@ -7,8 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// `MonotonicClock`: CLOCK_MONOTONIC, read through the time-stamp counter where the kernel
-/// trusts it, without leaving clock_gettime's timeline.
+/// `MonotonicClock`: CLOCK_MONOTONIC, and the wall-clock dates derived from its readings.
 @Suite("Monotonic clock")
 struct MonotonicClockTests {
     private static func gettime() -> Int64 {
@@ -17,35 +15,18 @@ struct MonotonicClockTests {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
-    @Test("readings stay between clock_gettime's around them through calibration and re-anchoring")
+    @Test("readings never step back and stay between clock_gettime's around them")
     func followsClockGettime() {
-        // Calibrate after 1 ms and re-anchor every 2 ms, so that 40 ms see both many times.
-        cmapper_monotonic_set_intervals(1_000_000, 2_000_000)
-        defer { cmapper_monotonic_set_intervals(200_000_000, 1_000_000_000) }
-        let trusted = cmapper_monotonic_uses_tsc() != 0
-        let start = Self.gettime()
         var previous = MonotonicClock.now()
-        var outside: Int64 = 0
-        var stepBack: Int64 = 0
-        var readings = 0
-        var sawCounter = false
-        while Self.gettime() - start < 40_000_000 {
+        var wrong = 0
+        for _ in 0..<100_000 {
             let before = Self.gettime()
             let reading = MonotonicClock.now()
             let after = Self.gettime()
-            outside = max(outside, before - reading, reading - after)
-            stepBack = max(stepBack, previous - reading)
+            if reading < previous || reading < before || reading > after { wrong += 1 }
             previous = reading
-            readings += 1
-            if cmapper_monotonic_uses_tsc() == 1 { sawCounter = true }
         }
-        #expect(readings > 1000)
-        // The scale is measured over each 2 ms interval: its error over one interval is a few
-        // hundred nanoseconds at worst. 20 µs leaves room for a loaded machine.
-        #expect(outside < 20_000, "a reading was \(outside) ns outside clock_gettime's")
-        #expect(stepBack < 20_000, "the clock stepped back by \(stepBack) ns")
-        // Where the kernel keeps time with the counter, the clock has switched to it.
-        if trusted { #expect(sawCounter) }
+        #expect(wrong == 0)
     }
 
     @Test("wall-clock dates of readings keep their order and spacing")
