@@ -18,12 +18,16 @@ public struct NBDConfiguration: Sendable {
     /// Per-connection backpressure limits.
     public var maxInFlight: Int
     public var maxInFlightBytes: Int
+    /// How long a connection that got `DISC` (or a shutdown) waits for its requests in flight
+    /// to end or be durably queued before it closes anyway.
+    public var closeDeadline: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int? = 10809, socketPath: String? = nil, defaultExport: String? = nil,
         shutdownGrace: Duration = .seconds(10), maxInFlight: Int = 1024, maxInFlightBytes: Int = 256 << 20,
-        tlsKeys: NBDPreSharedKeys? = nil
+        tlsKeys: NBDPreSharedKeys? = nil, closeDeadline: Duration = .seconds(10)
     ) {
+        self.closeDeadline = closeDeadline
         self.host = host
         self.port = port
         self.socketPath = socketPath

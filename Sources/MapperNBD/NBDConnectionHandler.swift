@@ -30,6 +30,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     struct Limits: Sendable {
         var maxInFlight = 1024
         var maxInFlightBytes = 256 << 20
+        /// How long a `DISC` (or a shutdown) waits for requests in flight before it closes.
+        var closeDeadline: Duration = .seconds(10)
     }
 
     /// The shared zeros that `WRITE_ZEROES` with `NO_HOLE` writes from (writes only read it).
@@ -522,7 +524,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         drainThenClose(context)
     }
 
-    /// Closes once every outstanding bio has ended or is durably queued.
+    /// Closes once every outstanding bio has ended or is durably queued, or when
+    /// ``Limits/closeDeadline`` has passed, whichever comes first. A bio still in flight then
+    /// (stalled in a path, say) is left to the engine: it ends as the device ends it, and its
+    /// reply has nowhere to go; a journaled one lands later.
     private func drainThenClose(_ context: ChannelHandlerContext) {
         abandonParked(context)
         flushIfNeeded(context)
@@ -533,13 +538,20 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             channel.close(promise: nil)
             return
         }
+        let deadline = ContinuousClock.now + limits.closeDeadline
+        let logger = self.logger
         Task {
-            for bio in bios { await bio.waitUntilEndedOrDurablyQueued() }
-            for task in tasks { await task.value }
+            let settled = await NBDCloseDrain.settle(bios: bios, tasks: tasks, until: deadline)
+            if !settled {
+                logger.warning(
+                    "NBD connection closed at its deadline with requests still in flight",
+                    metadata: ["deadline": "\(deadline)"])
+            }
             // Let replies written on the loop go out before closing.
             channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
         }
     }
+
 }
 
 /// Sent down a connection's pipeline when the server begins its graceful shutdown.

@@ -163,7 +163,9 @@ public final class NBDServer: Service, Sendable {
         let decoder = NBDFrameDecoder()
         let handler = NBDConnectionHandler(
             decoder: decoder, exports: exports, stats: stats,
-            limits: .init(maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes),
+            limits: .init(
+                maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes,
+                closeDeadline: configuration.closeDeadline),
             tlsRequired: requireTLS, onTLS: startTLS(stats), sectorLocks: sectorLocks, logger: logger)
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(decoder), handler,

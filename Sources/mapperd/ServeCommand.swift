@@ -67,6 +67,11 @@ struct ServeCommand: AsyncParsableCommand {
     var nbdTlsPsk: String? { nbdTlsPskOption ?? Self.environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 } }
 
     @Option(
+        name: .customLong("nbd-close-deadline-ms"),
+        help: "Milliseconds a disconnecting NBD client's requests in flight may take before its connection closes anyway (env MAPPERD_NBD_CLOSE_DEADLINE_MS).")
+    var nbdCloseDeadlineMs: Int = environment["MAPPERD_NBD_CLOSE_DEADLINE_MS"].flatMap(Int.init) ?? 10_000
+
+    @Option(
         name: .long,
         help: "Default milliseconds between path checks; NBD paths are checked by default (env MAPPERD_POLLING_INTERVAL_MS).")
     var pollingIntervalMs: Int = environment["MAPPERD_POLLING_INTERVAL_MS"].flatMap(Int.init) ?? 5000
@@ -95,6 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-queued-bytes and --max-queued-bytes-total must not be negative")
         }
         guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
+        guard nbdCloseDeadlineMs >= 0 else { throw ValidationError("--nbd-close-deadline-ms must not be negative") }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
         do {
             _ = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
@@ -134,7 +140,8 @@ struct ServeCommand: AsyncParsableCommand {
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")
         }
         var nbd = noNbd ? nil : NBDConfiguration(
-            host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport)
+            host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport,
+            closeDeadline: .milliseconds(nbdCloseDeadlineMs))
         if nbd != nil, let nbdTlsPsk {
             do {
                 nbd?.tlsKeys = try NBDPreSharedKeys(contentsOf: nbdTlsPsk)

@@ -423,6 +423,37 @@ struct NBDEndToEndTests {
         #expect(data == Data(repeating: 0x66, count: 4096))
     }
 
+    @Test(
+        "DISC with a write stalled in a path closes at the close deadline; the write is left to the engine and lands later",
+        .enabled(if: ExternalTool.available("/usr/bin/python3"), "python3 is not installed"))
+    func discDeadline() async throws {
+        let server = try await server(["--nbd-close-deadline-ms", "300", "--enable-fault-injection"])
+        defer { _ = server.terminate() }
+        try await create(server, "mp", "0 65536 \(Self.mp)")
+        for path in ["p1", "p2"] {
+            #expect(try await server.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"stall"}"#).status == 200)
+        }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/nbd_disc_deadline.py")
+        let result = try await ExternalTool.run(
+            "/usr/bin/python3", [script.path, "127.0.0.1", "\(server.nbdPort)", "mp"])
+        #expect(result.succeeded, "\(result.output)")
+        // The close comes at the deadline, not before (the write was in flight) and not never;
+        // the stalled write gets no reply.
+        let words = result.output.split(separator: " ")
+        let seconds = try #require(words.count == 4 ? Double(words[1]) : nil, "\(result.output)")
+        #expect(seconds >= 0.25 && seconds < 5, "\(result.output)")
+        #expect(words[3].hasPrefix("0"), "\(result.output)")
+        // The write is still the engine's: when the path comes back it lands.
+        #expect(try await server.call("PUT", "/v1/paths/p1/fault", json: #"{"mode":"none"}"#).status == 200)
+        #expect(try await server.call("PUT", "/v1/paths/p2/fault", json: #"{"mode":"none"}"#).status == 200)
+        var landed = Data()
+        for _ in 0..<2000 where landed != Data(repeating: 0x5a, count: 512) {
+            landed = try await server.call("GET", "/v1/devices/mp/data?offset=0&length=512").body
+        }
+        #expect(landed == Data(repeating: 0x5a, count: 512))
+    }
+
     /// Polls the device (one request each round, no sleeping; bounded) until `count` bios are
     /// queued in its targets: the client has connected and its request reached the target.
     /// Device `mp` (multipath, queue_if_no_path) with both paths failed, and
