@@ -33,6 +33,8 @@ let package = Package(
             dependencies: [
                 "CMapperSys", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // NIOThreadPool only (BlockingIO): no sockets in the engine.
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(

@@ -102,7 +102,9 @@ struct NBDChannelTests {
     /// its first 1024 sectors multipath with queue_if_no_path over p1, the rest linear.
     final class Rig: @unchecked Sendable {
         let fixture: EngineFixture
-        let channel = EmbeddedChannel()
+        /// Thread-safe, unlike an `EmbeddedChannel`: flushes and discards end on the engine's
+        /// thread pool and hop back to the connection's loop.
+        let channel = NIOAsyncTestingChannel()
         let decoder = NBDFrameDecoder()
 
         init() async throws {
@@ -118,33 +120,34 @@ struct NBDChannelTests {
                 decoder: decoder, exports: DeviceExports(manager: fixture.manager),
                 stats: NBDConnectionStats(id: 1, client: "test"), limits: .init(), tlsRequired: false, onTLS: nil,
                 logger: .init(label: "test"))
-            try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
+            try await channel.pipeline.addHandlers([ByteToMessageHandler(decoder), handler]).get()
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         }
 
-        func send(_ buffer: ByteBuffer) throws { try channel.writeInbound(buffer) }
+        func send(_ buffer: ByteBuffer) async throws { try await channel.writeInbound(buffer) }
 
-        /// Everything the server wrote so far, as one buffer.
-        func received() throws -> ByteBuffer {
-            var all = ByteBuffer()
-            while var part = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&part) }
+        /// What the server wrote next: waits for its first write, then takes every write
+        /// already made, as one buffer.
+        func received() async throws -> ByteBuffer {
+            var all = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            while var part = try await channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&part) }
             return all
         }
 
         /// Greeting, flags, optional structured replies and meta context, GO `export` (asking
         /// for the block sizes, so bound to 512-byte alignment, unless `blockSizes` is false).
-        func handshake(_ export: String, structured: Bool = false, blockSizes: Bool = true) throws {
-            var greeting = try received()
+        func handshake(_ export: String, structured: Bool = false, blockSizes: Bool = true) async throws {
+            var greeting = try await received()
             #expect(greeting.readInteger(as: UInt64.self) == NBD.initMagic)
             var flags = ByteBuffer()
             flags.writeInteger(NBD.clientFlagFixedNewstyle | NBD.clientFlagNoZeroes)
-            try send(flags)
+            try await send(flags)
             if structured {
-                try send(NBDWire.option(NBD.optStructuredReply))
-                try send(NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
+                try await send(NBDWire.option(NBD.optStructuredReply))
+                try await send(NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
             }
-            try send(NBDWire.option(NBD.optGo, NBDWire.infoData(export, requests: blockSizes ? [NBD.infoBlockSize] : [])))
-            var replies = try received()
+            try await send(NBDWire.option(NBD.optGo, NBDWire.infoData(export, requests: blockSizes ? [NBD.infoBlockSize] : [])))
+            var replies = try await received()
             #expect(NBDWire.optionReplies(&replies).last?.type == NBD.repAck)
             #expect(decoder.phase == .transmission)
         }
@@ -153,32 +156,32 @@ struct NBDChannelTests {
     @Test("GO, write, read back, flush and DISC over the real engine; the connection holds the device open")
     func transmission() async throws {
         let rig = try await Rig()
-        try rig.handshake("lin")
+        try await rig.handshake("lin")
         let device = try rig.fixture.manager.device(named: "lin")
         #expect(device.info.openCount == 1)
         let payload = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         // The request arrives one byte at a time.
         let write = NBDWire.request(NBD.cmdWrite, handle: 0xAA, offset: 8192, length: 4096, payload: payload)
-        for byte in write.readableBytesView { try rig.send(ByteBuffer(bytes: [byte])) }
-        var reply = try rig.received()
+        for byte in write.readableBytesView { try await rig.send(ByteBuffer(bytes: [byte])) }
+        var reply = try await rig.received()
         #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 0xAA))
         #expect(try rig.fixture.fileBytes("disk", offset: 8192, count: 4096) == payload)
 
-        try rig.send(NBDWire.request(NBD.cmdRead, handle: 0xBB, offset: 8192, length: 4096))
-        var read = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdRead, handle: 0xBB, offset: 8192, length: 4096))
+        var read = try await rig.received()
         #expect(NBDWire.simpleReply(&read) == .init(error: 0, handle: 0xBB))
         #expect(read.readBytes(length: 4096) == payload)
 
-        try rig.send(NBDWire.request(NBD.cmdFlush, handle: 0xCC))
-        var flushed = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdFlush, handle: 0xCC))
+        var flushed = try await rig.received()
         #expect(NBDWire.simpleReply(&flushed) == .init(error: 0, handle: 0xCC))
 
-        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 0xDD, offset: 1 << 20, length: 512, payload: Array(repeating: 0, count: 512)))
-        var beyond = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 0xDD, offset: 1 << 20, length: 512, payload: Array(repeating: 0, count: 512)))
+        var beyond = try await rig.received()
         #expect(NBDWire.simpleReply(&beyond) == .init(error: NBD.ENOSPC, handle: 0xDD))
 
-        try rig.send(NBDWire.request(NBD.cmdDisc, handle: 0))
-        rig.channel.embeddedEventLoop.run()
+        try await rig.send(NBDWire.request(NBD.cmdDisc, handle: 0))
+        await rig.channel.testingEventLoop.run()
         #expect(!rig.channel.isActive)
         #expect(device.info.openCount == 0)
     }
@@ -187,24 +190,24 @@ struct NBDChannelTests {
     func structured() async throws {
         let rig = try await Rig()
         try await rig.fixture.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero\n64 64 linear disk 0"))
-        try rig.handshake("z", structured: true)
-        try rig.send(NBDWire.request(NBD.cmdRead, handle: 1, offset: 0, length: 1024))
-        var read = try rig.received()
+        try await rig.handshake("z", structured: true)
+        try await rig.send(NBDWire.request(NBD.cmdRead, handle: 1, offset: 0, length: 1024))
+        var read = try await rig.received()
         let chunk = try #require(NBDWire.chunk(&read))
         #expect(chunk.type == NBD.replyTypeOffsetData && chunk.flags == NBD.replyFlagDone && chunk.handle == 1)
         var data = chunk.payload
         #expect(data.readInteger(as: UInt64.self) == 0)
         #expect(data.readBytes(length: 1024) == Array(repeating: 0, count: 1024))
 
-        try rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 100, length: 512))
-        var error = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 100, length: 512))
+        var error = try await rig.received()
         let failed = try #require(NBDWire.chunk(&error))
         #expect(failed.type == NBD.replyTypeError)
         var errorPayload = failed.payload
         #expect(errorPayload.readInteger(as: UInt32.self) == NBD.EINVAL)
 
-        try rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 3, offset: 0, length: 128 << 9))
-        var status = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 3, offset: 0, length: 128 << 9))
+        var status = try await rig.received()
         let extents = try #require(NBDWire.chunk(&status))
         #expect(extents.type == NBD.replyTypeBlockStatus)
         var descriptors = extents.payload
@@ -214,10 +217,10 @@ struct NBDChannelTests {
         #expect(descriptors.readInteger(as: UInt32.self) == NBD.stateHole | NBD.stateZero)
         #expect(descriptors.readableBytes == 0)
 
-        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 4, offset: 64 << 9, length: 4096, payload: Array(repeating: 1, count: 4096)))
-        _ = try rig.received()
-        try rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 5, offset: 0, length: 128 << 9))
-        var after = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 4, offset: 64 << 9, length: 4096, payload: Array(repeating: 1, count: 4096)))
+        _ = try await rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 5, offset: 0, length: 128 << 9))
+        var after = try await rig.received()
         var mixed = try #require(NBDWire.chunk(&after)).payload
         #expect(mixed.readInteger(as: UInt32.self) == NBDNegotiation.baseAllocationID)
         #expect(mixed.readInteger(as: UInt32.self) == 64 << 9)
@@ -229,18 +232,18 @@ struct NBDChannelTests {
     @Test("replies go out of order: a held request does not hold back a later one; it completes when the path returns")
     func outOfOrder() async throws {
         let rig = try await Rig()
-        try rig.handshake("half")
+        try await rig.handshake("half")
         let path = try rig.fixture.manager.path(named: "p1")
         path.fail()
         let payload = Array(repeating: UInt8(0x5A), count: 512)
-        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: payload))
-        try rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 1024 << 9, length: 512))
-        var first = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: payload))
+        try await rig.send(NBDWire.request(NBD.cmdRead, handle: 2, offset: 1024 << 9, length: 512))
+        var first = try await rig.received()
         #expect(NBDWire.simpleReply(&first) == .init(error: 0, handle: 2))
         #expect(try rig.fixture.manager.device(named: "half").info.io.queued == 1)
         path.reinstate()
-        rig.channel.embeddedEventLoop.run()
-        var second = try rig.received()
+        await rig.channel.testingEventLoop.run()
+        var second = try await rig.received()
         #expect(NBDWire.simpleReply(&second) == .init(error: 0, handle: 1))
         #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == payload)
     }
@@ -248,31 +251,31 @@ struct NBDChannelTests {
     @Test("a rename keeps the connected client on its device; removal is refused while it is open")
     func renameKeepsClient() async throws {
         let rig = try await Rig()
-        try rig.handshake("lin")
+        try await rig.handshake("lin")
         try await rig.fixture.manager.renameDevice(named: "lin", to: "renamed")
-        try rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
-        var reply = try rig.received()
+        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
+        var reply = try await rig.received()
         #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 1))
         #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == Array(repeating: 0x11, count: 512))
         await #expect(throws: MapperError.self) { try await rig.fixture.manager.removeDevice(named: "renamed") }
         try await rig.fixture.manager.removeDevice(named: "renamed", force: true)
-        rig.channel.embeddedEventLoop.run()
+        await rig.channel.testingEventLoop.run()
         #expect(!rig.channel.isActive)
     }
 
     @Test("a bad request magic drops the connection")
     func badMagic() async throws {
         let rig = try await Rig()
-        try rig.handshake("lin")
-        try? rig.send(NBDWire.request(NBD.cmdRead, handle: 1, length: 512, magic: 0xDEAD_BEEF))
-        rig.channel.embeddedEventLoop.run()
+        try await rig.handshake("lin")
+        try? await rig.send(NBDWire.request(NBD.cmdRead, handle: 1, length: 512, magic: 0xDEAD_BEEF))
+        await rig.channel.testingEventLoop.run()
         #expect(!rig.channel.isActive)
     }
 
     @Test("unknown commands and FAST_ZERO get errors; trim, zeroes and cache succeed")
     func commands() async throws {
         let rig = try await Rig()
-        try rig.handshake("lin")
+        try await rig.handshake("lin")
         let cases: [(ByteBuffer, UInt32)] = [
             (NBDWire.request(42, handle: 1, length: 512), NBD.EINVAL),
             (NBDWire.request(NBD.cmdWriteZeroes, handle: 2, length: 4096, flags: NBD.cmdFlagFastZero), NBD.ENOTSUP),
@@ -283,8 +286,8 @@ struct NBDChannelTests {
             (NBDWire.request(NBD.cmdBlockStatus, handle: 7, length: 4096), NBD.EINVAL),
         ]
         for (index, (request, error)) in cases.enumerated() {
-            try rig.send(request)
-            var reply = try rig.received()
+            try await rig.send(request)
+            var reply = try await rig.received()
             #expect(NBDWire.simpleReply(&reply) == .init(error: error, handle: UInt64(index + 1)), "case \(index + 1)")
         }
     }

@@ -127,6 +127,10 @@ public final class FileBackend: Backend, PathTransport {
     public func close() {}
 
     public func submit(_ request: BlockRequest) {
+        if request.op.mayBlock {
+            BlockingIO.run { [self] in request.endIO(perform(request)) }
+            return
+        }
         request.endIO(perform(request))
     }
 
@@ -134,6 +138,11 @@ public final class FileBackend: Backend, PathTransport {
     /// ``BlockRequest`` (the hot path of linear and multipath onto a file). The bio, which owns
     /// the buffer, is borrowed: the clone keeps it alive.
     public func submit(remapped clone: Clone, to sector: UInt64) {
+        if clone.withBio({ $0.op.mayBlock }) {
+            // The clone's storage, captured, keeps its bio alive until it ends.
+            BlockingIO.run { [self] in clone.endIO(perform(op: clone.bio.op, sector: sector, sectors: clone.sectors, data: nil)) }
+            return
+        }
         let error = clone.withBio { bio in
             perform(
                 op: bio.op, sector: sector, sectors: clone.sectors,

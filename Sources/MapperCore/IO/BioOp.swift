@@ -13,4 +13,8 @@ public enum BioOp: String, Sendable, CaseIterable {
 
     /// Whether the op changes the device (refused with EROFS on a read-only device).
     public var isWrite: Bool { self == .write || self == .discard }
+
+    /// Whether a file backend's call for it may wait for the disk (`fsync`, `fallocate`), so
+    /// it runs off the submitting thread (``BlockingIO``).
+    var mayBlock: Bool { self == .flush || self == .discard }
 }
