@@ -9,8 +9,11 @@ extension NBDConnectionHandler {
     func serveUnaligned(
         _ request: NBDRequest, device: MappedDevice, export: NBDExport, context: ChannelHandlerContext
     ) {
-        let io = NBDUnalignedIO(
-            device: device, engine: exports.manager.engine, locks: sectorLocks, export: export.name)
+        guard let session else {
+            reply(request, error: NBD.EIO, message: "no device", context: context)
+            return
+        }
+        let io = NBDUnalignedIO(session: session, locks: sectorLocks, export: export.name)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         unalignedCount += 1
         let number = unalignedCount

@@ -50,7 +50,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     private var device: MappedDevice?
     private var export: NBDExport?
-    private var open: Holders.ExternalOpen?
+    /// The door into the engine while transmitting (``ExportSession``).
+    private(set) var session: ExportSession?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
     var unaligned: [UInt64: Task<Void, Never>] = [:]
@@ -220,7 +221,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         guard let device = exports.device(named: export.name), !closed, let channel = context?.channel else {
             return false
         }
-        open = device.holders.openExternal(revoke: { channel.close(promise: nil) })
+        session = ExportSession(device: device, manager: exports.manager, revoke: { channel.close(promise: nil) })
         self.device = device
         self.export = export
         stats.setExport(export.name)
@@ -229,8 +230,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     private func releaseDevice() {
-        if let device, let open { device.holders.closeExternal(open) }
-        open = nil
+        session?.close()
     }
 
     // MARK: Transmission
@@ -359,31 +359,32 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// Submits a bio for `submission`; returns `false` if the queue limits refused it (then
     /// nothing was submitted and the wait for room has begun).
     private func submit(_ submission: Submission, device: MappedDevice) -> Bool {
-        let heldIO = exports.manager.engine.heldIO
-        let generation = heldIO.generation
-        let bio = Bio(
-            id: exports.manager.engine.nextBioID(), op: submission.op, sector: submission.sector,
-            sectors: submission.sectors, buffer: submission.buffer, endIO: submission.pending)
+        guard let session else {
+            bioEnded(submission.pending, error: .ENODEV)
+            return true
+        }
+        let bio = session.makeBio(
+            op: submission.op, sector: submission.sector, sectors: submission.sectors, buffer: submission.buffer,
+            endIO: submission.pending)
         submission.pending.bio = bio
-        do {
-            try device.submit(bio)
-        } catch let error as MapperError where error.errno == .EAGAIN {
+        switch session.submit(bio) {
+        case .submitted:
+            break
+        case .refused(let ticket):
             submission.pending.bio = nil
-            waitForRoom(since: generation, heldIO: heldIO)
+            waitForRoom(ticket, session: session)
             return false
-        } catch let error as MapperError {
-            bioEnded(submission.pending, error: error.errno)
-        } catch {
-            bioEnded(submission.pending, error: .EIO)
+        case .failed(let errno):
+            bioEnded(submission.pending, error: errno)
         }
         return true
     }
 
-    private func waitForRoom(since generation: UInt64, heldIO: HeldIO) {
+    private func waitForRoom(_ ticket: ExportSession.RoomTicket, session: ExportSession) {
         guard roomWait == nil, let context else { return }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         roomWait = Task {
-            let room = await heldIO.waitForRoom(since: generation)
+            let room = await session.waitForRoom(ticket)
             handler.eventLoop.execute {
                 handler.value.roomWait = nil
                 if room { handler.value.retryParked() }
@@ -478,7 +479,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     /// An error or data-less reply. Reads get a structured error chunk once structured
     /// replies are on; everything else a simple reply.
-    private func reply(_ request: NBDRequest, error: UInt32, message: String, context: ChannelHandlerContext) {
+    func reply(_ request: NBDRequest, error: UInt32, message: String, context: ChannelHandlerContext) {
         var out = context.channel.allocator.buffer(capacity: 64)
         if error != 0 && negotiation.structuredReplies
             && (request.type == NBD.cmdRead || request.type == NBD.cmdBlockStatus)

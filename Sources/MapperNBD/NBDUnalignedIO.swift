@@ -26,8 +26,7 @@ struct NBDUnalignedIO: Sendable {
         var dataOffset = 0
     }
 
-    let device: MappedDevice
-    let engine: EngineServices
+    let session: ExportSession
     let locks: NBDSectorLocks
     let export: String
 
@@ -103,21 +102,15 @@ struct NBDUnalignedIO: Sendable {
         async -> Errno?
     {
         while true {
-            let generation = engine.heldIO.generation
-            let bio = Bio(
-                id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
-                bufferOffset: offset)
-            do {
-                try device.submit(bio)
-            } catch let error as MapperError where error.errno == .EAGAIN {
-                guard await engine.heldIO.waitForRoom(since: generation) else { return .EIO }
-                continue
-            } catch let error as MapperError {
-                return error.errno
-            } catch {
-                return .EIO
+            let bio = session.makeBio(op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: offset)
+            switch session.submit(bio) {
+            case .submitted:
+                return await bio.wait()
+            case .refused(let ticket):
+                guard await session.waitForRoom(ticket) else { return .EIO }
+            case .failed(let errno):
+                return errno
             }
-            return await bio.wait()
         }
     }
 }

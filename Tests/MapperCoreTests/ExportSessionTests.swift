@@ -1,0 +1,81 @@
+import MapperCore
+import MapperTestSupport
+import Synchronization
+import Testing
+
+/// ``ExportSession``, the door an export goes through: it opens the device for the client,
+/// submits with the engine's admission, hands out a ticket for a refusal that a later release
+/// honours, and closes the open.
+@Suite("export session")
+struct ExportSessionTests {
+    @Test("submit, refusal at the queue limits with a ticket, room after a release, close")
+    func submitRefuseRoomClose() async throws {
+        let fixture = try await MultipathFixture(queueLimits: QueueLimits(deviceBytes: 4096, totalBytes: 1 << 30))
+        let device = try await fixture.device(queue: true)
+        let revoked = RevokeCount()
+        let session = ExportSession(device: device, manager: fixture.manager, revoke: { revoked.add() })
+        #expect(device.holders.externalOpenCount == 1)
+
+        let read = session.makeBio(op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .submitted = session.submit(read) else {
+            Issue.record("a read with paths up was not submitted")
+            return
+        }
+        #expect(await read.wait() == nil)
+
+        for path in ["p1", "p2"] { try await fixture.manager.failPath(named: path) }
+        let held = session.makeBio(op: .write, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .submitted = session.submit(held) else {
+            Issue.record("the first write was not held")
+            return
+        }
+        let refused = session.makeBio(op: .write, sector: 8, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .refused(let ticket) = session.submit(refused) else {
+            Issue.record("past the limit a write was not refused")
+            return
+        }
+        // The release that frees room comes before the wait: the ticket still sees it.
+        try await fixture.manager.reinstatePath(named: "p1")
+        #expect(await held.wait() == nil)
+        #expect(await session.waitForRoom(ticket))
+        guard case .submitted = session.submit(refused) else {
+            Issue.record("the retry was not submitted")
+            return
+        }
+        #expect(await refused.wait() == nil)
+
+        let beyond = session.makeBio(op: .read, sector: 1 << 40, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .failed(.EINVAL) = session.submit(beyond) else {
+            Issue.record("a read beyond the end did not fail with EINVAL")
+            return
+        }
+        session.close()
+        session.close()
+        #expect(device.holders.externalOpenCount == 0)
+        #expect(revoked.count == 0)
+    }
+
+    @Test("a forced removal revokes the session's open")
+    func forcedRemovalRevokes() async throws {
+        let fixture = try await MultipathFixture()
+        let device = try await fixture.device(queue: true)
+        let revoked = RevokeCount()
+        let session = ExportSession(device: device, manager: fixture.manager, revoke: { revoked.add() })
+        await #expect(throws: MapperError.self) { try await fixture.manager.removeDevice(named: device.name) }
+        try await fixture.manager.removeDevice(named: device.name, force: true)
+        #expect(revoked.count == 1)
+        let late = session.makeBio(op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .failed(.ENODEV) = session.submit(late) else {
+            Issue.record("a submission after removal did not fail with ENODEV")
+            return
+        }
+        session.close()
+    }
+}
+
+/// Counts revocations (called from the removing task).
+final class RevokeCount: Sendable {
+    private let value = Mutex(0)
+    func add() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
+}
