@@ -33,8 +33,6 @@ let package = Package(
             dependencies: [
                 "CMapperSys", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                // NIOThreadPool only (BlockingIO): no sockets in the engine.
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(

@@ -1,16 +1,25 @@
-import NIOPosix
+import Dispatch
+import Synchronization
 
 /// Where the engine runs system calls that may block for long: `fsync` (every flush and FUA)
 /// and `fallocate` (discard, write-zeroes), which wait for the disk, not for the page cache.
-/// They run on NIO's shared thread pool, so that the thread that submitted the bio (an NBD
-/// connection's event loop, say) goes on serving other requests meanwhile; the bio ends from
-/// the pool's thread, as any bio may end on any thread.
+/// They run on a few serial dispatch queues of their own (each its own thread while busy, apart
+/// from Swift concurrency's and NIO's threads), so that the thread that submitted the bio (an
+/// NBD connection's event loop, say) goes on serving other requests meanwhile; the bio ends
+/// from that queue's thread, as any bio may end on any thread. Calls are spread round-robin,
+/// so up to ``width`` disks' slow calls proceed at once.
 ///
 /// `pread` and `pwrite` stay on the submitting thread: on a page-cache hit they take about a
 /// microsecond, less than the two thread switches a hop would add.
 enum BlockingIO {
-    /// Runs `body` on the pool.
+    /// How many such calls may run at once.
+    static let width = 4
+    private static let queues = (0..<width).map { DispatchQueue(label: "mapperd.blocking-io.\($0)") }
+    private static let next = Atomic<Int>(0)
+
+    /// Runs `body` on one of the queues.
     static func run(_ body: @escaping @Sendable () -> Void) {
-        NIOThreadPool.singleton.submit { _ in body() }
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        queues[index & (width - 1)].async(execute: body)
     }
 }
