@@ -17,7 +17,7 @@ extension NBDConnectionHandler {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         unalignedCount += 1
         let number = unalignedCount
-        inFlightBytes += Int(request.length)
+        transmission.started(bytes: Int(request.length))
         stats.inFlight.add(1, ordering: .relaxed)
         unaligned[number] = Task {
             let outcome = await io.run(request)
@@ -27,9 +27,11 @@ extension NBDConnectionHandler {
 
     func unalignedEnded(_ number: UInt64, _ request: NBDRequest, _ outcome: NBDUnalignedIO.Outcome) {
         guard unaligned.removeValue(forKey: number) != nil else { return }
-        inFlightBytes -= Int(request.length)
         stats.inFlight.add(-1, ordering: .relaxed)
-        guard let context, !closed else { return }
+        guard let context, !closed else {
+            _ = transmission.ended(bytes: Int(request.length))
+            return
+        }
         // The buffer lives until the reply has copied it.
         withExtendedLifetime(outcome.data) {
             replyEnded(

@@ -6,22 +6,22 @@ import NIOCore
 /// request, replies written out of order as bios end.
 ///
 /// Threading: everything runs on the channel's event loop; bios end on any thread and hop
-/// here (``NBDPendingRequest``). Requests are submitted inline from the loop, so a request
-/// served from the page cache costs no thread hop; a stalled or queued bio just waits.
+/// here (``NBDPendingRequest``). Reads and writes are submitted inline from the loop, so a
+/// request served from the page cache costs no thread hop; a stalled or queued bio just
+/// waits; a file backend's `fsync` and `fallocate` run off the loop (the engine's
+/// `BlockingIO`). The engine is reached only through the connection's ``ExportSession``.
 ///
-/// Backpressure: the handler stops reading the socket while ``Limits/maxInFlight`` requests
-/// or ``Limits/maxInFlightBytes`` payload bytes are outstanding, or while the socket is not
-/// writable, and reads again once below. A bio refused at the engine's queue limits
-/// (`EAGAIN`, ``QueueAdmission``) is not answered with an error: its request is parked, in
-/// order with the ones after it, the socket is not read, and the parked requests are tried
-/// again each time held I/O is released (``HeldIO/waitForRoom(since:deadline:)``). Replies are flushed at the end of each read burst,
-/// and at once when a bio ends outside one.
+/// When to read the socket, when to flush, whether a request is served, parked or refused,
+/// and when the connection ends are ``NBDTransmission``'s decisions; this handler keeps the
+/// requests and carries its actions out. A bio refused at the engine's queue limits
+/// (`EAGAIN`) is not answered with an error: its request is parked, in order with the ones
+/// after it, and the parked requests are tried again each time held I/O is released
+/// (``ExportSession/waitForRoom(_:)``).
 ///
-/// Ending: `NBD_CMD_DISC` and server shutdown stop new work (after shutdown began, requests
-/// are answered `ESHUTDOWN`), wait until every outstanding bio has ended or is durably
-/// queued (a held write is journaled and lands when the device can serve it, whether or not
-/// anyone is connected), then close. The connection holds its device open (``Holders``);
-/// a forced removal closes it.
+/// Ending: `NBD_CMD_DISC` and server shutdown stop new work (requests after them are
+/// answered `ESHUTDOWN`), wait until every outstanding bio has ended or is durably queued,
+/// or until ``Limits/closeDeadline``, then close (``NBDCloseDrain``). The connection holds
+/// its device open; a forced removal closes it.
 final class NBDConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = NBDClientMessage
     typealias OutboundIn = ByteBuffer
@@ -68,12 +68,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private var parked: [Submission] = []
     /// The wait for room while `parked` is not empty.
     private var roomWait: Task<Void, Never>?
-    var inFlightBytes = 0
-    private var readPending = false
-    private var inReadBurst = false
-    private var needsFlush = false
-    private var draining = false
-    private var shuttingDown = false
+    /// Reading, flushing, parking and ending (``NBDTransmission``).
+    var transmission: NBDTransmission
     var closed = false
 
     init(
@@ -86,6 +82,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         self.exports = exports
         self.stats = stats
         self.limits = limits
+        self.transmission = NBDTransmission(
+            limits: .init(maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes))
         self.onTLS = onTLS
         self.logger = logger
         self.negotiation = NBDNegotiation(catalog: exports, tlsRequired: tlsRequired, tlsAvailable: onTLS != nil)
@@ -118,7 +116,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inReadBurst = true
+        transmission.burstBegan()
         switch unwrapInboundIn(data) {
         case .clientFlags(let flags):
             var out = ByteBuffer()
@@ -136,13 +134,12 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        inReadBurst = false
-        flushIfNeeded(context)
+        perform(transmission.burstEnded(), context)
         context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { resumeReadingIfPossible(context) }
+        perform(transmission.writabilityChanged(context.channel.isWritable), context)
         context.fireChannelWritabilityChanged()
     }
 
@@ -156,11 +153,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if canRead(context) {
-            context.read()
-        } else {
-            readPending = true
-        }
+        perform(transmission.readRequested(), context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -224,6 +217,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         session = ExportSession(device: device, manager: exports.manager, revoke: { channel.close(promise: nil) })
         self.device = device
         self.export = export
+        transmission.began()
         stats.setExport(export.name)
         logger.debug("nbd export opened", metadata: ["connection": "\(stats.id)", "export": "\(export.name)"])
         return true
@@ -237,14 +231,15 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     private func handle(_ request: NBDRequest, context: ChannelHandlerContext) {
         guard let device, let export else { return }
-        if request.type == NBD.cmdDisc {
-            draining = true
-            drainThenClose(context)
+        switch transmission.requestArrived(isDisconnect: request.type == NBD.cmdDisc) {
+        case .disconnect(let actions):
+            perform(actions, context)
             return
-        }
-        if shuttingDown {
-            reply(request, error: NBD.ESHUTDOWN, message: "server is shutting down", context: context)
+        case .refuse(let error):
+            reply(request, error: error, message: "server is shutting down", context: context)
             return
+        case .serve:
+            break
         }
         if let (error, message) = NBDRequestCheck.problem(
             request, export: export, structuredReplies: negotiation.structuredReplies,
@@ -337,7 +332,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         let pending = NBDPendingRequest(
             request: request, connection: NIOLoopBound(self, eventLoop: context.eventLoop), stage: stage)
         outstanding[ObjectIdentifier(pending)] = pending
-        inFlightBytes += Int(request.length)
+        transmission.started(bytes: Int(request.length))
         stats.inFlight.add(1, ordering: .relaxed)
         issue(pending, op: op, sector: op == .flush ? 0 : sector, sectors: bytes >> 9, buffer: buffer, device: device)
     }
@@ -349,11 +344,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         device: MappedDevice
     ) {
         let submission = Submission(pending: pending, op: op, sector: sector, sectors: sectors, buffer: buffer)
-        if !parked.isEmpty {
+        if transmission.mustPark || !submit(submission, device: device) {
             parked.append(submission)
-            return
+            transmission.parkedOne()
         }
-        if !submit(submission, device: device) { parked.append(submission) }
     }
 
     /// Submits a bio for `submission`; returns `false` if the queue limits refused it (then
@@ -398,8 +392,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         while let first = parked.first {
             guard submit(first, device: device) else { return }
             parked.removeFirst()
+            let actions = transmission.unparkedOne()
+            if let context { perform(actions, context) }
         }
-        if let context { resumeReadingIfPossible(context) }
     }
 
     /// Answers the parked requests with `ESHUTDOWN` (the connection is ending).
@@ -409,10 +404,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         let abandoned = parked
         parked = []
         for submission in abandoned {
+            perform(transmission.unparkedOne(), context)
             guard outstanding.removeValue(forKey: ObjectIdentifier(submission.pending)) != nil else { continue }
-            inFlightBytes -= Int(submission.pending.request.length)
-            stats.inFlight.add(-1, ordering: .relaxed)
             reply(submission.pending.request, error: NBD.ESHUTDOWN, message: "connection is closing", context: context)
+            perform(transmission.ended(bytes: Int(submission.pending.request.length)), context)
+            stats.inFlight.add(-1, ordering: .relaxed)
         }
     }
 
@@ -442,11 +438,13 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         }
         guard outstanding.removeValue(forKey: ObjectIdentifier(pending)) != nil else { return }
         let request = pending.request
-        inFlightBytes -= Int(request.length)
         stats.inFlight.add(-1, ordering: .relaxed)
         let bio = pending.bio
         pending.bio = nil
-        guard let context, !closed else { return }
+        guard let context, !closed else {
+            _ = transmission.ended(bytes: Int(request.length))
+            return
+        }
         // The buffer lives until the reply has copied it.
         let buffer = bio?.buffer
         withExtendedLifetime(buffer) {
@@ -455,7 +453,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Replies to a request that ended: its error, a read's `data` (the request's length of
-    /// bytes), or success; then flushes unless a read burst will, and reads on if there is room.
+    /// bytes), or success; then ends the request in ``transmission`` (which may flush and read on).
     func replyEnded(_ request: NBDRequest, error: Errno?, data: UnsafeRawPointer?, context: ChannelHandlerContext) {
         if let error {
             reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
@@ -473,8 +471,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
             reply(request, error: 0, message: "", context: context)
         }
-        if !inReadBurst { flushIfNeeded(context) }
-        resumeReadingIfPossible(context)
+        perform(transmission.ended(bytes: Int(request.length)), context)
     }
 
     /// An error or data-less reply. Reads get a structured error chunk once structured
@@ -493,36 +490,25 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     private func write(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(buffer), promise: nil)
-        needsFlush = true
-        if draining || !inReadBurst { flushIfNeeded(context) }
+        perform(transmission.wrote(), context)
     }
 
-    private func flushIfNeeded(_ context: ChannelHandlerContext) {
-        guard needsFlush else { return }
-        needsFlush = false
-        context.flush()
-    }
-
-    private func canRead(_ context: ChannelHandlerContext) -> Bool {
-        !draining && parked.isEmpty && outstanding.count + unaligned.count < limits.maxInFlight
-            && inFlightBytes < limits.maxInFlightBytes && context.channel.isWritable
-    }
-
-    private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
-        guard readPending, canRead(context) else { return }
-        readPending = false
-        context.read()
+    /// Carries out the transmission machine's actions.
+    func perform(_ actions: [NBDTransmission.Action], _ context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .read: context.read()
+            case .flush: context.flush()
+            case .drainThenClose: drainThenClose(context)
+            case .close: context.close(promise: nil)
+            }
+        }
     }
 
     // MARK: Ending
 
     private func beginShutdown(_ context: ChannelHandlerContext) {
-        shuttingDown = true
-        if device == nil {
-            context.close(promise: nil)
-            return
-        }
-        drainThenClose(context)
+        perform(transmission.shutdown(), context)
     }
 
     /// Closes once every outstanding bio has ended or is durably queued, or when
@@ -531,7 +517,6 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// reply has nowhere to go; a journaled one lands later.
     private func drainThenClose(_ context: ChannelHandlerContext) {
         abandonParked(context)
-        flushIfNeeded(context)
         let bios = outstanding.values.compactMap(\.bio)
         let tasks = Array(unaligned.values)
         let channel = context.channel

@@ -1,0 +1,156 @@
+/// One connection's transmission phase as a pure state machine: when to read the socket,
+/// when to flush replies, whether a request is served, parked or refused, and when the
+/// connection ends. It counts requests and bytes; the handler keeps the requests themselves
+/// and carries out the actions. No channel, no engine; tested as tables.
+///
+/// Backpressure: reading stops while ``Limits/maxInFlight`` requests or
+/// ``Limits/maxInFlightBytes`` bytes are in flight, while any request is parked at the
+/// engine's queue limits, while the socket is not writable, and once draining; a read the
+/// channel asked for meanwhile is remembered and made when all of those clear. Replies are
+/// flushed at the end of each read burst, and at once when one is written outside a burst or
+/// while draining.
+///
+/// Ending: `DISC` and a server shutdown both drain (parked requests are answered `ESHUTDOWN`,
+/// in-flight ones settle until the close deadline, then the connection closes); after a
+/// shutdown began, new requests are answered `ESHUTDOWN` until the drain closes the
+/// connection. A shutdown before transmission began closes at once.
+struct NBDTransmission: Sendable, Equatable {
+    struct Limits: Sendable, Equatable {
+        var maxInFlight = 1024
+        var maxInFlightBytes = 256 << 20
+    }
+
+    /// What the handler does.
+    enum Action: Sendable, Equatable {
+        /// Ask the channel for more bytes.
+        case read
+        /// Flush the replies written so far.
+        case flush
+        /// Answer the parked requests `ESHUTDOWN` (each ends with ``ended(bytes:)``), then
+        /// wait for the in-flight ones to settle until the close deadline, then close.
+        case drainThenClose
+        /// Close now.
+        case close
+    }
+
+    /// What to do with a decoded request.
+    enum Decision: Sendable, Equatable {
+        /// Serve it: count it with ``started(bytes:)`` and submit (or park) its bio.
+        case serve
+        /// Answer it at once with this error and count nothing.
+        case refuse(UInt32)
+        /// `DISC`: carry out these actions.
+        case disconnect([Action])
+    }
+
+    let limits: Limits
+    private(set) var inFlight = 0
+    private(set) var inFlightBytes = 0
+    private(set) var parked = 0
+    private(set) var writable = true
+    private(set) var readPending = false
+    private(set) var inReadBurst = false
+    private(set) var needsFlush = false
+    private(set) var draining = false
+    private(set) var shuttingDown = false
+    private(set) var transmitting = false
+
+    init(limits: Limits = Limits()) { self.limits = limits }
+
+    private var canRead: Bool {
+        !draining && parked == 0 && inFlight < limits.maxInFlight && inFlightBytes < limits.maxInFlightBytes
+            && writable
+    }
+
+    private mutating func readIfPending() -> [Action] {
+        guard readPending, canRead else { return [] }
+        readPending = false
+        return [.read]
+    }
+
+    private mutating func flushIfNeeded() -> [Action] {
+        guard needsFlush else { return [] }
+        needsFlush = false
+        return [.flush]
+    }
+
+    /// The handshake ended in transmission.
+    mutating func began() { transmitting = true }
+
+    /// The channel asks for bytes: read now, or once reading may resume.
+    mutating func readRequested() -> [Action] {
+        guard canRead else {
+            readPending = true
+            return []
+        }
+        return [.read]
+    }
+
+    /// A read burst begins (bytes arrived).
+    mutating func burstBegan() { inReadBurst = true }
+
+    /// The read burst ended: flush what it wrote.
+    mutating func burstEnded() -> [Action] {
+        inReadBurst = false
+        return flushIfNeeded()
+    }
+
+    /// A request arrived (`isDisconnect` for `DISC`).
+    mutating func requestArrived(isDisconnect: Bool) -> Decision {
+        if isDisconnect {
+            guard !draining else { return .disconnect([]) }
+            draining = true
+            return .disconnect(flushIfNeeded() + [.drainThenClose])
+        }
+        if shuttingDown || draining { return .refuse(NBD.ESHUTDOWN) }
+        return .serve
+    }
+
+    /// A served request is now in flight with `bytes` of payload.
+    mutating func started(bytes: Int) {
+        inFlight += 1
+        inFlightBytes += bytes
+    }
+
+    /// Whether a new bio must wait behind parked ones (the order of requests is kept).
+    var mustPark: Bool { parked > 0 }
+
+    /// A bio was parked at the engine's queue limits (refused, or behind a refused one).
+    mutating func parkedOne() { parked += 1 }
+
+    /// A parked bio was submitted at last (or answered while draining).
+    mutating func unparkedOne() -> [Action] {
+        precondition(parked > 0, "nothing parked")
+        parked -= 1
+        return readIfPending()
+    }
+
+    /// A reply was written: flush it now unless the read burst will.
+    mutating func wrote() -> [Action] {
+        needsFlush = true
+        return draining || !inReadBurst ? flushIfNeeded() : []
+    }
+
+    /// A request in flight ended (its reply, if any, is written with ``wrote()`` first).
+    mutating func ended(bytes: Int) -> [Action] {
+        precondition(inFlight > 0, "a request ended that was not in flight")
+        inFlight -= 1
+        inFlightBytes -= bytes
+        return readIfPending()
+    }
+
+    /// The socket became writable or not.
+    mutating func writabilityChanged(_ writable: Bool) -> [Action] {
+        self.writable = writable
+        return writable ? readIfPending() : []
+    }
+
+    /// The server begins its graceful shutdown.
+    mutating func shutdown() -> [Action] {
+        shuttingDown = true
+        guard transmitting else { return [.close] }
+        guard !draining else { return [] }
+        draining = true
+        return flushIfNeeded() + [.drainThenClose]
+    }
+}
