@@ -171,7 +171,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     ) {
         switch action {
         case .proceed:
-            decoder.phase = .options
+            decoder.continueOptions()
             if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
         case .transmit(let export):
             guard enterTransmission(export) else {
@@ -179,21 +179,21 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 if option == NBD.optGo {
                     out.clear()
                     NBDOptionReply.error(option, NBD.repErrUnknown, "no export named '\(export.name)'", into: &out)
-                    decoder.phase = .options
+                    decoder.continueOptions()
                     context.writeAndFlush(wrapOutboundOut(out), promise: nil)
                 } else {
                     context.close(promise: nil)
                 }
                 return
             }
-            decoder.phase = .transmission
+            decoder.beginTransmission()
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         case .startTLS:
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             do {
                 try onTLS?(context)
                 negotiation.tlsStarted()
-                decoder.phase = .options
+                decoder.continueOptions()
             } catch {
                 logger.warning("nbd TLS could not start", metadata: ["error": "\(error)"])
                 context.close(promise: nil)

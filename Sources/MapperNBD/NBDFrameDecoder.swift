@@ -7,8 +7,9 @@ import NIOCore
 /// Which of these comes next is the protocol's state, which only the connection handler knows
 /// (a `GO` may fail and be followed by more options). After an option that may end the
 /// handshake (`EXPORT_NAME`, `GO`, `STARTTLS`, `ABORT`) the decoder waits, decoding nothing,
-/// until the handler sets ``phase``; the handler does so synchronously while handling that
-/// option, so pipelined bytes are decoded in the right phase.
+/// until the handler tells it the option's outcome (``continueOptions()`` or
+/// ``beginTransmission()``); the handler does so synchronously while handling that option,
+/// so pipelined bytes are decoded in the right phase. Nothing else changes ``phase``.
 ///
 /// A write's payload is copied once, from the socket's buffers into a fresh ``IOBuffer``
 /// that becomes the bio's buffer, chunk by chunk as it arrives (a 32 MiB write never sits
@@ -33,12 +34,24 @@ public final class NBDFrameDecoder: ByteToMessageDecoder {
         case discarding(remaining: UInt64, then: NBDClientMessage)
     }
 
-    public var phase: Phase
+    public private(set) var phase: Phase
     private var partial = Partial.none
     /// The longest option data kept; longer options are discarded and reported.
     public let maximumOptionLength: UInt32
     /// The longest write payload accepted.
     public let maximumPayload: UInt32
+
+    /// The option handled last left the handshake in the options phase (more may follow).
+    public func continueOptions() {
+        precondition(phase != .transmission, "options after transmission began")
+        phase = .options
+    }
+
+    /// The option handled last entered transmission.
+    public func beginTransmission() {
+        precondition(phase == .waiting || phase == .options, "transmission before the options")
+        phase = .transmission
+    }
 
     public init(
         phase: Phase = .clientFlags, maximumOptionLength: UInt32 = 16 << 10,

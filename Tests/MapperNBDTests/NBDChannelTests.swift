@@ -65,7 +65,7 @@ struct NBDChannelTests {
             try channel.readInbound(as: NBDClientMessage.self) == .option(code: NBD.optGo, data: NBDWire.infoData("d")))
         #expect(try channel.readInbound(as: NBDClientMessage.self) == nil)
         #expect(decoder.phase == .waiting)
-        decoder.phase = .transmission
+        decoder.beginTransmission()
         try channel.writeInbound(ByteBuffer())
         #expect(
             try channel.readInbound(as: NBDClientMessage.self)
