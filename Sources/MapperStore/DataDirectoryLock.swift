@@ -11,9 +11,13 @@ public final class DataDirectoryLock: Sendable {
     public let path: String
 
     /// Takes the lock or throws ``StoreError/locked(path:)`` at once (never waits).
+    ///
+    /// The descriptor is stored only once the lock is held: a class initialiser that throws
+    /// after its stored properties are set runs `deinit`, which would close it a second time
+    /// (and with it whatever file reused the number meanwhile).
     public init(directory: URL) throws {
-        path = directory.appendingPathComponent("mapperd.lock").path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let path = directory.appendingPathComponent("mapperd.lock").path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw StoreError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
@@ -24,6 +28,8 @@ public final class DataDirectoryLock: Sendable {
         let pid = "\(getpid())\n"
         _ = ftruncate(fd, 0)
         _ = pid.withCString { write(fd, $0, strlen($0)) }
+        self.path = path
+        self.fd = fd
     }
 
     deinit {

@@ -53,7 +53,8 @@ public final class SQLiteStore: StateStore, Service, Sendable {
             let created = try pool.read { db in try Int.fetchOne(db, sql: "SELECT max(created) FROM device") ?? 0 }
             deviceOrder.store(created, ordering: .relaxed)
         } catch let error as DatabaseError {
-            throw StoreError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")
+            throw StoreError.unreadable(
+                path: path, reason: "\(error.message ?? "\(error.resultCode)") (\(error.extendedResultCode), sql: \(error.sql ?? "-"))")
         } catch let error as MapperError {
             throw error
         } catch {
