@@ -13,9 +13,8 @@ import MapperServer
 ///
 /// Bios are submitted as users' requests submit them, over the server's own runtime (the
 /// SQLite store and its journal, as `mapperd serve` runs):
-/// - `.nbd`: as the NBD export does, one new bio per request with an end-I/O receiver,
-///   through `MappedDevice.submit` (the held-I/O generation read first, for the wait for
-///   room after a refusal);
+/// - `.nbd`: as the NBD export does, through an ``ExportSession`` (one new bio per request
+///   with an end-I/O receiver, the session's admission and the held-I/O generation it reads);
 /// - `.http`: as the data routes do, through ``DataService`` (the bio registry, the
 ///   idempotency and respond-async handling, the wait for the end).
 struct EngineBench {
@@ -82,7 +81,6 @@ struct EngineBench {
         guard fd >= 0 else { throw MapperError(.EIO, "cannot open \(file.path)") }
         defer { close(fd) }
         let service = DataService(runtime: runtime)
-        let heldIO = manager.engine.heldIO
 
         for (label, device) in devices {
             for door in Door.allCases {
@@ -93,6 +91,8 @@ struct EngineBench {
                         let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }
                         let receivers = (0..<submitters).map { _ in Receiver() }
                         let deviceName = device.name
+                        let session = ExportSession(device: device, manager: manager, revoke: {})
+                        defer { session.close() }
                         let result = await Throughput.compare(
                             submitters: submitters, seconds: options.seconds,
                             engine: { index in
@@ -100,12 +100,9 @@ struct EngineBench {
                                 let sector = state.offsets.next() * 8
                                 switch door {
                                 case .nbd:
-                                    _ = heldIO.generation
-                                    let bio = Bio(
-                                        id: manager.engine.nextBioID(), op: op, sector: sector, sectors: 8,
-                                        buffer: state.buffer, endIO: receivers[index])
-                                    try? device.submit(bio)
-                                    if bio.ended == nil { _ = await bio.wait() }
+                                    let bio = session.makeBio(
+                                        op: op, sector: sector, sectors: 8, buffer: state.buffer, endIO: receivers[index])
+                                    if case .submitted = session.submit(bio), bio.ended == nil { _ = await bio.wait() }
                                 case .http:
                                     if op == .read {
                                         _ = try? await service.read(

@@ -66,6 +66,7 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         var durable = false
         var waiters = WaiterList<Errno?>()
         var stateWaiters = WaiterList<Void>()
+        /// A receiver given after creation (``setEndIO(_:)``).
         var endIO: BlockCompleter?
     }
 
@@ -77,12 +78,15 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// is right for any shard. Written by the submitting thread before the bio is split.
     nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
+    /// The end-I/O receiver given at creation (an export's request, a remapped request): it is
+    /// never replaced, so the end calls it without the lock.
+    private let completer: BlockCompleter?
     /// The end, written once by the first ``endIO(_:endedAt:)`` with one compare-exchange:
     /// 0 while the bio has not ended, otherwise its outcome and time (``BioEnd``).
     ///
-    /// **Ending without the lock.** A bio nobody waits for and nobody receives the end of
-    /// ends with that one compare-exchange. Anyone who registers a waiter, a state waiter or
-    /// an end-I/O receiver first sets ``observed`` and then reads this word (both
+    /// **Ending without the lock.** A bio nobody waits for ends with that one
+    /// compare-exchange and a call of the receiver it was created with, if any. Anyone who
+    /// registers a waiter, a state waiter or a later end-I/O receiver first sets ``observed`` and then reads this word (both
     /// sequentially consistent, under the lock); ``endIO(_:endedAt:)`` writes this word and
     /// then reads ``observed``. So at least one side sees the other (Dekker): the registrant
     /// sees the end and does not wait, or the finisher sees ``observed`` and takes the lock,
@@ -100,8 +104,8 @@ public final class Bio: CloneStorage, @unchecked Sendable {
             id: id, op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: bufferOffset,
             startedNanos: submittedAt.map(MonotonicClock.reading) ?? MonotonicClock.now())
         self.idempotencyKey = idempotencyKey
-        self.observable = Mutex(Observable(endIO: endIO.map(BlockCompleter.receiver)))
-        if endIO != nil { observed.store(true, ordering: .relaxed) }
+        self.observable = Mutex(Observable())
+        self.completer = endIO.map(BlockCompleter.receiver)
         super.init()
     }
 
@@ -111,8 +115,8 @@ public final class Bio: CloneStorage, @unchecked Sendable {
             id: id, op: request.op, sector: request.sector, sectors: request.sectors, buffer: request.buffer,
             bufferOffset: request.bufferOffset, startedNanos: MonotonicClock.now())
         self.idempotencyKey = nil
-        self.observable = Mutex(Observable(endIO: request.completer))
-        observed.store(true, ordering: .relaxed)
+        self.observable = Mutex(Observable())
+        self.completer = request.completer
         super.init()
     }
 
@@ -241,24 +245,27 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         waiters.resumeAll(returning: ())
     }
 
-    /// Ends the bio: records the result, wakes waiters and calls the end-I/O receiver.
-    /// Only the first call has an effect. `endedAt` is the ``MonotonicClock`` reading the
-    /// caller also counted the bio's latency with. A bio nobody observes ends with one
-    /// compare-exchange and no lock (see ``endWord``).
+    /// Ends the bio: records the result, wakes waiters and calls the end-I/O receivers (a
+    /// later one first, then the one given at creation). Only the first call has an effect.
+    /// `endedAt` is the ``MonotonicClock`` reading the caller also counted the bio's latency
+    /// with. A bio nobody waits for ends with one compare-exchange and no lock (see
+    /// ``endWord``).
     func endIO(_ error: Errno?, endedAt: Int64 = MonotonicClock.now()) {
         let word = BioEnd.word(error: error, latency: endedAt &- startedNanos)
         guard endWord.compareExchange(expected: 0, desired: word, ordering: .sequentiallyConsistent).exchanged
         else { return }
-        guard observed.load(ordering: .sequentiallyConsistent) else { return }
-        let (waiters, stateWaiters, endIO) = observable.withLock {
-            state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], BlockCompleter?) in
-            state.durable = false
-            defer { state.endIO = nil }
-            return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
+        if observed.load(ordering: .sequentiallyConsistent) {
+            let (waiters, stateWaiters, endIO) = observable.withLock {
+                state -> ([WaiterList<Errno?>.Continuation], [WaiterList<Void>.Continuation], BlockCompleter?) in
+                state.durable = false
+                defer { state.endIO = nil }
+                return (state.waiters.takeAll(), state.stateWaiters.takeAll(), state.endIO)
+            }
+            waiters.resumeAll(returning: error)
+            stateWaiters.resumeAll(returning: ())
+            endIO?.endIO(error)
         }
-        waiters.resumeAll(returning: error)
-        stateWaiters.resumeAll(returning: ())
-        endIO?.endIO(error)
+        completer?.endIO(error)
     }
 }
 
@@ -269,7 +276,8 @@ extension Bio {
     public func setEndIO(_ completion: any BlockIOCompletion) {
         let ended: Errno?? = observable.withLock { state in
             if let ended = observe() { return ended }
-            precondition(state.endIO == nil, "bio \(id) already has an end-I/O receiver")
+            precondition(
+                completer == nil && state.endIO == nil, "bio \(id) already has an end-I/O receiver")
             state.endIO = .receiver(completion)
             return .none
         }
