@@ -109,8 +109,9 @@ struct EngineBench {
                                             device: deviceName,
                                             range: ByteRange(offset: "\(sector << 9)", length: "4096", maxLength: 8 << 20))
                                     } else {
-                                        _ = try? await service.submit(
-                                            device: deviceName, op: .write, offset: Int64(sector << 9),
+                                        _ = try? await service.write(
+                                            device: deviceName,
+                                            range: ByteRange(offset: Int64(sector << 9), bodyLength: 4096),
                                             buffer: state.buffer, respondAsync: false, idempotencyKey: nil)
                                     }
                                 }

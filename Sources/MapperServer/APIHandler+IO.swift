@@ -10,9 +10,8 @@ extension APIHandler {
     var data: DataService { DataService(runtime: runtime) }
 
     func flushDevice(_ input: Operations.FlushDevice.Input) async throws -> Operations.FlushDevice.Output {
-        let outcome = try await data.submit(
-            device: input.path.name, op: .flush, offset: 0, buffer: nil,
-            respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
+        let outcome = try await data.flush(
+            device: input.path.name, respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
         return Self.respond(
             outcome, completed: { .noContent(.init(headers: .init(bioId: $0))) },
             accepted: {

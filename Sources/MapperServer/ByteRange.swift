@@ -1,11 +1,18 @@
 import MapperCore
 
-/// The byte range of a data request, validated in one place: `offset` a multiple of 512 of
-/// at least 0, `length` a multiple of 512 of at least 512 and at most the data limit
-/// (E2BIG beyond it). Whether the range fits the device is the engine's check (EINVAL).
+/// The byte range of a data request, validated in one place for the HTTP entry point:
+/// `offset` a multiple of 512 of at least 0, `length` a multiple of 512 of at least 512 and
+/// at most the data limit (E2BIG beyond it). The engine takes the range in sectors as it is
+/// (``sector``, ``sectors``); whether it fits the device is the engine's own entry check
+/// (`MappedDevice.submit`, EINVAL).
 public struct ByteRange: Sendable, Equatable {
     public let offset: Int64
     public let length: Int64
+
+    /// The first sector.
+    public var sector: UInt64 { UInt64(offset) >> 9 }
+    /// The length in sectors (at least 1).
+    public var sectors: UInt64 { UInt64(length) >> 9 }
 
     public init(offset: String?, length: String?, maxLength: Int) throws {
         self.offset = try Self.offset(offset)
@@ -16,16 +23,20 @@ public struct ByteRange: Sendable, Equatable {
         self.length = length
     }
 
-    /// A request's `offset` query parameter.
-    static func offset(_ text: String?) throws -> Int64 {
-        try number(text, "offset", minimum: 0)
+    /// A write's range: `offset` from ``offset(_:)``, `bodyLength` the body's byte count, which
+    /// must be a positive multiple of 512 (EINVAL otherwise; the body's bound is checked as it
+    /// is read).
+    public init(offset: Int64, bodyLength: Int) throws {
+        guard bodyLength > 0, bodyLength % 512 == 0 else {
+            throw MapperError(.EINVAL, "data length \(bodyLength) is not a positive multiple of 512")
+        }
+        self.offset = offset
+        self.length = Int64(bodyLength)
     }
 
-    /// A body's length: a positive multiple of 512 (EINVAL otherwise).
-    static func checkLength(_ count: Int) throws {
-        guard count > 0, count % 512 == 0 else {
-            throw MapperError(.EINVAL, "data length \(count) is not a positive multiple of 512")
-        }
+    /// A request's `offset` query parameter.
+    public static func offset(_ text: String?) throws -> Int64 {
+        try number(text, "offset", minimum: 0)
     }
 
     private static func number(_ text: String?, _ name: String, minimum: Int64) throws -> Int64 {

@@ -39,8 +39,8 @@ struct DataRoutes: Sendable {
         let name = try Self.name(context)
         let offset = try ByteRange.offset(request.uri.queryParameters["offset"].map(String.init))
         let buffer = try await collect(request)
-        let outcome = try await service.submit(
-            device: name, op: .write, offset: offset, buffer: buffer,
+        let outcome = try await service.write(
+            device: name, range: ByteRange(offset: offset, bodyLength: buffer.count), buffer: buffer,
             respondAsync: APIHandler.prefersAsync(request.headers[HeaderNames.prefer]),
             idempotencyKey: request.headers[HeaderNames.idempotencyKey])
         switch outcome {
@@ -58,9 +58,9 @@ struct DataRoutes: Sendable {
         }
     }
 
-    /// The request body in a bio buffer, bounded by the data limit (E2BIG) and required to be a
-    /// positive multiple of 512 bytes (EINVAL). On any error the rest of the body is drained
-    /// (bounded), so a client that writes before it reads gets the answer.
+    /// The request body in a bio buffer, bounded by the data limit (E2BIG; its length is
+    /// ``ByteRange``'s to check). On any error the rest of the body is drained (bounded), so a
+    /// client that writes before it reads gets the answer.
     private func collect(_ request: Request) async throws -> IOBuffer {
         let limit = runtime.configuration.maxDataBytes
         if let contentType = request.headers[.contentType], !contentType.hasPrefix("application/octet-stream") {
@@ -87,7 +87,7 @@ struct DataRoutes: Sendable {
                 var chunk = chunk
                 collected.writeBuffer(&chunk)
             }
-            return try Self.checked(IOBuffer(copying: collected.readableBytesView))
+            return IOBuffer(copying: collected.readableBytesView)
         }
         guard declared <= limit else {
             throw MapperError(.E2BIG, "request body of \(declared) bytes exceeds the limit of \(limit)")
@@ -106,11 +106,6 @@ struct DataRoutes: Sendable {
             filled += chunk.readableBytes
         }
         guard filled == declared else { throw MapperError(.EINVAL, "request body shorter than its Content-Length") }
-        return try Self.checked(buffer)
-    }
-
-    private static func checked(_ buffer: IOBuffer) throws -> IOBuffer {
-        try ByteRange.checkLength(buffer.count)
         return buffer
     }
 }

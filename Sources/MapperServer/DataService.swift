@@ -23,7 +23,10 @@ public struct DataService: Sendable {
     /// Reads `range`; waits however long the I/O takes.
     public func read(device name: String, range: ByteRange) async throws -> (IOBuffer, UInt64) {
         let device = try runtime.manager.device(named: name)
-        let bio = try runtime.manager.makeBio(op: .read, byteOffset: Int(range.offset), byteLength: Int(range.length))
+        // A read overwrites all of its buffer before anyone sees it: no need to zero it.
+        let bio = runtime.manager.makeBio(
+            op: .read, sector: range.sector, sectors: range.sectors,
+            buffer: IOBuffer.uninitialized(count: Int(range.length)))
         _ = runtime.bios.register(bio, device: device)
         try submitRegistered(bio, to: device)
         if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
@@ -31,9 +34,25 @@ public struct DataService: Sendable {
         return (buffer, bio.id)
     }
 
-    /// Writes `buffer` at `offset` (`op` write) or flushes (`op` flush, no buffer).
-    public func submit(
-        device name: String, op: BioOp, offset: Int64, buffer: IOBuffer?, respondAsync: Bool, idempotencyKey: String?
+    /// Writes `buffer` (of `range.length` bytes) at `range`.
+    public func write(
+        device name: String, range: ByteRange, buffer: IOBuffer, respondAsync: Bool, idempotencyKey: String?
+    ) async throws -> Outcome {
+        try await submit(
+            device: name, op: .write, sector: range.sector, sectors: range.sectors, buffer: buffer,
+            respondAsync: respondAsync, idempotencyKey: idempotencyKey)
+    }
+
+    /// Flushes the device.
+    public func flush(device name: String, respondAsync: Bool, idempotencyKey: String?) async throws -> Outcome {
+        try await submit(
+            device: name, op: .flush, sector: 0, sectors: 0, buffer: nil, respondAsync: respondAsync,
+            idempotencyKey: idempotencyKey)
+    }
+
+    private func submit(
+        device name: String, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, respondAsync: Bool,
+        idempotencyKey: String?
     ) async throws -> Outcome {
         let device = try runtime.manager.device(named: name)
         if let key = idempotencyKey {
@@ -42,10 +61,8 @@ public struct DataService: Sendable {
             }
             if let earlier = try await earlierOutcome(device: device, key: key) { return earlier }
         }
-        guard offset >= 0 else { throw MapperError(.EINVAL, "offset must not be negative") }
-        let bio = try runtime.manager.makeBio(
-            op: op, byteOffset: op == .flush ? 0 : Int(offset), byteLength: buffer?.count ?? 0, buffer: buffer,
-            idempotencyKey: idempotencyKey)
+        let bio = runtime.manager.makeBio(
+            op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
         switch runtime.bios.register(bio, device: device) {
         case (.ended(let earlier), _):
             return try Self.outcome(of: earlier)

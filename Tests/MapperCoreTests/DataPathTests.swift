@@ -61,15 +61,6 @@ struct DataPathTests {
         #expect(throws: MapperError.self) { try empty.submit(fixture.readBio(sector: 0, sectors: 1)) }
     }
 
-    @Test("byte offsets and lengths must be sector multiples", arguments: [(1, 512), (512, 100), (0, 0), (-512, 512)])
-    func unalignedBytes(offset: Int, length: Int) throws {
-        let fixture = try EngineFixture()
-        let error = #expect(throws: MapperError.self) {
-            try fixture.manager.makeBio(op: .read, byteOffset: offset, byteLength: length)
-        }
-        #expect(error?.errno == .EINVAL)
-    }
-
     @Test("flush reaches every target and fsyncs the backend")
     func flush() async throws {
         let fixture = try EngineFixture()

@@ -17,8 +17,8 @@ struct BioRegistryTests {
         let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 4096, shards: 4)
         for round in 0..<20 {
-            let bios = try (0..<8).map { _ in
-                try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "key-\(round)")
+            let bios = (0..<8).map { _ in
+                manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512), idempotencyKey: "key-\(round)")
             }
             let newCount = await withTaskGroup(of: Bool.self) { group in
                 for bio in bios { group.addTask { registry.register(bio, device: device).isNew } }
@@ -40,7 +40,7 @@ struct BioRegistryTests {
         let registry = BioRegistry(capacity: 4096, shards: 3)
         var ids: [UInt64] = []
         for index in 0..<10 {
-            let bio = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "k\(index)")
+            let bio = manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512), idempotencyKey: "k\(index)")
             _ = registry.register(bio, device: device)
             ids.append(bio.id)
         }
@@ -56,11 +56,11 @@ struct BioRegistryTests {
         let manager = fixture.runtime.manager
         let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 16, shards: 4)
-        let live = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512)
+        let live = manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512))
         _ = registry.register(live, device: device)
         var ended: [UInt64] = []
         for index in 0..<100 {
-            let bio = try manager.makeBio(op: .read, byteOffset: 0, byteLength: 512, idempotencyKey: "k\(index)")
+            let bio = manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512), idempotencyKey: "k\(index)")
             _ = registry.register(bio, device: device)
             bio.fail(.EIO)
             ended.append(bio.id)

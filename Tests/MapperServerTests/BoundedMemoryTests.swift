@@ -18,8 +18,8 @@ struct BoundedMemoryTests {
         weak var released: Bio?
         var id: UInt64 = 0
         do {
-            let bio = try runtime.manager.makeBio(
-                op: .write, byteOffset: 0, byteLength: 65536, buffer: IOBuffer(copying: [UInt8](repeating: 1, count: 65536)))
+            let bio = runtime.manager.makeBio(
+                op: .write, sector: 0, sectors: 128, buffer: IOBuffer(copying: [UInt8](repeating: 1, count: 65536)))
             released = bio
             id = bio.id
             _ = runtime.bios.register(bio, device: device)
@@ -84,12 +84,12 @@ struct BoundedMemoryTests {
         let device = try await runtime.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 8)
         // The oldest bio never ends (it is never submitted).
-        let live = try runtime.manager.makeBio(op: .read, byteOffset: 0, byteLength: 512)
+        let live = runtime.manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512))
         _ = registry.register(live, device: device)
         var ended: [UInt64] = []
         for index in 0..<30 {
-            let bio = try runtime.manager.makeBio(
-                op: .write, byteOffset: 0, byteLength: 512, buffer: IOBuffer(count: 512), idempotencyKey: "k\(index)")
+            let bio = runtime.manager.makeBio(
+                op: .write, sector: 0, sectors: 1, buffer: IOBuffer(count: 512), idempotencyKey: "k\(index)")
             _ = registry.register(bio, device: device)
             #expect(try await device.perform(bio) == nil)
             ended.append(bio.id)

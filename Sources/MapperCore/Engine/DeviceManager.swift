@@ -387,22 +387,3 @@ public final class DeviceManager: Sendable {
         nodes.withLock { $0.values.compactMap { $0 as? T } }.sorted { $0.name < $1.name }
     }
 }
-
-extension DeviceManager {
-    /// A new bio addressed in bytes, as the API gives them: EINVAL unless `byteOffset` and
-    /// `byteLength` are non-negative multiples of 512 (and the length non-zero for data ops).
-    /// Reads get a fresh buffer; writes must pass theirs.
-    public func makeBio(
-        op: BioOp, byteOffset: Int, byteLength: Int, buffer: IOBuffer? = nil, idempotencyKey: String? = nil
-    ) throws -> Bio {
-        guard let sector = Sector.fromBytes(byteOffset) else {
-            throw MapperError(.EINVAL, "offset \(byteOffset) is not a non-negative multiple of 512")
-        }
-        guard let sectors = Sector.fromBytes(byteLength), op == .flush || sectors > 0 else {
-            throw MapperError(.EINVAL, "length \(byteLength) is not a positive multiple of 512")
-        }
-        // A read overwrites all of its buffer before anyone sees it: no need to zero it.
-        let buffer = op == .read ? (buffer ?? IOBuffer.uninitialized(count: byteLength)) : buffer
-        return makeBio(op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
-    }
-}
