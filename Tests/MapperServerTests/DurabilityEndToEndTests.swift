@@ -55,7 +55,7 @@ struct DurabilityEndToEndTests {
         defer { _ = restarted.terminate() }
         // The documented outcome: the durable one is still deferred, the inflight one is gone.
         let keptAfter = try await restarted.call("GET", "/v1/bios/\(keptID)").json
-        #expect(keptAfter["state"] as? String == "deferred" && keptAfter["durable"] as? Bool == true)
+        #expect(keptAfter["state"] as? String == "deferred" && keptAfter["durable"] as? Bool == true, "\(keptAfter)")
         #expect(try await restarted.call("GET", "/v1/bios/\(lostID)").status == 404)
         let io = try await restarted.call("GET", "/v1/devices/lin").json["io"] as? [String: Int]
         #expect(io?["deferred"] == 1)

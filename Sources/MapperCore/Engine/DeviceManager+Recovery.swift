@@ -65,6 +65,10 @@ extension DeviceManager {
                 // The journal already holds the bio and its payload.
                 bio.aggregation.journaled = true
                 device.appendDeferred(bio, &state)
+                // Durable as it stands: the journal's row says queued (its new order is being
+                // written, but a crash before that commit finds the old row and recovers the
+                // bio again). A client asking right after start-up must not read it as at risk.
+                bio.markDurable(for: .deferred)
             }
             return state.apply { $0.restored(live: live, as: persisted) }
         }
