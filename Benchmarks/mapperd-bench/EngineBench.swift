@@ -91,8 +91,11 @@ struct EngineBench {
                         let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }
                         let receivers = (0..<submitters).map { _ in Receiver() }
                         let deviceName = device.name
-                        let session = ExportSession(device: device, manager: manager, revoke: {})
-                        defer { session.close() }
+                        // One session per submitter, as each NBD connection has its own.
+                        let sessions = (0..<submitters).map { _ in
+                            ExportSession(device: device, manager: manager, revoke: {})
+                        }
+                        defer { for session in sessions { session.close() } }
                         let result = await Throughput.compare(
                             submitters: submitters, seconds: options.seconds,
                             engine: { index in
@@ -100,6 +103,7 @@ struct EngineBench {
                                 let sector = state.offsets.next() * 8
                                 switch door {
                                 case .nbd:
+                                    let session = sessions[index]
                                     let bio = session.makeBio(
                                         op: op, sector: sector, sectors: 8, buffer: state.buffer, endIO: receivers[index])
                                     if case .submitted = session.submit(bio), bio.ended == nil { _ = await bio.wait() }

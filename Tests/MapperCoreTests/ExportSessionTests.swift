@@ -71,6 +71,33 @@ struct ExportSessionTests {
         }
         session.close()
     }
+
+    @Test("bio ids come in blocks per session: unique over sessions and the engine, ascending within a session")
+    func idBlocks() async throws {
+        let fixture = try await MultipathFixture()
+        let device = try await fixture.device(queue: true)
+        let first = ExportSession(device: device, manager: fixture.manager, revoke: {})
+        let second = ExportSession(device: device, manager: fixture.manager, revoke: {})
+        defer {
+            first.close()
+            second.close()
+        }
+        let count = Int(ExportSession.idBlockSize) * 2 + 3
+        var ids: [UInt64] = []
+        var firstIDs: [UInt64] = []
+        for index in 0..<count {
+            let id = first.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id
+            firstIDs.append(id)
+            ids.append(id)
+            ids.append(second.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id)
+            if index % 100 == 0 { ids.append(fixture.manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id) }
+        }
+        #expect(Set(ids).count == ids.count)
+        #expect(firstIDs == firstIDs.sorted())
+        // Three blocks for each session: the engine's counter moved by blocks, not by bios.
+        let span = try #require(firstIDs.last) - (try #require(firstIDs.first))
+        #expect(span >= 2 * ExportSession.idBlockSize)
+    }
 }
 
 /// Counts revocations (called from the removing task).

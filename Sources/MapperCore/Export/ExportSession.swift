@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One outside client's use of one device (an NBD connection, say): the one door an export
 /// goes through into the engine. It opens the device for the client (a forced removal
 /// revokes it), makes and submits the client's bios with the engine's admission (the queue
@@ -5,6 +7,10 @@
 ///
 /// Threading: ``makeBio(op:sector:sectors:buffer:bufferOffset:endIO:)``, ``submit(_:)`` and
 /// ``waitForRoom(_:)`` from any thread; ``close()`` once, after which the session submits nothing.
+///
+/// Bio ids: the session takes them from the engine in blocks of ``idBlockSize``, so that
+/// sessions on different CPUs do not write one shared counter per request. Ids stay unique
+/// over the engine; across sessions they are ordered only by block.
 public final class ExportSession: Sendable {
     /// What a submission came to.
     public enum Submission: Sendable {
@@ -27,6 +33,11 @@ public final class ExportSession: Sendable {
     public let device: MappedDevice
     private let engine: EngineServices
     private let open: Holders.ExternalOpen
+    /// The ids left in the session's block (empty: take a new block). Used by one thread at a
+    /// time in practice (a connection's event loop), so the lock is uncontended.
+    private let ids = Mutex<ClosedRange<UInt64>?>(nil)
+    /// Ids per block.
+    public static let idBlockSize: UInt64 = 1024
 
     /// Opens `device` for a client; `revoke` must end the client's connection (called when
     /// the device is removed with force).
@@ -42,8 +53,16 @@ public final class ExportSession: Sendable {
         endIO: (any BlockIOCompletion)? = nil
     ) -> Bio {
         Bio(
-            id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
+            id: nextID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
             bufferOffset: bufferOffset, endIO: endIO)
+    }
+
+    private func nextID() -> UInt64 {
+        ids.withLock { block in
+            let range = block ?? engine.reserveBioIDBlock(count: Self.idBlockSize)
+            block = range.lowerBound < range.upperBound ? (range.lowerBound + 1)...range.upperBound : nil
+            return range.lowerBound
+        }
     }
 
     /// Submits `bio` (made by ``makeBio(op:sector:sectors:buffer:bufferOffset:endIO:)``) to the
