@@ -43,7 +43,7 @@ struct NBDBench {
             name: "lin", table: TableParser.parse("0 \(size >> 9) linear disk 0"))
         let mapperdSocket = directory.appendingPathComponent("mapperd.sock").path
         let server = try NBDServer(
-            configuration: NBDConfiguration(port: nil, socketPath: mapperdSocket), manager: manager, logger: logger)
+            configuration: Self.configuration(socketPath: mapperdSocket), manager: manager, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         let running = Task { try await group.run() }
         _ = await server.listening()
@@ -89,6 +89,16 @@ struct NBDBench {
         }
         await group.triggerGracefulShutdown()
         _ = try? await running.value
+    }
+
+    /// The served export's configuration: the server's defaults, with `MAPPERD_NBD_BUSY_POLL_US`
+    /// honoured as `mapperd serve` honours it.
+    static func configuration(socketPath: String) -> NBDConfiguration {
+        var configuration = NBDConfiguration(port: nil, socketPath: socketPath)
+        if let micros = ProcessInfo.processInfo.environment["MAPPERD_NBD_BUSY_POLL_US"].flatMap(Int.init), micros >= 0 {
+            configuration.busyPoll = .microseconds(micros)
+        }
+        return configuration
     }
 
     /// Runs fio's nbd engine and returns the IOPS of the whole group.

@@ -29,7 +29,7 @@ extension NBDConnectionHandler {
         guard unaligned.removeValue(forKey: number) != nil else { return }
         stats.inFlight.add(-1, ordering: .relaxed)
         guard let context, !closed else {
-            _ = transmission.ended(bytes: Int(request.length))
+            _ = transmission.ended(bytes: Int(request.length), now: Self.now)
             return
         }
         // The buffer lives until the reply has copied it.

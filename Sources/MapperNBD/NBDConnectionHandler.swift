@@ -1,4 +1,7 @@
 import Logging
+#if canImport(Glibc)
+    import Glibc
+#endif
 import MapperCore
 import NIOCore
 
@@ -32,6 +35,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         var maxInFlightBytes = 256 << 20
         /// How long a `DISC` (or a shutdown) waits for requests in flight before it closes.
         var closeDeadline: Duration = .seconds(10)
+        /// How long an idle connection keeps its loop polling (``NBDTransmission``; zero: never).
+        var busyPoll: Duration = .zero
     }
 
     /// The shared zeros that `WRITE_ZEROES` with `NO_HOLE` writes from (writes only read it).
@@ -82,8 +87,12 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         self.exports = exports
         self.stats = stats
         self.limits = limits
+        let poll = limits.busyPoll.components
         self.transmission = NBDTransmission(
-            limits: .init(maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes))
+            limits: .init(
+                maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes,
+                busyPollNanos: UInt64(max(0, poll.seconds)) * 1_000_000_000
+                    + UInt64(max(0, poll.attoseconds / 1_000_000_000))))
         self.onTLS = onTLS
         self.logger = logger
         self.negotiation = NBDNegotiation(catalog: exports, tlsRequired: tlsRequired, tlsAvailable: onTLS != nil)
@@ -116,7 +125,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        transmission.burstBegan()
+        transmission.burstBegan(now: Self.now)
         switch unwrapInboundIn(data) {
         case .clientFlags(let flags):
             var out = ByteBuffer()
@@ -134,7 +143,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        perform(transmission.burstEnded(), context)
+        perform(transmission.burstEnded(now: Self.now), context)
         context.fireChannelReadComplete()
     }
 
@@ -407,7 +416,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             perform(transmission.unparkedOne(), context)
             guard outstanding.removeValue(forKey: ObjectIdentifier(submission.pending)) != nil else { continue }
             reply(submission.pending.request, error: NBD.ESHUTDOWN, message: "connection is closing", context: context)
-            perform(transmission.ended(bytes: Int(submission.pending.request.length)), context)
+            perform(transmission.ended(bytes: Int(submission.pending.request.length), now: Self.now), context)
             stats.inFlight.add(-1, ordering: .relaxed)
         }
     }
@@ -442,7 +451,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         let bio = pending.bio
         pending.bio = nil
         guard let context, !closed else {
-            _ = transmission.ended(bytes: Int(request.length))
+            _ = transmission.ended(bytes: Int(request.length), now: Self.now)
             return
         }
         // The buffer lives until the reply has copied it.
@@ -471,7 +480,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
             reply(request, error: 0, message: "", context: context)
         }
-        perform(transmission.ended(bytes: Int(request.length)), context)
+        perform(transmission.ended(bytes: Int(request.length), now: Self.now), context)
     }
 
     /// An error or data-less reply. Reads get a structured error chunk once structured
@@ -501,9 +510,26 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             case .flush: context.flush()
             case .drainThenClose: drainThenClose(context)
             case .close: context.close(promise: nil)
+            case .pollTick:
+                // Queued on the loop, not run here: the loop looks at its sockets (without
+                // blocking, as a task is pending) before it runs the tick.
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute { handler.value.pollTick() }
             }
         }
     }
+
+    /// The busy-poll tick (``NBDTransmission/pollTick(now:)``).
+    private func pollTick() {
+        guard let context, !closed else { return }
+        // Give way to any thread waiting for this CPU: a client woken by our reply may have
+        // been placed here, expecting this thread to sleep.
+        sched_yield()
+        perform(transmission.pollTick(now: Self.now), context)
+    }
+
+    /// The loop's monotonic clock in nanoseconds, the time ``NBDTransmission`` works in.
+    static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
 
     // MARK: Ending
 

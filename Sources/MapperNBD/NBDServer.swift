@@ -165,7 +165,7 @@ public final class NBDServer: Service, Sendable {
             decoder: decoder, exports: exports, stats: stats,
             limits: .init(
                 maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes,
-                closeDeadline: configuration.closeDeadline),
+                closeDeadline: configuration.closeDeadline, busyPoll: configuration.busyPoll),
             tlsRequired: requireTLS, onTLS: startTLS(stats), sectorLocks: sectorLocks, logger: logger)
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(decoder), handler,

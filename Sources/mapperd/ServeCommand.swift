@@ -72,6 +72,11 @@ struct ServeCommand: AsyncParsableCommand {
     var nbdCloseDeadlineMs: Int = environment["MAPPERD_NBD_CLOSE_DEADLINE_MS"].flatMap(Int.init) ?? 10_000
 
     @Option(
+        name: .customLong("nbd-busy-poll-us"),
+        help: "Microseconds an NBD connection that falls idle keeps polling for its client's next request before its thread may sleep; 0 = never (env MAPPERD_NBD_BUSY_POLL_US).")
+    var nbdBusyPollUs: Int = environment["MAPPERD_NBD_BUSY_POLL_US"].flatMap(Int.init) ?? 50
+
+    @Option(
         name: .long,
         help: "Default milliseconds between path checks; NBD paths are checked by default (env MAPPERD_POLLING_INTERVAL_MS).")
     var pollingIntervalMs: Int = environment["MAPPERD_POLLING_INTERVAL_MS"].flatMap(Int.init) ?? 5000
@@ -101,6 +106,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
         guard nbdCloseDeadlineMs >= 0 else { throw ValidationError("--nbd-close-deadline-ms must not be negative") }
+        guard (0...1_000_000).contains(nbdBusyPollUs) else {
+            throw ValidationError("--nbd-busy-poll-us must be 0...1000000")
+        }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
         do {
             _ = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
@@ -141,7 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var nbd = noNbd ? nil : NBDConfiguration(
             host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport,
-            closeDeadline: .milliseconds(nbdCloseDeadlineMs))
+            closeDeadline: .milliseconds(nbdCloseDeadlineMs), busyPoll: .microseconds(nbdBusyPollUs))
         if nbd != nil, let nbdTlsPsk {
             do {
                 nbd?.tlsKeys = try NBDPreSharedKeys(contentsOf: nbdTlsPsk)

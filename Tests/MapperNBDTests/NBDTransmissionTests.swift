@@ -4,7 +4,7 @@ import Testing
 
 /// ``NBDTransmission`` as tables of inputs and actions, without a channel: backpressure,
 /// parking at the engine's queue limits, the flush policy, `DISC` with requests in flight,
-/// and shutdown before and during transmission.
+/// shutdown before and during transmission, and the busy-poll window.
 @Suite("NBD transmission")
 struct NBDTransmissionTests {
     static func transmitting(_ limits: NBDTransmission.Limits = .init(maxInFlight: 2, maxInFlightBytes: 8192))
@@ -25,9 +25,9 @@ struct NBDTransmissionTests {
         machine.started(bytes: 512)
         #expect(machine.readRequested() == [], "two in flight: the read waits")
         #expect(machine.readPending)
-        #expect(machine.ended(bytes: 512) == [.read], "one ended: the waiting read is made")
+        #expect(machine.ended(bytes: 512, now: 0) == [.read], "one ended: the waiting read is made")
         #expect(!machine.readPending)
-        #expect(machine.ended(bytes: 512) == [], "no read was waiting")
+        #expect(machine.ended(bytes: 512, now: 0) == [], "no read was waiting")
         #expect(machine.inFlight == 0 && machine.inFlightBytes == 0)
     }
 
@@ -36,7 +36,7 @@ struct NBDTransmissionTests {
         var machine = Self.transmitting()
         machine.started(bytes: 8192)
         #expect(machine.readRequested() == [])
-        #expect(machine.ended(bytes: 8192) == [.read])
+        #expect(machine.ended(bytes: 8192, now: 0) == [.read])
         #expect(machine.writabilityChanged(false) == [])
         #expect(machine.readRequested() == [])
         #expect(machine.writabilityChanged(true) == [.read])
@@ -60,18 +60,18 @@ struct NBDTransmissionTests {
     @Test("flushes: once per read burst, at once outside one")
     func flushPolicy() {
         var machine = Self.transmitting()
-        machine.burstBegan()
+        machine.burstBegan(now: 0)
         #expect(machine.wrote() == [], "inside a burst the burst's end flushes")
         #expect(machine.wrote() == [])
-        #expect(machine.burstEnded() == [.flush])
-        #expect(machine.burstEnded() == [], "nothing written since")
+        #expect(machine.burstEnded(now: 0) == [.flush])
+        #expect(machine.burstEnded(now: 0) == [], "nothing written since")
         #expect(machine.wrote() == [.flush], "a bio ending outside a burst is flushed at once")
     }
 
     @Test("DISC with requests in flight: flush, drain, refuse what follows; a second DISC does nothing")
     func disconnect() {
         var machine = Self.transmitting()
-        machine.burstBegan()
+        machine.burstBegan(now: 0)
         machine.started(bytes: 512)
         #expect(machine.wrote() == [])
         #expect(machine.requestArrived(isDisconnect: true) == .disconnect([.flush, .drainThenClose]))
@@ -79,7 +79,7 @@ struct NBDTransmissionTests {
         #expect(machine.readRequested() == [], "no reading while draining")
         #expect(machine.requestArrived(isDisconnect: false) == .refuse(NBD.ESHUTDOWN))
         #expect(machine.wrote() == [.flush], "replies while draining go out at once")
-        #expect(machine.ended(bytes: 512) == [])
+        #expect(machine.ended(bytes: 512, now: 0) == [])
         #expect(machine.requestArrived(isDisconnect: true) == .disconnect([]))
     }
 
@@ -94,5 +94,84 @@ struct NBDTransmissionTests {
         #expect(machine.requestArrived(isDisconnect: false) == .refuse(NBD.ESHUTDOWN))
         #expect(machine.shutdown() == [], "already draining")
         #expect(machine.requestArrived(isDisconnect: true) == .disconnect([]))
+    }
+
+    /// One request served inline within a burst at `at`, its reply flushed at the burst's end.
+    static func serveInline(_ machine: inout NBDTransmission, at: UInt64) -> [NBDTransmission.Action] {
+        machine.burstBegan(now: at)
+        #expect(machine.requestArrived(isDisconnect: false) == .serve)
+        machine.started(bytes: 4096)
+        #expect(machine.wrote() == [])
+        #expect(machine.ended(bytes: 4096, now: at) == [], "inside the burst: not idle yet")
+        return machine.burstEnded(now: at)
+    }
+
+    @Test("busy poll: idle after a reply, ticks until the window closes, restarts when idle again")
+    func busyPollWindow() {
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        #expect(Self.serveInline(&machine, at: 1_000) == [.flush, .pollTick], "idle: flush, then poll")
+        #expect(machine.pollTick(now: 2_000) == [.pollTick])
+        #expect(machine.pollTick(now: 50_999) == [.pollTick], "the window is open until 51,000")
+        #expect(machine.pollTick(now: 51_000) == [], "closed")
+        #expect(machine.pollDeadline == nil && !machine.pollScheduled)
+
+        // The client came back 20 µs after the connection fell idle: poll again.
+        #expect(Self.serveInline(&machine, at: 21_000) == [.flush, .pollTick])
+        #expect(machine.lastIdleGap == 20_000)
+        // A request arrives while a tick is scheduled: the tick finds it busy and stops;
+        // the request's end restarts the window (one tick scheduled at a time).
+        machine.burstBegan(now: 30_000)
+        #expect(machine.requestArrived(isDisconnect: false) == .serve)
+        machine.started(bytes: 4096)
+        #expect(machine.burstEnded(now: 30_000) == [], "in flight: not idle")
+        #expect(machine.pollTick(now: 31_000) == [], "busy: the tick stops")
+        #expect(machine.wrote() == [.flush], "the reply outside a burst goes at once")
+        #expect(machine.ended(bytes: 4096, now: 40_000) == [.pollTick], "idle again")
+        #expect(machine.pollDeadline == 90_000)
+    }
+
+    @Test("busy poll is adaptive: a client slower than twice the window stops it; a quick one starts it again")
+    func busyPollAdaptive() {
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        #expect(Self.serveInline(&machine, at: 0) == [.flush, .pollTick], "the first idle period polls")
+        #expect(machine.pollTick(now: 60_000) == [])
+        // The client came back after 150 µs (more than 100): the next idle period sleeps.
+        #expect(Self.serveInline(&machine, at: 150_000) == [.flush])
+        #expect(machine.lastIdleGap == 150_000)
+        // It came back after 90 µs (without polling): poll again.
+        #expect(Self.serveInline(&machine, at: 240_000) == [.flush, .pollTick])
+        #expect(machine.lastIdleGap == 90_000)
+    }
+
+    @Test("busy poll only for a client in lockstep: two requests in one busy period, no polling")
+    func busyPollLockstep() {
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        machine.burstBegan(now: 0)
+        for _ in 0..<2 {
+            #expect(machine.requestArrived(isDisconnect: false) == .serve)
+            machine.started(bytes: 4096)
+        }
+        #expect(machine.burstEnded(now: 0) == [])
+        #expect(machine.wrote() == [.flush])
+        #expect(machine.ended(bytes: 4096, now: 1_000) == [])
+        #expect(machine.wrote() == [.flush])
+        #expect(machine.ended(bytes: 4096, now: 2_000) == [], "idle after two requests: no polling")
+        #expect(Self.serveInline(&machine, at: 10_000) == [.flush, .pollTick], "then one: polling")
+    }
+
+    @Test("busy poll: never when off, never while draining, parked or shutting down")
+    func busyPollOff() {
+        var off = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20))
+        #expect(Self.serveInline(&off, at: 0) == [.flush], "0 ns: no polling")
+
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        machine.started(bytes: 4096)
+        machine.parkedOne()
+        #expect(machine.ended(bytes: 4096, now: 0) == [], "a parked request: not idle")
+        #expect(machine.unparkedOne() == [])
+        #expect(machine.shutdown() == [.drainThenClose])
+        #expect(machine.pollTick(now: 1) == [])
+        machine.started(bytes: 512)
+        #expect(machine.ended(bytes: 512, now: 2) == [], "draining: no polling")
     }
 }
