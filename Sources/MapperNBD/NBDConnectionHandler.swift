@@ -43,20 +43,20 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     static let zeros = IOBuffer(count: zeroChunk)
     static let zeroChunk = 1 << 20
 
-    private let decoder: NBDFrameDecoder
-    private var negotiation: NBDNegotiation
+    let decoder: NBDFrameDecoder
+    var negotiation: NBDNegotiation
     let exports: DeviceExports
     let stats: NBDConnectionStats
     private let limits: Limits
-    private let logger: Logger
-    private let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
+    let logger: Logger
+    let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
     let sectorLocks: NBDSectorLocks
     var context: ChannelHandlerContext?
 
-    private var device: MappedDevice?
-    private var export: NBDExport?
+    var device: MappedDevice?
+    var export: NBDExport?
     /// The door into the engine while transmitting (``ExportSession``).
-    private(set) var session: ExportSession?
+    var session: ExportSession?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
     var unaligned: [UInt64: Task<Void, Never>] = [:]
@@ -171,69 +171,6 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         } else {
             context.fireUserInboundEventTriggered(event)
         }
-    }
-
-    // MARK: Handshake
-
-    private func act(
-        _ action: NBDNegotiation.Action, out: inout ByteBuffer, context: ChannelHandlerContext, option: UInt32 = 0
-    ) {
-        switch action {
-        case .proceed:
-            decoder.continueOptions()
-            if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
-        case .transmit(let export):
-            guard enterTransmission(export) else {
-                // The device went away between the look-up and the open.
-                if option == NBD.optGo {
-                    out.clear()
-                    NBDOptionReply.error(option, NBD.repErrUnknown, "no export named '\(export.name)'", into: &out)
-                    decoder.continueOptions()
-                    context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-                } else {
-                    context.close(promise: nil)
-                }
-                return
-            }
-            decoder.beginTransmission()
-            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        case .startTLS:
-            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-            do {
-                try onTLS?(context)
-                negotiation.tlsStarted()
-                decoder.continueOptions()
-            } catch {
-                logger.warning("nbd TLS could not start", metadata: ["error": "\(error)"])
-                context.close(promise: nil)
-            }
-        case .close(let reason):
-            logger.debug("nbd handshake ended", metadata: ["connection": "\(stats.id)", "reason": "\(reason)"])
-            if out.readableBytes > 0 {
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                context.close(promise: nil)
-            }
-        }
-    }
-
-    /// Opens the device behind `export` for this connection.
-    private func enterTransmission(_ export: NBDExport) -> Bool {
-        guard let device = exports.device(named: export.name), !closed, let channel = context?.channel else {
-            return false
-        }
-        session = ExportSession(device: device, manager: exports.manager, revoke: { channel.close(promise: nil) })
-        self.device = device
-        self.export = export
-        transmission.began()
-        stats.setExport(export.name)
-        logger.debug("nbd export opened", metadata: ["connection": "\(stats.id)", "export": "\(export.name)"])
-        return true
-    }
-
-    private func releaseDevice() {
-        session?.close()
     }
 
     // MARK: Transmission
