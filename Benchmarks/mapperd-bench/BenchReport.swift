@@ -15,9 +15,15 @@ enum BenchReport {
     }
 
     /// One throughput case: ops/s of the engine and of the baseline, and their ratio.
-    static func throughput(_ name: String, ops: Double, baseline: Double, extra: [(String, Any)] = []) {
+    /// `ratio` defaults to `ops / baseline`; a paired measurement gives its own (the median of
+    /// its pairs' ratios, ``Throughput/compare(submitters:seconds:pairs:engine:baseline:)``).
+    static func throughput(
+        _ name: String, ops: Double, baseline: Double, ratio: Double? = nil, extra: [(String, Any)] = []
+    ) {
         emit(
-            [("bench", name), ("opsPerSec", Int(ops)), ("baselineOpsPerSec", Int(baseline)), ("ratio", ops / baseline)]
-                + extra)
+            [
+                ("bench", name), ("opsPerSec", Int(ops)), ("baselineOpsPerSec", Int(baseline)),
+                ("ratio", ratio ?? ops / baseline),
+            ] + extra)
     }
 }

@@ -13,8 +13,10 @@ import MapperServer
 ///
 /// Bios are submitted as users' requests submit them, over the server's own runtime (the
 /// SQLite store and its journal, as `mapperd serve` runs):
-/// - `.nbd`: as the NBD export does, through an ``ExportSession`` (one new bio per request
-///   with an end-I/O receiver, the session's admission and the held-I/O generation it reads);
+/// - `.nbd`: as the NBD export does, through an ``ExportSession`` and the connection's
+///   ``BioCache`` (one bio per request with an end-I/O receiver, renewed from the cache once
+///   the last one is handed back; the session's admission and the held-I/O generation it
+///   reads);
 /// - `.http`: as the data routes do, through ``DataService`` (the bio registry, the
 ///   idempotency and respond-async handling, the wait for the end).
 struct EngineBench {
@@ -26,13 +28,17 @@ struct EngineBench {
         case nbd, http
     }
 
-    /// Per-submitter state: its buffer and offset generator.
+    /// Per-submitter state: its buffer, offset generator and, for the NBD way, what a
+    /// connection has (its session and the receiver its requests end through).
     final class Submitter: @unchecked Sendable {
         let buffer = IOBuffer(count: 4096)
         var offsets: RandomOffsets
+        let bios: BioCache
+        let receiver = Receiver()
 
-        init(seed: UInt64) {
+        init(seed: UInt64, session: ExportSession) {
             offsets = RandomOffsets(seed: seed &* 0x9E37_79B9_7F4A_7C15, blocks: UInt64(EngineBench.fileBytes / 4096))
+            bios = BioCache(session: session)
         }
     }
 
@@ -88,14 +94,14 @@ struct EngineBench {
                     for submitters in [1, 2, 4] {
                         let name = "engine.\(label).rand\(op == .read ? "read" : "write").4k.c\(submitters).\(door)"
                         if let filter = options.filter, !name.contains(filter) { continue }
-                        let states = (0..<submitters).map { Submitter(seed: UInt64($0 + 1)) }
-                        let receivers = (0..<submitters).map { _ in Receiver() }
                         let deviceName = device.name
                         // One session per submitter, as each NBD connection has its own.
-                        let sessions = (0..<submitters).map { _ in
-                            ExportSession(device: device, manager: manager, revoke: {})
+                        let states = (0..<submitters).map { index in
+                            Submitter(
+                                seed: UInt64(index + 1),
+                                session: ExportSession(device: device, manager: manager, revoke: {}))
                         }
-                        defer { for session in sessions { session.close() } }
+                        defer { for state in states { state.bios.session.close() } }
                         let result = await Throughput.compare(
                             submitters: submitters, seconds: options.seconds,
                             engine: { index in
@@ -103,10 +109,15 @@ struct EngineBench {
                                 let sector = state.offsets.next() * 8
                                 switch door {
                                 case .nbd:
-                                    let session = sessions[index]
-                                    let bio = session.makeBio(
-                                        op: op, sector: sector, sectors: 8, buffer: state.buffer, endIO: receivers[index])
-                                    if case .submitted = session.submit(bio), bio.ended == nil { _ = await bio.wait() }
+                                    let bios = state.bios
+                                    let bio = bios.makeBio(
+                                        op: op, sector: sector, sectors: 8, buffer: state.buffer, endIO: state.receiver)
+                                    if case .submitted = bios.session.submit(bio), bio.ended == nil {
+                                        _ = await bio.wait()
+                                    }
+                                    // Done with it, as the export is once its reply is sent.
+                                    var done: Bio? = consume bio
+                                    bios.recycle(&done)
                                 case .http:
                                     if op == .read {
                                         _ = try? await service.read(
@@ -129,7 +140,9 @@ struct EngineBench {
                                     _ = pwrite(fd, state.buffer.base, 4096, offset)
                                 }
                             })
-                        BenchReport.throughput(name, ops: result.engine, baseline: result.baseline, extra: [("medium", medium)])
+                        BenchReport.throughput(
+                            name, ops: result.engine, baseline: result.baseline, ratio: result.ratio,
+                            extra: [("medium", medium)])
                     }
                 }
             }

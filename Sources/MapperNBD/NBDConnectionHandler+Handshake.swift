@@ -52,7 +52,9 @@ extension NBDConnectionHandler {
         guard let device = exports.device(named: export.name), !closed, let channel = context?.channel else {
             return false
         }
-        session = ExportSession(device: device, manager: exports.manager, revoke: { channel.close(promise: nil) })
+        let session = ExportSession(device: device, manager: exports.manager, revoke: { channel.close(promise: nil) })
+        self.session = session
+        bios = BioCache(session: session)
         self.device = device
         self.export = export
         transmission.began()

@@ -57,6 +57,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var export: NBDExport?
     /// The door into the engine while transmitting (``ExportSession``).
     var session: ExportSession?
+    /// The connection's bios: made without a lock, renewed once a reply has been sent.
+    var bios: BioCache?
     private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
     var unaligned: [UInt64: Task<Void, Never>] = [:]
@@ -299,11 +301,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// Submits a bio for `submission`; returns `false` if the queue limits refused it (then
     /// nothing was submitted and the wait for room has begun).
     private func submit(_ submission: Submission, device: MappedDevice) -> Bool {
-        guard let session else {
+        guard let session, let bios else {
             bioEnded(submission.pending, error: .ENODEV)
             return true
         }
-        let bio = session.makeBio(
+        let bio = bios.makeBio(
             op: submission.op, sector: submission.sector, sectors: submission.sectors, buffer: submission.buffer,
             endIO: submission.pending)
         submission.pending.bio = bio
@@ -385,7 +387,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         guard outstanding.removeValue(forKey: ObjectIdentifier(pending)) != nil else { return }
         let request = pending.request
         stats.inFlight.add(-1, ordering: .relaxed)
-        let bio = pending.bio
+        var bio = pending.bio
         pending.bio = nil
         guard let context, !closed else {
             _ = transmission.ended(bytes: Int(request.length), now: Self.now)
@@ -396,6 +398,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         withExtendedLifetime(buffer) {
             replyEnded(request, error: error, data: buffer.map { UnsafeRawPointer($0.base) }, context: context)
         }
+        bios?.recycle(&bio)
     }
 
     /// Replies to a request that ended: its error, a read's `data` (the request's length of

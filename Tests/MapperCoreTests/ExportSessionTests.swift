@@ -98,6 +98,81 @@ struct ExportSessionTests {
         let span = try #require(firstIDs.last) - (try #require(firstIDs.first))
         #expect(span >= 2 * ExportSession.idBlockSize)
     }
+
+    @Test("bio cache: an ended bio handed back with its last reference is renewed; any other is let go")
+    func spareBios() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("disk", sectors: 64)
+        let device = try await fixture.device("lin", table: "0 64 linear disk 0")
+        let session = ExportSession(device: device, manager: fixture.manager, revoke: {})
+        defer { session.close() }
+        let cache = BioCache(session: session)
+        #expect(try await fixture.write(device, sector: 8, sectors: 8, byte: 0x5A) == nil)
+
+        // Ended inside submit (a file backend), nobody waited: kept and renewed.
+        let first = EndCount()
+        var bio: Bio? = cache.makeBio(op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096), endIO: first)
+        let identity = ObjectIdentifier(try #require(bio))
+        let firstID = try #require(bio?.id)
+        guard case .submitted = session.submit(try #require(bio)) else {
+            Issue.record("the read was not submitted")
+            return
+        }
+        #expect(bio?.ended != nil)
+        cache.recycle(&bio)
+        #expect(bio == nil)
+        #expect(cache.spareCount == 1)
+
+        let second = EndCount()
+        let buffer = IOBuffer(count: 4096)
+        let renewed = cache.makeBio(op: .read, sector: 8, sectors: 8, buffer: buffer, endIO: second)
+        #expect(ObjectIdentifier(renewed) == identity)
+        #expect(cache.spareCount == 0)
+        #expect(renewed.id > firstID)
+        #expect(renewed.ended == nil)
+        #expect(renewed.state == .inflight)
+        #expect(renewed.sector == 8)
+        guard case .submitted = session.submit(renewed) else {
+            Issue.record("the renewed read was not submitted")
+            return
+        }
+        #expect(await renewed.wait() == nil)
+        #expect(buffer.bytes.allSatisfy { $0 == 0x5A })
+        // Each receiver heard exactly its own end.
+        #expect(first.count == 1)
+        #expect(second.count == 1)
+
+        // Another reference is still out there: let go, not kept.
+        var shared: Bio? = renewed
+        withExtendedLifetime(renewed) { cache.recycle(&shared) }
+        #expect(cache.spareCount == 0)
+
+        // Not ended yet (its device is suspended, so it is deferred): let go.
+        try await device.suspend()
+        var deferred: Bio? = cache.makeBio(op: .read, sector: 0, sectors: 8, buffer: IOBuffer(count: 4096))
+        guard case .submitted = session.submit(try #require(deferred)) else {
+            Issue.record("the deferred read was not submitted")
+            return
+        }
+        let waiter = try #require(deferred)
+        cache.recycle(&deferred)
+        #expect(cache.spareCount == 0)
+
+        // Ended after being held and journaled, and waited on: let go too.
+        try await device.resume()
+        #expect(await waiter.wait() == nil)
+        var held: Bio? = waiter
+        _ = consume waiter
+        cache.recycle(&held)
+        #expect(cache.spareCount == 0)
+    }
+}
+
+/// Counts the ends a receiver heard.
+final class EndCount: BlockIOCompletion, Sendable {
+    private let value = Mutex(0)
+    func endIO(_ error: Errno?) { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
 }
 
 /// Counts revocations (called from the removing task).

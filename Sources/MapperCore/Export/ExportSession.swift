@@ -11,6 +11,10 @@ import Synchronization
 /// Bio ids: the session takes them from the engine in blocks of ``idBlockSize``, so that
 /// sessions on different CPUs do not write one shared counter per request. Ids stay unique
 /// over the engine; across sessions they are ordered only by block.
+///
+/// A client that makes its bios on one thread at a time (an NBD connection on its event loop)
+/// makes them through a ``BioCache`` of its own instead: ids without the session's lock, and
+/// ended bios renewed rather than allocated.
 public final class ExportSession: Sendable {
     /// What a submission came to.
     public enum Submission: Sendable {
@@ -33,8 +37,7 @@ public final class ExportSession: Sendable {
     public let device: MappedDevice
     private let engine: EngineServices
     private let open: Holders.ExternalOpen
-    /// The ids left in the session's block (empty: take a new block). Used by one thread at a
-    /// time in practice (a connection's event loop), so the lock is uncontended.
+    /// The ids left in the session's block (empty: take a new block).
     private let ids = Mutex<ClosedRange<UInt64>?>(nil)
     /// Ids per block.
     public static let idBlockSize: UInt64 = 1024
@@ -59,10 +62,15 @@ public final class ExportSession: Sendable {
 
     private func nextID() -> UInt64 {
         ids.withLock { block in
-            let range = block ?? engine.reserveBioIDBlock(count: Self.idBlockSize)
+            let range = block ?? reserveIDBlock()
             block = range.lowerBound < range.upperBound ? (range.lowerBound + 1)...range.upperBound : nil
             return range.lowerBound
         }
+    }
+
+    /// A new block of ``idBlockSize`` engine-unique bio ids.
+    func reserveIDBlock() -> ClosedRange<UInt64> {
+        engine.reserveBioIDBlock(count: Self.idBlockSize)
     }
 
     /// Submits `bio` (made by ``makeBio(op:sector:sectors:buffer:bufferOffset:endIO:)``) to the

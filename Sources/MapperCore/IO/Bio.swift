@@ -24,7 +24,9 @@ public final class Bio: CloneStorage, @unchecked Sendable {
         var startedNanos: Int64
     }
 
-    private let request: Request
+    /// Replaced only by ``renew(id:op:sector:sectors:buffer:bufferOffset:endIO:)``, when the
+    /// caller holds the only reference.
+    private var request: Request
 
     /// Unique within the engine.
     public var id: UInt64 { request.id }
@@ -78,9 +80,12 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     /// is right for any shard. Written by the submitting thread before the bio is split.
     nonisolated(unsafe) var shard = 0
     private let observable: Mutex<Observable>
-    /// The end-I/O receiver given at creation (an export's request, a remapped request): it is
-    /// never replaced, so the end calls it without the lock.
-    private let completer: BlockCompleter?
+    /// The next spare bio of a ``BioCache`` while this one is spare (touched only by the
+    /// cache's owner).
+    nonisolated(unsafe) var nextSpare: Bio?
+    /// The end-I/O receiver given at creation (an export's request, a remapped request): it
+    /// does not change while anyone else can see the bio, so the end calls it without the lock.
+    private var completer: BlockCompleter?
     /// The end, written once by the first ``endIO(_:endedAt:)`` with one compare-exchange:
     /// 0 while the bio has not ended, otherwise its outcome and time (``BioEnd``).
     ///
@@ -270,6 +275,41 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 }
 
 extension Bio {
+    /// Whether ``renew(id:op:sector:sectors:buffer:bufferOffset:endIO:)`` may make this bio a
+    /// new one: it has ended, nothing ever registered to learn of its end (its observable part
+    /// is as new), it was never journaled or held, and it has no idempotency key. Only
+    /// meaningful to a caller that holds the only reference (`isKnownUniquelyReferenced`).
+    var isRenewable: Bool {
+        endWord.load(ordering: .acquiring) != 0 && !observed.load(ordering: .acquiring)
+            && !aggregation.journaled && aggregation.queuedClones == 0 && aggregation.heldBytes == 0
+            && idempotencyKey == nil
+    }
+
+    /// Lets go of what an ended, renewable bio still refers to (its buffer and receiver), so
+    /// that a spare bio holds nothing alive. The caller holds the only reference.
+    func dropReferences() {
+        request.buffer = nil
+        completer = nil
+    }
+
+    /// Makes this ended bio (``isRenewable``, the caller holding the only reference) a new one,
+    /// as if just created with these arguments: a fresh start time, not ended, no clone state.
+    /// Dropping the last other reference synchronised with this thread (a reference count
+    /// release), and the bio's next submission publishes it again, so no field written here
+    /// is seen half-written.
+    func renew(
+        id: UInt64, op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, bufferOffset: Int,
+        endIO: (any BlockIOCompletion)?
+    ) {
+        request = Request(
+            id: id, op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: bufferOffset,
+            startedNanos: MonotonicClock.now())
+        completer = endIO.map(BlockCompleter.receiver)
+        aggregation = Aggregation()
+        shard = 0
+        endWord.store(0, ordering: .relaxed)
+    }
+
     /// Gives a bio created without one its end-I/O receiver. If the bio has already ended,
     /// `completion` is called at once (on this thread); otherwise exactly once when it ends.
     /// A bio has at most one receiver: setting a second is a programming error.
