@@ -19,6 +19,12 @@ int64_t cmapper_seek_hole(int fd, int64_t offset) {
     return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
 }
 
+int cmapper_set_noatime(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NOATIME);
+}
+
 int cmapper_possible_cpus(void) {
     int highest = -1;
     FILE *file = fopen("/sys/devices/system/cpu/possible", "re");

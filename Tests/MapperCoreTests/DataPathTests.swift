@@ -1,6 +1,11 @@
+import Foundation
 import MapperCore
 import MapperTestSupport
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite("Data through targets and paths")
 struct DataPathTests {
@@ -59,6 +64,23 @@ struct DataPathTests {
         #expect(throws: MapperError.self) { try device.submit(fixture.readBio(sector: 0, sectors: 0)) }
         let empty = try await fixture.manager.createDevice(name: "empty")
         #expect(throws: MapperError.self) { try empty.submit(fixture.readBio(sector: 0, sectors: 1)) }
+    }
+
+    @Test("reads through a file backend leave the file's access time alone")
+    func readsKeepAccessTime() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("disk", sectors: 64)
+        let device = try await fixture.device("lin", table: "0 64 linear disk 0")
+        #expect(try await fixture.write(device, sector: 0, sectors: 8, byte: 0x11) == nil)
+        // An access time older than the modification time: under `relatime` (or `strictatime`)
+        // any read that checks would move it.
+        let path = fixture.directory.appendingPathComponent("disk.img").path
+        var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 2_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        #expect(try await fixture.read(device, sector: 0, sectors: 8) == [UInt8](repeating: 0x11, count: 4096))
+        var status = stat()
+        #expect(stat(path, &status) == 0)
+        #expect(status.st_atim.tv_sec == 1_000_000)
     }
 
     @Test("flush reaches every target and fsyncs the backend")

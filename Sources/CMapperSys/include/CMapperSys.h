@@ -25,6 +25,11 @@ int64_t cmapper_seek_data(int fd, int64_t offset);
 /// lseek(2) with SEEK_HOLE.
 int64_t cmapper_seek_hole(int fd, int64_t offset);
 
+/// Sets O_NOATIME on the open file description (fcntl(2) F_SETFL): reads through it no longer
+/// look at or update the file's access time. Fails with EPERM unless the caller owns the file
+/// or has CAP_FOWNER.
+int cmapper_set_noatime(int fd);
+
 /// The number of CPU ids the kernel may ever use: the highest id in
 /// /sys/devices/system/cpu/possible plus one (CPUs that are offline or not plugged in yet
 /// included), or get_nprocs_conf(3) where that file cannot be read. At least 1.

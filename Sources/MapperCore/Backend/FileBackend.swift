@@ -104,6 +104,12 @@ public final class FileBackend: Backend, PathTransport {
             let reopened = open("/proc/self/fd/\(fd)", O_RDWR | O_CLOEXEC)
             shardFDs[shard] = reopened >= 0 ? reopened : fd
         }
+        // A disk image's access time means nothing, and every read would check whether to
+        // update it (`touch_atime`, a few percent of a 4 KiB page-cache read). Only the
+        // file's owner may turn that off (EPERM otherwise): then reads keep the check.
+        for shard in 0..<max(shardFDCount, 1) where shard == 0 || shardFDs[shard] != fd {
+            _ = cmapper_set_noatime(shardFDs[shard])
+        }
     }
 
     deinit {
