@@ -8,8 +8,10 @@ import ServiceLifecycle
 /// and against `nbdkit file` on the same file, in the same run, rounds interleaved (mapperd,
 /// nbdkit, mapperd, ...). Both are reached over a unix socket, so neither pays for TCP.
 /// Cases: 4 KiB randread and randwrite at iodepth 1 and 16, and 4 jobs × iodepth 16 (four
-/// connections). Prints one JSON line per case: both IOPS (the best of three rounds) and
-/// the ratio mapperd / nbdkit. Needs `fio` and `nbdkit` on the PATH.
+/// connections). Prints one JSON line per case: both IOPS (the best of three rounds), the
+/// ratio mapperd / nbdkit, and for that best round each server's CPU time (user and system)
+/// and context switches per I/O. nbdkit runs in the foreground for each round, so that what
+/// all its threads used is known when it exits. Needs `fio` and `nbdkit` on the PATH.
 struct NBDBench {
     let options: BenchOptions
 
@@ -50,20 +52,9 @@ struct NBDBench {
 
         let nbdkitSocket = directory.appendingPathComponent("nbdkit.sock").path
         let pidFile = directory.appendingPathComponent("nbdkit.pid").path
-        // nbdkit forks into the background once it listens (no -f), so this returns when ready;
-        // the daemon keeps its standard output, so none is captured.
-        try Self.runTool(nbdkit, ["-U", nbdkitSocket, "-P", pidFile, "file", file.path], capture: false)
-        defer {
-            if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({
-                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
-            }) {
-                kill(pid, SIGTERM)
-            }
-        }
         let medium = base.path.hasPrefix("/dev/shm") ? "shm" : "disk"
-        let uris = [
-            "mapperd": "nbd+unix:///lin?socket=\(mapperdSocket)", "nbdkit": "nbd+unix:///?socket=\(nbdkitSocket)",
-        ]
+        let mapperdURI = "nbd+unix:///lin?socket=\(mapperdSocket)"
+        let nbdkitURI = "nbd+unix:///?socket=\(nbdkitSocket)"
         let cases: [(String, String, Int, Int)] = [
             ("randread", "randread", 1, 1), ("randread", "randread", 16, 1), ("randread", "randread", 16, 4),
             ("randwrite", "randwrite", 1, 1), ("randwrite", "randwrite", 16, 1), ("randwrite", "randwrite", 16, 4),
@@ -72,23 +63,61 @@ struct NBDBench {
         for (name, rw, depth, jobs) in cases {
             let label = "nbd.linear.\(name).4k.qd\(depth).j\(jobs).\(medium)"
             if let filter = options.filter, !label.contains(filter) { continue }
-            var best = ["mapperd": 0.0, "nbdkit": 0.0]
-            for _ in 0..<3 {
-                for side in ["mapperd", "nbdkit"] {
-                    let iops = try Self.fio(
-                        fio, uri: uris[side] ?? "", rw: rw, depth: depth, jobs: jobs, seconds: seconds, size: size)
-                    best[side] = max(best[side] ?? 0, iops)
-                }
+            let run = { (uri: String) in
+                try Self.fio(fio, uri: uri, rw: rw, depth: depth, jobs: jobs, seconds: seconds, size: size)
             }
-            let mine = best["mapperd"] ?? 0
-            let theirs = best["nbdkit"] ?? 1
+            var mine = Round(iops: 0, ios: 1, usage: ServerUsage(cpuSeconds: 0, contextSwitches: 0))
+            var theirs = mine
+            for _ in 0..<3 {
+                // mapperd serves from this process: its usage over the run is this process's.
+                let before = ServerUsage.thisProcess
+                let (iops, ios) = try run(mapperdURI)
+                if iops > mine.iops { mine = Round(iops: iops, ios: ios, usage: ServerUsage.thisProcess - before) }
+                // nbdkit runs in the foreground for this run alone, so that `wait4` gives what
+                // all its threads used, the per-connection ones that exit included.
+                unlink(nbdkitSocket)
+                unlink(pidFile)
+                let pid = try Spawn.start(nbdkit, ["-f", "-U", nbdkitSocket, "-P", pidFile, "file", file.path])
+                try Self.waitForFile(pidFile, pid: pid)
+                let result = Result { try run(nbdkitURI) }
+                kill(pid, SIGTERM)
+                let (_, usage) = Spawn.reap(pid)
+                let (theirIOPS, theirIOs) = try result.get()
+                if theirIOPS > theirs.iops { theirs = Round(iops: theirIOPS, ios: theirIOs, usage: ServerUsage(usage)) }
+            }
             BenchReport.emit([
-                ("bench", label), ("iops", Int(mine)), ("baselineIops", Int(theirs)), ("baseline", "nbdkit file"),
-                ("ratio", mine / max(theirs, 1)),
+                ("bench", label), ("iops", Int(mine.iops)), ("baselineIops", Int(theirs.iops)),
+                ("baseline", "nbdkit file"), ("ratio", mine.iops / max(theirs.iops, 1)),
+                ("cpuMicrosPerIO", mine.cpuMicrosPerIO), ("baselineCpuMicrosPerIO", theirs.cpuMicrosPerIO),
+                ("switchesPerIO", mine.switchesPerIO), ("baselineSwitchesPerIO", theirs.switchesPerIO),
             ])
         }
         await group.triggerGracefulShutdown()
         _ = try? await running.value
+    }
+
+    /// One fio run against one server: its IOPS, its I/Os and what the server used meanwhile.
+    struct Round {
+        var iops: Double
+        var ios: Int
+        var usage: ServerUsage
+
+        var cpuMicrosPerIO: Double { usage.cpuSeconds * 1e6 / Double(max(ios, 1)) }
+        var switchesPerIO: Double { Double(usage.contextSwitches) / Double(max(ios, 1)) }
+    }
+
+    /// Waits (polling every 2 ms, at most 10 s) until `path` exists: nbdkit writes its pid
+    /// file once it listens. Fails if process `pid` exits first.
+    static func waitForFile(_ path: String, pid: pid_t) throws {
+        for _ in 0..<5000 {
+            if FileManager.default.fileExists(atPath: path) { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { throw MapperBenchError("nbdkit exited before it listened") }
+            usleep(2000)
+        }
+        kill(pid, SIGTERM)
+        _ = Spawn.reap(pid)
+        throw MapperBenchError("nbdkit did not listen within 10 s")
     }
 
     /// The served export's configuration: the server's defaults, with `MAPPERD_NBD_BUSY_POLL_US`
@@ -101,10 +130,10 @@ struct NBDBench {
         return configuration
     }
 
-    /// Runs fio's nbd engine and returns the IOPS of the whole group.
+    /// Runs fio's nbd engine and returns the IOPS and the I/Os of the whole group.
     static func fio(
         _ fio: String, uri: String, rw: String, depth: Int, jobs: Int, seconds: Int, size: UInt64
-    ) throws -> Double {
+    ) throws -> (iops: Double, ios: Int) {
         let output = try runTool(
             fio,
             [
@@ -116,10 +145,11 @@ struct NBDBench {
         guard let start = output.firstIndex(of: "{"),
             let json = try JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any],
             let job = (json["jobs"] as? [[String: Any]])?.first,
-            let side = job[rw == "randread" ? "read" : "write"] as? [String: Any], let iops = side["iops"] as? Double
+            let side = job[rw == "randread" ? "read" : "write"] as? [String: Any], let iops = side["iops"] as? Double,
+            let ios = side["total_ios"] as? Int
         else { throw MapperError(.EIO, "cannot read fio output:\n\(output)") }
         if let error = job["error"] as? Int, error != 0 { throw MapperError(.EIO, "fio failed:\n\(output)") }
-        return iops
+        return (iops, ios)
     }
 
     @discardableResult

@@ -9,7 +9,10 @@ import Foundation
 /// not always notice exiting.
 enum Spawn {
     /// Runs `path` with `arguments`; returns the exit status and what it printed.
-    static func run(_ path: String, _ arguments: [String], capture: Bool = true) throws -> (Int32, String) {
+    /// With `wait: false`, returns at once with the pid in place of the status.
+    static func run(
+        _ path: String, _ arguments: [String], capture: Bool = true, wait: Bool = true
+    ) throws -> (Int32, String) {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }
         var actions = posix_spawn_file_actions_t()
@@ -37,11 +40,24 @@ enum Spawn {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
         guard spawned == 0 else { throw MapperBenchError("cannot start \(path): errno \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        if !wait { return (pid, "") }
+        let (exit, _) = reap(pid)
         let text = capture ? ((try? String(contentsOf: output, encoding: .utf8)) ?? "") : ""
         return (exit, text)
+    }
+
+    /// Starts `path` with `arguments` (output to nowhere) and returns its pid without waiting.
+    static func start(_ path: String, _ arguments: [String]) throws -> pid_t {
+        try run(path, arguments, capture: false, wait: false).0
+    }
+
+    /// Waits for child `pid` to exit; returns its exit status and what it used (its own
+    /// threads, dead ones included; `wait4`).
+    static func reap(_ pid: pid_t) -> (Int32, rusage) {
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), usage)
     }
 }
 
