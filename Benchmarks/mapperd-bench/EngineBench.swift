@@ -15,8 +15,8 @@ import MapperServer
 /// SQLite store and its journal, as `mapperd serve` runs):
 /// - `.nbd`: as the NBD export does, through an ``ExportSession`` and the connection's
 ///   ``BioCache`` (one bio per request with an end-I/O receiver, renewed from the cache once
-///   the last one is handed back; the session's admission and the held-I/O generation it
-///   reads);
+///   the last one is handed back; a read's destination from the same cache; the session's
+///   admission and the held-I/O generation it reads);
 /// - `.http`: as the data routes do, through ``DataService`` (the bio registry, the
 ///   idempotency and respond-async handling, the wait for the end).
 struct EngineBench {
@@ -111,7 +111,11 @@ struct EngineBench {
                                 case .nbd:
                                     let bios = state.bios
                                     let bio = bios.makeBio(
-                                        op: op, sector: sector, sectors: 8, buffer: state.buffer, endIO: state.receiver)
+                                        op: op, sector: sector, sectors: 8,
+                                        // A read's destination as the export takes it; a write's
+                                        // payload is the decoder's, outside the engine.
+                                        buffer: op == .read ? bios.buffer(count: 4096) : state.buffer,
+                                        endIO: state.receiver)
                                     if case .submitted = bios.session.submit(bio), bio.ended == nil {
                                         _ = await bio.wait()
                                     }

@@ -206,7 +206,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         switch request.type {
         case NBD.cmdRead:
             submit(
-                request, op: .read, buffer: IOBuffer.uninitialized(count: Int(request.length)), stage: .reply,
+                request, op: .read,
+                buffer: bios?.buffer(count: Int(request.length)) ?? IOBuffer.uninitialized(count: Int(request.length)),
+                stage: .reply,
                 device: device, context: context)
         case NBD.cmdWrite:
             submit(

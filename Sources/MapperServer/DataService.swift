@@ -24,12 +24,14 @@ public struct DataService: Sendable {
     public func read(device name: String, range: ByteRange) async throws -> (IOBuffer, UInt64) {
         let device = try runtime.manager.device(named: name)
         // A read overwrites all of its buffer before anyone sees it: no need to zero it.
-        let bio = runtime.manager.makeBio(
-            op: .read, sector: range.sector, sectors: range.sectors,
+        let bio = runtime.bios.makeBio(
+            on: device, manager: runtime.manager, op: .read, sector: range.sector, sectors: range.sectors,
             buffer: IOBuffer.uninitialized(count: Int(range.length)))
-        _ = runtime.bios.register(bio, device: device)
         try submitRegistered(bio, to: device)
-        if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
+        // Most bios have ended inside submit (a file backend): no suspension point then.
+        let ended: Errno?
+        if let outcome = bio.ended { ended = outcome } else { ended = await bio.wait() }
+        if let error = ended { throw BioFailure(errno: error, bioID: bio.id) }
         guard let buffer = bio.buffer else { throw MapperError(.EIO, "read bio without a buffer") }
         return (buffer, bio.id)
     }
@@ -55,14 +57,19 @@ public struct DataService: Sendable {
         idempotencyKey: String?
     ) async throws -> Outcome {
         let device = try runtime.manager.device(named: name)
-        if let key = idempotencyKey {
-            guard !key.isEmpty, key.utf8.count <= 200 else {
-                throw MapperError(.EINVAL, "Idempotency-Key must be 1 to 200 bytes")
-            }
-            if let earlier = try await earlierOutcome(device: device, key: key) { return earlier }
+        guard let key = idempotencyKey else {
+            let bio = runtime.bios.makeBio(
+                on: device, manager: runtime.manager, op: op, sector: sector, sectors: sectors, buffer: buffer)
+            try submitRegistered(bio, to: device)
+            if let ended = bio.ended { return try Self.outcome(of: bio, ended: ended) }
+            return try await outcome(of: bio, device: device, respondAsync: respondAsync)
         }
+        guard !key.isEmpty, key.utf8.count <= 200 else {
+            throw MapperError(.EINVAL, "Idempotency-Key must be 1 to 200 bytes")
+        }
+        if let earlier = try await earlierOutcome(device: device, key: key) { return earlier }
         let bio = runtime.manager.makeBio(
-            op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: idempotencyKey)
+            op: op, sector: sector, sectors: sectors, buffer: buffer, idempotencyKey: key)
         switch runtime.bios.register(bio, device: device) {
         case (.ended(let earlier), _):
             return try Self.outcome(of: earlier)
@@ -73,13 +80,14 @@ public struct DataService: Sendable {
     }
 
     /// Submits a registered bio. A refused one (EAGAIN at the queue limits, EROFS, ...) never
-    /// reached the device: it is forgotten, so a retry with its key is a new attempt.
+    /// reached the device: it is forgotten, so a retry with its key is a new attempt, and it is
+    /// ended with the refusal's errno (which also lets its registry record go).
     private func submitRegistered(_ bio: Bio, to device: MappedDevice) throws {
         do {
             try device.submit(bio)
-        } catch let error as MapperError {
+        } catch {
             runtime.bios.forget(bio.id)
-            bio.fail(error.errno)
+            bio.fail((error as? MapperError)?.errno ?? .EIO)
             throw error
         }
     }
@@ -93,6 +101,12 @@ public struct DataService: Sendable {
         case .failed: throw BioFailure(errno: stored.error ?? .EIO, bioID: stored.id)
         default: return nil
         }
+    }
+
+    /// A bio that has ended: completed, or its failure thrown.
+    private static func outcome(of bio: Bio, ended error: Errno?) throws -> Outcome {
+        if let error { throw BioFailure(errno: error, bioID: bio.id) }
+        return .completed(bioID: bio.id)
     }
 
     private static func outcome(of ended: BioSummary) throws -> Outcome {
@@ -110,10 +124,8 @@ public struct DataService: Sendable {
             let deadline = ContinuousClock.now + runtime.configuration.respondAsyncWait
             await bio.waitUntilEndedOrDurablyQueued(deadline: deadline)
             guard let ended = bio.ended else { return .accepted(bio, device: device.name) }
-            if let error = ended { throw BioFailure(errno: error, bioID: bio.id) }
-            return .completed(bioID: bio.id)
+            return try Self.outcome(of: bio, ended: ended)
         }
-        if let error = await bio.wait() { throw BioFailure(errno: error, bioID: bio.id) }
-        return .completed(bioID: bio.id)
+        return try Self.outcome(of: bio, ended: await bio.wait())
     }
 }

@@ -168,6 +168,52 @@ struct ExportSessionTests {
     }
 }
 
+extension ExportSessionTests {
+    @Test("bio cache: a read's buffer comes back for a later read of its size only when nothing else holds it")
+    func spareBuffers() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("disk", sectors: 64)
+        let device = try await fixture.device("lin", table: "0 64 linear disk 0")
+        let session = ExportSession(device: device, manager: fixture.manager, revoke: {})
+        defer { session.close() }
+        let cache = BioCache(session: session)
+        #expect(try await fixture.write(device, sector: 0, sectors: 16, byte: 0x3C) == nil)
+        func read(_ buffer: IOBuffer, sector: UInt64) throws -> Bio {
+            let bio = cache.makeBio(op: .read, sector: sector, sectors: UInt64(buffer.count >> 9), buffer: buffer)
+            guard case .submitted = session.submit(bio) else { throw MapperError(.EIO, "not submitted") }
+            #expect(bio.ended == .some(nil))
+            return bio
+        }
+
+        // Only the bio referred to its buffer: kept, and given to the next read of that size.
+        let first = cache.buffer(count: 4096)
+        let identity = ObjectIdentifier(first)
+        var bio: Bio? = try read(first, sector: 0)
+        _ = consume first
+        cache.recycle(&bio)
+        #expect(cache.spareBufferCount == 1)
+        // Another size gets a new buffer; the kept one stays.
+        #expect(ObjectIdentifier(cache.buffer(count: 8192)) != identity)
+        #expect(cache.spareBufferCount == 1)
+        let again = cache.buffer(count: 4096)
+        #expect(ObjectIdentifier(again) == identity)
+        #expect(cache.spareBufferCount == 0)
+        var second: Bio? = try read(again, sector: 8)
+        #expect(again.bytes.allSatisfy { $0 == 0x3C })
+
+        // The caller still holds the buffer (a reply being written from it): not kept.
+        cache.recycle(&second)
+        #expect(cache.spareBufferCount == 0)
+        withExtendedLifetime(again) {}
+
+        // A slice of an arena does not own its bytes: not kept.
+        let arena = IOArena(capacity: 1 << 16)
+        var sliced: Bio? = try read(try #require(arena.copy(again.base, count: 4096)), sector: 0)
+        cache.recycle(&sliced)
+        #expect(cache.spareBufferCount == 0)
+    }
+}
+
 /// Counts the ends a receiver heard.
 final class EndCount: BlockIOCompletion, Sendable {
     private let value = Mutex(0)

@@ -72,4 +72,62 @@ struct BioRegistryTests {
         #expect(registry.entry(id: ended[99]) != nil && registry.contains(device: device, idempotencyKey: "k99"))
         live.fail(.EIO)
     }
+
+    @Test("a bio still live when its ring comes round is kept aside until it ends, then dropped at the next wrap")
+    func parkedUntilEnded() async throws {
+        let fixture = try await RouterFixture()
+        let manager = fixture.runtime.manager
+        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        let registry = BioRegistry(capacity: 4, shards: 1)
+        func registerEnded() -> UInt64 {
+            let bio = registry.makeBio(on: device, manager: manager, op: .read, sector: 0, sectors: 1, buffer: nil)
+            bio.fail(.EIO)
+            return bio.id
+        }
+        // Never submitted: live until the test fails it.
+        let live = manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512))
+        _ = registry.register(live, device: device)
+        let first = (0..<3).map { _ in registerEnded() }
+        #expect(registry.count == 4)
+        // The fourth takes the live bio's place in the ring: it is kept aside.
+        let fourth = registerEnded()
+        #expect(registry.count == 5 && registry.liveCount == 1)
+        #expect(registry.entry(id: live.id)?.summary.state == .inflight)
+        #expect(registry.entry(id: first[0]) != nil && registry.entry(id: fourth) != nil)
+        // Ended: still reported, with its outcome, until the ring wraps around.
+        live.fail(.EIO)
+        #expect(registry.liveCount == 0)
+        #expect(registry.entry(id: live.id)?.summary.error == .EIO)
+        let later = (0..<3).map { _ in registerEnded() }
+        #expect(registry.entry(id: live.id) == nil)
+        #expect(registry.entry(id: first[0]) == nil)
+        #expect(registry.count == 4)
+        #expect(registry.entries.map(\.summary.id) == (later + [fourth]).sorted(by: >))
+    }
+
+    @Test("a bio the registry makes ends through its record, which then keeps no payload")
+    func madeByTheRegistry() async throws {
+        let fixture = try await RouterFixture()
+        let runtime = fixture.runtime
+        try await runtime.manager.createBackend(
+            name: "d0", file: "d0.img", url: fixture.directory.appendingPathComponent("d0.img"), sizeBytes: 1 << 20)
+        let device = try await runtime.manager.createDevice(name: "lin", table: TableParser.parse("0 2048 linear d0 0"))
+        let registry = BioRegistry(capacity: 64, shards: 2)
+        weak var payload: IOBuffer?
+        var id: UInt64 = 0
+        do {
+            let buffer = IOBuffer(count: 4096)
+            payload = buffer
+            let bio = registry.makeBio(
+                on: device, manager: runtime.manager, op: .write, sector: 8, sectors: 8, buffer: buffer)
+            id = bio.id
+            #expect(registry.entry(id: id)?.summary.state == .inflight)
+            try device.submit(bio)
+            #expect(await bio.wait() == nil)
+        }
+        #expect(payload == nil)
+        #expect(registry.liveCount == 0)
+        let summary = try #require(registry.entry(id: id)?.summary)
+        #expect(summary.state == .completed && summary.sector == 8 && summary.sectors == 8)
+    }
 }

@@ -374,13 +374,14 @@ public final class DeviceManager: Sendable {
         return device
     }
 
-    /// A new bio with an engine-unique id.
+    /// A new bio with an engine-unique id (and `endIO` as its end-I/O receiver, if given).
     public func makeBio(
-        op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, idempotencyKey: String? = nil
+        op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?, idempotencyKey: String? = nil,
+        endIO: (any BlockIOCompletion)? = nil
     ) -> Bio {
         Bio(
             id: engine.nextBioID(), op: op, sector: sector, sectors: sectors, buffer: buffer,
-            idempotencyKey: idempotencyKey)
+            idempotencyKey: idempotencyKey, endIO: endIO)
     }
 
     private func all<T: BlockNode>(_ type: T.Type) -> [T] {

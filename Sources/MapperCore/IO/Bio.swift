@@ -292,6 +292,13 @@ extension Bio {
         completer = nil
     }
 
+    /// Takes the buffer out of an ended bio the caller holds the only reference to (for its
+    /// owner to use again once nothing else refers to it).
+    func takeBuffer() -> IOBuffer? {
+        defer { request.buffer = nil }
+        return request.buffer
+    }
+
     /// Makes this ended bio (``isRenewable``, the caller holding the only reference) a new one,
     /// as if just created with these arguments: a fresh start time, not ended, no clone state.
     /// Dropping the last other reference synchronised with this thread (a reference count

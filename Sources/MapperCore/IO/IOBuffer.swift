@@ -57,6 +57,9 @@ public final class IOBuffer: @unchecked Sendable {
         }
     }
 
+    /// Whether the buffer owns its allocation (it is not a slice of an arena).
+    public var ownsStorage: Bool { arena == nil }
+
     deinit {
         if arena == nil { base.deallocate() }
     }
