@@ -101,13 +101,12 @@ struct ExportSessionTests {
 
     @Test("bio cache: an ended bio handed back with its last reference is renewed; any other is let go")
     func spareBios() async throws {
-        let fixture = try EngineFixture()
-        try await fixture.backend("disk", sectors: 64)
-        let device = try await fixture.device("lin", table: "0 64 linear disk 0")
-        let session = ExportSession(device: device, manager: fixture.manager, revoke: {})
-        defer { session.close() }
-        let cache = BioCache(session: session)
-        #expect(try await fixture.write(device, sector: 8, sectors: 8, byte: 0x5A) == nil)
+        let (fixture, device, cache) = try await Self.cacheOverLinear(sector: 8, sectors: 8, byte: 0x5A)
+        let session = cache.session
+        defer {
+            session.close()
+            withExtendedLifetime(fixture) {}
+        }
 
         // Ended inside submit (a file backend), nobody waited: kept and renewed.
         let first = EndCount()
@@ -169,15 +168,27 @@ struct ExportSessionTests {
 }
 
 extension ExportSessionTests {
-    @Test("bio cache: a read's buffer comes back for a later read of its size only when nothing else holds it")
-    func spareBuffers() async throws {
+    /// A linear device over a 64-sector file backend with `sectors` of `byte` written at
+    /// `sector`, and a bio cache on an export session of it (the caller closes the session).
+    static func cacheOverLinear(
+        sector: UInt64, sectors: UInt64, byte: UInt8
+    ) async throws -> (EngineFixture, MappedDevice, BioCache) {
         let fixture = try EngineFixture()
         try await fixture.backend("disk", sectors: 64)
         let device = try await fixture.device("lin", table: "0 64 linear disk 0")
-        let session = ExportSession(device: device, manager: fixture.manager, revoke: {})
-        defer { session.close() }
-        let cache = BioCache(session: session)
-        #expect(try await fixture.write(device, sector: 0, sectors: 16, byte: 0x3C) == nil)
+        #expect(try await fixture.write(device, sector: sector, sectors: sectors, byte: byte) == nil)
+        let cache = BioCache(session: ExportSession(device: device, manager: fixture.manager, revoke: {}))
+        return (fixture, device, cache)
+    }
+
+    @Test("bio cache: a read's buffer comes back for a later read of its size only when nothing else holds it")
+    func spareBuffers() async throws {
+        let (fixture, _, cache) = try await Self.cacheOverLinear(sector: 0, sectors: 16, byte: 0x3C)
+        let session = cache.session
+        defer {
+            session.close()
+            withExtendedLifetime(fixture) {}
+        }
         func read(_ buffer: IOBuffer, sector: UInt64) throws -> Bio {
             let bio = cache.makeBio(op: .read, sector: sector, sectors: UInt64(buffer.count >> 9), buffer: buffer)
             guard case .submitted = session.submit(bio) else { throw MapperError(.EIO, "not submitted") }

@@ -10,11 +10,17 @@ import Testing
 /// that has not ended.
 @Suite("Bio registry shards")
 struct BioRegistryTests {
+    /// A router fixture with a zero device `z` of 64 sectors.
+    static func zeroDevice() async throws -> (RouterFixture, MappedDevice) {
+        let fixture = try await RouterFixture()
+        let device = try await fixture.runtime.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
+        return (fixture, device)
+    }
+
     @Test("one key sent by eight concurrent requests registers exactly one bio, whichever shard each id lands in")
     func keysAcrossShards() async throws {
-        let fixture = try await RouterFixture()
+        let (fixture, device) = try await Self.zeroDevice()
         let manager = fixture.runtime.manager
-        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 4096, shards: 4)
         for round in 0..<20 {
             let bios = (0..<8).map { _ in
@@ -34,9 +40,8 @@ struct BioRegistryTests {
 
     @Test("entries are listed newest first over all shards; a forgotten bio frees its key")
     func listingAndForget() async throws {
-        let fixture = try await RouterFixture()
+        let (fixture, device) = try await Self.zeroDevice()
         let manager = fixture.runtime.manager
-        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 4096, shards: 3)
         var ids: [UInt64] = []
         for index in 0..<10 {
@@ -52,9 +57,8 @@ struct BioRegistryTests {
 
     @Test("pruning per shard drops the oldest ended bios and their keys, never a live one")
     func pruningPerShard() async throws {
-        let fixture = try await RouterFixture()
+        let (fixture, device) = try await Self.zeroDevice()
         let manager = fixture.runtime.manager
-        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 16, shards: 4)
         let live = manager.makeBio(op: .read, sector: 0, sectors: 1, buffer: IOBuffer(count: 512))
         _ = registry.register(live, device: device)
@@ -75,9 +79,8 @@ struct BioRegistryTests {
 
     @Test("a bio still live when its ring comes round is kept aside until it ends, then dropped at the next wrap")
     func parkedUntilEnded() async throws {
-        let fixture = try await RouterFixture()
+        let (fixture, device) = try await Self.zeroDevice()
         let manager = fixture.runtime.manager
-        let device = try await manager.createDevice(name: "z", table: TableParser.parse("0 64 zero"))
         let registry = BioRegistry(capacity: 4, shards: 1)
         func registerEnded() -> UInt64 {
             let bio = registry.makeBio(on: device, manager: manager, op: .read, sector: 0, sectors: 1, buffer: nil)
