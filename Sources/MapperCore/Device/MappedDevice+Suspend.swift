@@ -79,6 +79,7 @@ extension MappedDevice {
             switch action {
             case .presuspend(let table):
                 for instance in table?.targets ?? [] { instance.target.presuspend() }
+                for instance in table?.targets ?? [] { await instance.target.presuspendWait() }
                 let errno = engine.failurePoints.fire(FailurePoints.suspendAfterPresuspend)
                 queue.append(contentsOf: update { $0.presuspendDone(failurePoint: errno) })
             case .waitForPending:
@@ -109,6 +110,7 @@ extension MappedDevice {
                 queue.append(contentsOf: try update(refusable: { try $0.swap(failurePoint: errno, noflush: step.noflush) }))
             case .presuspendForRemoval(let table):
                 for instance in table.targets { instance.target.presuspend() }
+                for instance in table.targets { await instance.target.presuspendWait() }
             case .resumeHooks(let table):
                 for instance in table.targets { instance.target.resume() }
             case .movedToDeferred(let bios, let firstOrder):

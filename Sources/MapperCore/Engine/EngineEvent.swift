@@ -49,5 +49,7 @@ public struct EngineEvent: Sendable, Equatable {
         case groupEnabled = "group.enabled"
         case multipathQueueingDisabled = "multipath.queueing-disabled"
         case multipathQueueingRestored = "multipath.queueing-restored"
+        case mirrorInSync = "mirror.in-sync"
+        case mirrorLegFailed = "mirror.leg-failed"
     }
 }

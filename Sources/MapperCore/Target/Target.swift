@@ -25,6 +25,11 @@ public protocol Target: AnyObject, Sendable {
 
     /// Called first during suspend, after `noflushSuspending` is set and before I/O is blocked.
     func presuspend()
+    /// Called right after ``presuspend()`` (in a suspend and in a forced removal): returns once
+    /// the I/O the target issues of its own accord, which the core does not count as pending
+    /// (a mirror's resync copy), has stopped. dm-raid1's presuspend sleeps for this. Default:
+    /// returns at once.
+    func presuspendWait() async
     /// Called when a suspend completed, after all pending I/O ended.
     func postsuspend()
     /// Called on resume before the deferred list is re-issued.
@@ -55,6 +60,7 @@ extension Target {
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult { .done }
     public var hasEndIO: Bool { true }
     public func presuspend() {}
+    public func presuspendWait() async {}
     public func postsuspend() {}
     public func resume() {}
     public func status() -> String { "" }

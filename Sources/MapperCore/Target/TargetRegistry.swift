@@ -12,7 +12,7 @@ public final class TargetRegistry: Sendable {
     /// The targets every engine has.
     public static let builtIn: [TargetType] = [
         LinearTarget.type, StripedTarget.type, ZeroTarget.type, ErrorTarget.type,
-        DelayTarget.type, FlakeyTarget.type, MultipathTarget.type,
+        DelayTarget.type, FlakeyTarget.type, MultipathTarget.type, MirrorTarget.type,
     ]
 
     /// Adds or replaces a type (tests register their own).

@@ -1,0 +1,144 @@
+import Synchronization
+
+/// One write (or discard) sent to several mirrors: ends its clone through the target once
+/// every mirror answered, with the legs that failed.
+final class MirrorWrite: Sendable {
+    private let target: MirrorTarget
+    private let clone: Clone
+    private let issued: Int
+    private let state: Mutex<(remaining: Int, failedLegs: [Int], error: Errno?)>
+
+    init(target: MirrorTarget, clone: Clone, count: Int) {
+        self.target = target
+        self.clone = clone
+        issued = count
+        state = Mutex((count, [], nil))
+    }
+
+    func legEnded(_ leg: Int, _ error: Errno?) {
+        let done = state.withLock { state -> (failedLegs: [Int], error: Errno?)? in
+            if let error {
+                state.failedLegs.append(leg)
+                state.error = error
+            }
+            state.remaining -= 1
+            return state.remaining == 0 ? (state.failedLegs, state.error) : nil
+        }
+        if let done { target.writeEnded(clone, failedLegs: done.failedLegs, issued: issued, error: done.error) }
+    }
+}
+
+/// One leg's answer to a ``MirrorWrite``.
+final class MirrorLegEnd: BlockIOCompletion {
+    private let write: MirrorWrite
+    private let leg: Int
+
+    init(write: MirrorWrite, leg: Int) {
+        self.write = write
+        self.leg = leg
+    }
+
+    func endIO(_ error: Errno?) { write.legEnded(leg, error) }
+}
+
+/// A read retried on the mirrors after the default one, in order, until one answers.
+final class MirrorRead: BlockIOCompletion {
+    private let target: MirrorTarget
+    private let clone: Clone
+    private let leg: Mutex<Int>
+
+    init(target: MirrorTarget, clone: Clone) {
+        self.target = target
+        self.clone = clone
+        leg = Mutex(0)
+    }
+
+    func tryLeg(_ index: Int) {
+        leg.withLock { $0 = index }
+        let device = target.legs[index]
+        device.device.submit(
+            BlockRequest(
+                op: .read, sector: device.offset + clone.targetOffset, sectors: clone.sectors,
+                buffer: clone.bio.buffer, bufferOffset: clone.bufferOffset, completion: self))
+    }
+
+    func endIO(_ error: Errno?) {
+        let next = leg.withLock { $0 } + 1
+        guard let error else {
+            clone.end(.ok)
+            return
+        }
+        if next < target.legs.count {
+            tryLeg(next)
+        } else {
+            clone.end(.error(error))
+        }
+    }
+}
+
+/// Resync of one region: read it from the default mirror, write it to the others, then tell
+/// the target.
+final class MirrorCopy: BlockIOCompletion {
+    private let target: MirrorTarget
+    private let region: Int
+    private let sector: UInt64
+    private let sectors: UInt64
+    private let buffer: IOBuffer
+    /// The default mirror it reads, and the live mirrors it writes.
+    private let source: Int
+    private let destinations: [Int]
+    private let state: Mutex<(reading: Bool, remaining: Int, failed: Bool)>
+
+    init(target: MirrorTarget, region: Int) {
+        self.target = target
+        self.region = region
+        sector = UInt64(region) * target.regionSize
+        sectors = min(target.regionSize, target.context.length - sector)
+        buffer = IOBuffer.uninitialized(count: Int(sectors) << 9)
+        let live = target.liveLegs
+        source = live.first ?? 0
+        destinations = Array(live.dropFirst())
+        state = Mutex((true, 1, false))
+    }
+
+    func start() {
+        guard !destinations.isEmpty else {
+            target.copyEnded(region: region, success: true)
+            return
+        }
+        let source = target.legs[source]
+        source.device.submit(
+            BlockRequest(
+                op: .read, sector: source.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
+                completion: self))
+    }
+
+    func endIO(_ error: Errno?) {
+        enum Next { case write, wait, end(Bool) }
+        let next = state.withLock { state -> Next in
+            if error != nil { state.failed = true }
+            if state.reading {
+                state.reading = false
+                if state.failed { return .end(false) }
+                state.remaining = destinations.count
+                return .write
+            }
+            state.remaining -= 1
+            return state.remaining == 0 ? .end(!state.failed) : .wait
+        }
+        switch next {
+        case .write:
+            for index in destinations {
+                let leg = target.legs[index]
+                leg.device.submit(
+                    BlockRequest(
+                        op: .write, sector: leg.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
+                        completion: self))
+            }
+        case .wait:
+            break
+        case .end(let success):
+            target.copyEnded(region: region, success: success)
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import MapperTestSupport
+import Testing
+
+@testable import MapperCore
+
+/// The `mirror` target over file backends: dm-raid1's table and status strings, writes on
+/// every mirror, resync from the default mirror, a read retried on another mirror.
+@Suite("mirror target")
+struct MirrorTargetTests {
+    @Test("a nosync mirror writes every leg; table and status read as dm prints them")
+    func writesEveryLeg() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 nosync 2 d0 0 d1 0")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.table() == "core 2 8 nosync 2 d0 0 d1 0")
+        #expect(target.status() == "2 d0 d1 8/8 1 AA 1 core")
+        #expect(try await fixture.write(mirror, sector: 8, sectors: 8, byte: 0x5A) == nil)
+        #expect(try fixture.fileBytes("d0", offset: 4096, count: 4096).allSatisfy { $0 == 0x5A })
+        #expect(try fixture.fileBytes("d1", offset: 4096, count: 4096).allSatisfy { $0 == 0x5A })
+        #expect(try await fixture.read(mirror, sector: 8, sectors: 8).allSatisfy { $0 == 0x5A })
+        // A write crossing a region boundary is split there and lands whole on both.
+        #expect(try await fixture.write(mirror, sector: 20, sectors: 8, byte: 0x6B) == nil)
+        #expect(try fixture.fileBytes("d1", offset: 20 * 512, count: 4096).allSatisfy { $0 == 0x6B })
+    }
+
+    @Test("a mirror created with sync copies every region from the default mirror, then says so")
+    func resync() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        let source = try await fixture.device("src", table: "0 64 linear d0 0")
+        #expect(try await fixture.write(source, sector: 0, sectors: 64, byte: 0x11) == nil)
+        try await fixture.manager.removeDevice(named: "src")
+        let mark = fixture.engine.events.lastSeq
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 16 sync 2 d0 0 d1 0")
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: mark)?.device == "m")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.status() == "2 d0 d1 4/4 1 AA 1 core")
+        #expect(try fixture.fileBytes("d1", offset: 0, count: 64 * 512).allSatisfy { $0 == 0x11 })
+    }
+
+    @Test("a read the default mirror fails is served by the next; a write it fails puts its region out of sync")
+    func readRetryAndPartialWrite() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d1", sectors: 64)
+        try await fixture.device("bad", table: "0 64 error")
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 nosync 2 bad 0 d1 0")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x22) == nil)
+        #expect(target.status() == "2 bad d1 7/8 1 AA 1 core")
+        #expect(try fixture.fileBytes("d1", offset: 0, count: 4096).allSatisfy { $0 == 0x22 })
+        // Region 1 is still in sync: its read is retried on d1. Region 0 is not: only the
+        // default mirror may serve it, and it fails.
+        #expect(try await fixture.read(mirror, sector: 8, sectors: 8).allSatisfy { $0 == 0 })
+        await #expect(throws: Errno.EIO) { try await fixture.read(mirror, sector: 0, sectors: 8) }
+    }
+
+    @Test(
+        "table errors are EINVAL",
+        arguments: [
+            "0 64 mirror disk 2 log 8 2 d0 0 d1 0",
+            "0 64 mirror core 1 8 1 d0 0",
+            "0 64 mirror core 1 6 2 d0 0 d1 0",
+            "0 64 mirror core 2 8 maybe 2 d0 0 d1 0",
+            "0 64 mirror core 1 8 2 d0 0 d1 0 1 keep_log",
+        ])
+    func tableErrors(table: String) async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        await #expect(throws: MapperError.self) { try await fixture.device("m", table: table) }
+    }
+
+    @Test("a suspend waits for the resync copy in flight, and resync goes on after the resume")
+    func suspendWaitsForTheCopy() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.device("slow", table: "0 64 test")
+        let leg = try #require(fixture.controlled.instance(at: 0))
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 32 sync 2 d0 0 slow 0")
+        // The first region's copy has read d0 and is writing the slow leg.
+        await leg.waitForHeld(1)
+        let mark = fixture.engine.events.lastSeq
+        let suspend = Task { try await mirror.suspend() }
+        // Whichever comes first: the suspend announcing its wait, or (wrongly) ending.
+        let first = await withTaskGroup(of: EngineEvent?.self) { group in
+            group.addTask { await fixture.waitForEvent(.suspendWaiting, after: mark) }
+            group.addTask { await fixture.waitForEvent(.deviceSuspended, after: mark) }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(first?.kind == .suspendWaiting)
+        #expect(first?.detail.contains("resync copy") == true)
+        #expect(!fixture.engine.events.events(after: mark).contains { $0.kind == .deviceSuspended })
+        leg.endAll(.ok)
+        try await suspend.value
+        #expect(mirror.info.suspended)
+        // Suspended: no second copy started.
+        #expect(leg.held.isEmpty)
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.status().contains(" 1/2 "))
+        let inSync = fixture.engine.events.lastSeq
+        try await mirror.resume()
+        await leg.waitForHeld(1)
+        leg.endAll(.ok)
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: inSync)?.device == "m")
+    }
+
+    @Test("resync_rate sets the resync pace; other messages are EINVAL")
+    func resyncRateMessage() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 nosync 2 d0 0 d1 0")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.resyncRate == 0)
+        #expect(try target.message(["resync_rate", "52428800"]) == "")
+        #expect(target.resyncRate == 50 << 20)
+        #expect(throws: MapperError.self) { try target.message(["resync_rate", "fast"]) }
+        #expect(throws: MapperError.self) { try target.message(["suspend_resync"]) }
+    }
+
+    /// A mirror over `d0` and a leg that fails every write, with `handle_errors`; a write to
+    /// it is held once the bad leg is marked dead.
+    static func heldWrite() async throws -> (EngineFixture, MappedDevice, MirrorTarget, Bio) {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.device("bad", table: "0 64 error")
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 nosync 2 d0 0 bad 0 1 handle_errors")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.table() == "core 2 8 nosync 2 d0 0 bad 0 1 handle_errors")
+        let mark = fixture.engine.events.lastSeq
+        let bio = fixture.writeBio(sector: 8, sectors: 8, byte: 0x7C)
+        try mirror.submit(bio)
+        // Whichever comes first: the leg marked dead (the write then held), or the write's end.
+        let first = await withTaskGroup(of: String?.self) { group in
+            group.addTask { await fixture.waitForEvent(.mirrorLegFailed, after: mark)?.path }
+            // (A cancellable wait: nil once cancelled.)
+            group.addTask { await bio.wait(deadline: nil) == nil ? nil : "ended" }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(first == "bad")
+        #expect(bio.ended == nil)
+        #expect(target.status() == "2 d0 bad 7/8 1 AD 1 core")
+        #expect(try fixture.fileBytes("d0", offset: 8 * 512, count: 4096).allSatisfy { $0 == 0x7C })
+        return (fixture, mirror, target, bio)
+    }
+
+    @Test("handle_errors: the failed leg is dead and the write held; a noflush suspend pushes it back to the new table")
+    func handleErrorsPushback() async throws {
+        let (fixture, mirror, target, bio) = try await Self.heldWrite()
+        // A dead leg is no longer written: the next write goes to d0 alone and ends.
+        #expect(try await fixture.write(mirror, sector: 16, sectors: 8, byte: 0x7D) == nil)
+        try await mirror.suspend(noflush: true)
+        #expect(bio.ended == nil)
+        try await fixture.manager.load(device: "m", text: "0 64 linear d0 0")
+        try await mirror.resume(noflush: true)
+        #expect(await bio.wait() == nil)
+        #expect(try fixture.fileBytes("d0", offset: 8 * 512, count: 4096).allSatisfy { $0 == 0x7C })
+        withExtendedLifetime(target) {}
+    }
+
+    @Test("handle_errors: without noflush, a suspend fails the held write with EIO")
+    func handleErrorsFlushSuspend() async throws {
+        let (fixture, mirror, _, bio) = try await Self.heldWrite()
+        try await mirror.suspend()
+        #expect(await bio.wait() == .EIO)
+        withExtendedLifetime(fixture) {}
+    }
+}

@@ -1,0 +1,161 @@
+import Testing
+
+@testable import MapperCore
+
+/// dm-region-hash's rules as tables: each test feeds inputs to a ``RegionHash`` and checks
+/// the actions and states it returns, with no threads and no I/O. Writes are named by strings.
+@Suite("Region hash")
+struct RegionHashTests {
+    typealias Hash = RegionHash<String>
+
+    static func allInSync(_ count: Int = 4) -> Hash { Hash(regionCount: count) { _ in true } }
+
+    @Test("the first write to a clean region waits for its dirty mark; later ones go at once")
+    func markBeforeWrite() {
+        var hash = Self.allInSync()
+        #expect(hash.state(1) == .clean)
+        #expect(hash.write("w1", region: 1) == [.flushLog(generation: 1, dirty: [1], clean: [])])
+        #expect(hash.state(1) == .dirty)
+        // A second write while the mark is not durable waits too, and asks for no second flush.
+        #expect(hash.write("w2", region: 1) == [])
+        #expect(hash.heldWrites == 2)
+        #expect(hash.logFlushed(generation: 1) == [.writeAll("w1"), .writeAll("w2")])
+        #expect(hash.write("w3", region: 1) == [.writeAll("w3")])
+        #expect(hash.pendingWrites(1) == 3)
+    }
+
+    @Test("marks made while a flush is in flight go out together in the next one")
+    func marksBatchBehindAFlush() {
+        var hash = Self.allInSync()
+        #expect(hash.write("a", region: 0) == [.flushLog(generation: 1, dirty: [0], clean: [])])
+        #expect(hash.write("b", region: 2) == [])
+        #expect(hash.write("c", region: 3) == [])
+        #expect(
+            hash.logFlushed(generation: 1) == [.writeAll("a"), .flushLog(generation: 2, dirty: [2, 3], clean: [])])
+        #expect(hash.logFlushed(generation: 2) == [.writeAll("b"), .writeAll("c")])
+    }
+
+    @Test("a region not in sync is written to the default mirror only, with no mark")
+    func nosyncGoesToTheDefaultMirror() {
+        var hash = Hash(regionCount: 4) { $0 != 2 }
+        #expect(hash.state(2) == .nosync)
+        #expect(hash.write("w", region: 2) == [.writeDefault("w")])
+        #expect(hash.inSyncCount == 3)
+        #expect(!hash.anyMirrorMayRead(2) && hash.anyMirrorMayRead(1))
+    }
+
+    @Test("recovery waits for writes in flight; writes that come meanwhile wait for the copy")
+    func recoveryQuiescesTheRegion() {
+        var hash = Hash(regionCount: 4) { $0 != 1 }
+        #expect(hash.write("before", region: 1) == [.writeDefault("before")])
+        // Chosen, but a write is in flight: no copy yet.
+        #expect(hash.startRecovery() == [])
+        #expect(hash.state(1) == .recovering)
+        #expect(hash.write("during", region: 1) == [])
+        #expect(hash.heldWrites == 1)
+        // The last write in flight ends: the copy starts.
+        #expect(hash.writeEnded(region: 1, failedOnSome: false) == [.copy(region: 1)])
+        #expect(hash.isCopying)
+        // The copy ends: the region is in sync (and stays dirty), the waiting write goes to all.
+        #expect(hash.copyEnded(region: 1, success: true) == [.writeAll("during")])
+        #expect(hash.state(1) == .dirty && hash.inSyncCount == 4)
+        #expect(hash.startRecovery() == nil)
+    }
+
+    @Test("a failed copy leaves the region out of sync; the waiting write goes to the default mirror")
+    func failedCopy() {
+        var hash = Hash(regionCount: 2) { $0 == 0 }
+        #expect(hash.startRecovery() == [.copy(region: 1)])
+        #expect(hash.write("w", region: 1) == [])
+        #expect(hash.copyEnded(region: 1, success: false) == [.writeDefault("w")])
+        #expect(hash.state(1) == .nosync)
+        // Resync tries it again.
+        #expect(hash.writeEnded(region: 1, failedOnSome: false) == [])
+        #expect(hash.startRecovery() == [.copy(region: 1)])
+    }
+
+    @Test("resync goes through the regions in order and wraps around")
+    func recoveryOrder() {
+        var hash = Hash(regionCount: 5) { [1, 3].contains($0) }
+        #expect(hash.startRecovery() == [.copy(region: 0)])
+        #expect(hash.startRecovery() == [.copy(region: 2)])
+        #expect(hash.startRecovery() == [.copy(region: 4)])
+        #expect(hash.startRecovery() == nil)
+        #expect(hash.copyEnded(region: 2, success: false) == [])
+        #expect(hash.startRecovery() == [.copy(region: 2)])
+    }
+
+    /// Writes `write` to a clean `region` and lets its mark become durable.
+    static func markAndWrite(_ hash: inout Hash, _ write: String, region: Int, generation: UInt64) {
+        #expect(hash.write(write, region: region) == [.flushLog(generation: generation, dirty: [region], clean: [])])
+        #expect(hash.logFlushed(generation: generation) == [.writeAll(write)])
+    }
+
+    @Test("regions go back to clean lazily, in one flush, only when quiet and in sync")
+    func lazyClean() {
+        var hash = Self.allInSync()
+        Self.markAndWrite(&hash, "a", region: 0, generation: 1)
+        Self.markAndWrite(&hash, "b", region: 1, generation: 2)
+        #expect(hash.writeEnded(region: 0, failedOnSome: false) == [])
+        // Region 1 still has a write in flight: only region 0 is cleared.
+        #expect(hash.flushClean() == [.flushLog(generation: 3, dirty: [], clean: [0])])
+        #expect(hash.state(0) == .clean && hash.state(1) == .dirty)
+        #expect(hash.logFlushed(generation: 3) == [])
+        #expect(hash.flushClean() == [])
+    }
+
+    @Test("a write after a clean mark was sent marks again; before it was sent, it takes it back")
+    func writeAndCleanMarks() {
+        var hash = Self.allInSync()
+        Self.markAndWrite(&hash, "a", region: 0, generation: 1)
+        Self.markAndWrite(&hash, "b", region: 1, generation: 2)
+        _ = hash.writeEnded(region: 0, failedOnSome: false)
+        _ = hash.writeEnded(region: 1, failedOnSome: false)
+        #expect(hash.flushClean() == [.flushLog(generation: 3, dirty: [], clean: [0, 1])])
+        // Region 0's clean mark is in flight: a write to it must mark it again, after flush 3.
+        #expect(hash.write("c", region: 0) == [])
+        #expect(hash.logFlushed(generation: 3) == [.flushLog(generation: 4, dirty: [0], clean: [])])
+        #expect(hash.logFlushed(generation: 4) == [.writeAll("c")])
+        // Region 2 is cleared while flush 6 is in flight, so its clean mark is not sent yet:
+        // a write takes it back (the log still says dirty, durably) and goes at once.
+        Self.markAndWrite(&hash, "d", region: 2, generation: 5)
+        _ = hash.writeEnded(region: 2, failedOnSome: false)
+        #expect(hash.write("e", region: 3) == [.flushLog(generation: 6, dirty: [3], clean: [])])
+        #expect(hash.flushClean() == [])
+        #expect(hash.state(2) == .clean)
+        #expect(hash.write("f", region: 2) == [.writeAll("f")])
+        #expect(hash.state(2) == .dirty)
+        #expect(hash.logFlushed(generation: 6) == [.writeAll("e")])
+    }
+
+    @Test("a write that failed on some mirrors leaves its region out of sync for resync")
+    func partialFailure() {
+        var hash = Self.allInSync()
+        _ = hash.write("w", region: 3)
+        _ = hash.logFlushed(generation: 1)
+        #expect(hash.writeEnded(region: 3, failedOnSome: true) == [])
+        #expect(hash.state(3) == .nosync && hash.inSyncCount == 3)
+        #expect(hash.flushClean() == [])  // out of sync: stays dirty
+        #expect(hash.startRecovery() == [.copy(region: 3)])
+    }
+
+    @Test("a failed log flush fails the writes that waited for it; the marks go out again")
+    func logFailure() {
+        var hash = Self.allInSync()
+        #expect(hash.write("w", region: 1) == [.flushLog(generation: 1, dirty: [1], clean: [])])
+        #expect(hash.logFlushFailed(generation: 1) == [.failWrite("w")])
+        #expect(hash.pendingWrites(1) == 0)
+        #expect(hash.write("again", region: 1) == [.flushLog(generation: 2, dirty: [1], clean: [])])
+        #expect(hash.logFlushed(generation: 2) == [.writeAll("again")])
+    }
+
+    @Test("held writes are taken back on teardown and stop counting as in flight")
+    func takeHeld() {
+        var hash = Hash(regionCount: 2) { $0 == 0 }
+        _ = hash.write("logged", region: 0)
+        _ = hash.startRecovery()
+        _ = hash.write("delayed", region: 1)
+        #expect(hash.takeHeldWrites() == ["logged", "delayed"])
+        #expect(hash.heldWrites == 0 && hash.pendingWrites(0) == 0)
+    }
+}
