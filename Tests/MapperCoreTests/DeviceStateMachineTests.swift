@@ -18,6 +18,7 @@ struct DeviceStateMachineTests {
         case .postsuspend(let table): return "postsuspend \(table ?? "-")"
         case .suspendFirst: return "suspend first"
         case .swap: return "swap"
+        case .preresumeHooks(let table): return "preresume hooks \(table)"
         case .resumeHooks(let table): return "resume hooks \(table)"
         case .movedToDeferred(let bios, let order): return "pushback \(bios) to deferred from \(order)"
         case .reissueDeferred: return "reissue deferred"
@@ -72,7 +73,8 @@ struct DeviceStateMachineTests {
         #expect(Self.lines(try machine.resume(noflush: false)) == ["swap"])
         #expect(
             Self.lines(try machine.swap(failurePoint: nil, noflush: false)) == [
-                "event tableSwapped", "persist swappedTables", "resume hooks A", "reissue deferred",
+                "event tableSwapped", "persist swappedTables", "preresume hooks A", "resume hooks A",
+                "reissue deferred",
                 "event resumed(noflush: false)", "persist device",
             ])
         #expect(machine.blockIO && !machine.gateOpen, "new bios stay behind deferred until it is re-issued")
@@ -103,7 +105,8 @@ struct DeviceStateMachineTests {
         // Seed 6: resume re-issues both in order; a multipath target without a path queues them.
         #expect(
             Self.lines(try machine.resume(noflush: false)) == [
-                "resume hooks A", "reissue deferred", "event resumed(noflush: false)", "persist device",
+                "preresume hooks A", "resume hooks A", "reissue deferred", "event resumed(noflush: false)",
+                "persist device",
             ])
         let first = machine.takeDeferred()
         let batch = try #require(first)
@@ -140,7 +143,8 @@ struct DeviceStateMachineTests {
         #expect(Self.lines(try machine.resume(noflush: true)) == ["swap"])
         #expect(
             Self.lines(try machine.swap(failurePoint: nil, noflush: true)) == [
-                "destroy A", "event tableSwapped", "persist swappedTables", "resume hooks B", "reissue deferred",
+                "destroy A", "event tableSwapped", "persist swappedTables", "preresume hooks B", "resume hooks B",
+                "reissue deferred",
                 "event resumed(noflush: true)", "persist device",
             ])
         let taken = machine.takeDeferred()
@@ -201,7 +205,8 @@ struct DeviceStateMachineTests {
         #expect(machine.suspended && machine.nolockfs)
     }
 
-    @Test("resume: active with nothing staged is a no-op; suspended without a live table is EINVAL; a failed swap holds")
+    @Test(
+        "resume: active with nothing staged is a no-op; suspended without a live table is EINVAL; a failed swap holds")
     func resumeRules() throws {
         var active = try Self.active()
         #expect(Self.lines(try active.resume(noflush: false)) == [])
@@ -228,7 +233,7 @@ struct DeviceStateMachineTests {
     func restore() throws {
         var active = Machine()
         _ = active.deferBio(1)
-        #expect(Self.lines(active.restored(live: "A", as: .active)) == ["reissue deferred"])
+        #expect(Self.lines(active.restored(live: "A", as: .active)) == ["preresume hooks A", "reissue deferred"])
         #expect(!active.suspended && active.takeDeferred()?.bios == [1])
 
         var suspended = Machine()
@@ -239,7 +244,7 @@ struct DeviceStateMachineTests {
         var interrupted = Machine()
         #expect(
             Self.lines(interrupted.restored(live: "A", as: .noflushSuspending)) == [
-                "resume hooks A", "reissue deferred",
+                "preresume hooks A", "resume hooks A", "reissue deferred",
             ])
 
         // A live table that no longer builds: the device stays suspended, holding its bios.
@@ -252,17 +257,27 @@ struct DeviceStateMachineTests {
     @Test("remove: busy without force; with force held bios end with EIO and both tables go")
     func remove() throws {
         var machine = try Self.active()
-        #expect(throws: MapperError.self) { try machine.remove(force: false, pending: 0, tableOpens: 1, externalOpens: 0) }
-        #expect(throws: MapperError.self) { try machine.remove(force: true, pending: 0, tableOpens: 1, externalOpens: 0) }
-        #expect(throws: MapperError.self) { try machine.remove(force: false, pending: 0, tableOpens: 0, externalOpens: 1) }
-        #expect(throws: MapperError.self) { try machine.remove(force: false, pending: 2, tableOpens: 0, externalOpens: 0) }
+        #expect(throws: MapperError.self) {
+            try machine.remove(force: false, pending: 0, tableOpens: 1, externalOpens: 0)
+        }
+        #expect(throws: MapperError.self) {
+            try machine.remove(force: true, pending: 0, tableOpens: 1, externalOpens: 0)
+        }
+        #expect(throws: MapperError.self) {
+            try machine.remove(force: false, pending: 0, tableOpens: 0, externalOpens: 1)
+        }
+        #expect(throws: MapperError.self) {
+            try machine.remove(force: false, pending: 2, tableOpens: 0, externalOpens: 0)
+        }
         Self.queue(1, &machine)
         _ = try machine.load("B")
         _ = try machine.suspend(noflush: true, nolockfs: false)
         #expect(Self.handBack(1, &machine) == .pushedBack(order: 1))
         _ = machine.presuspendDone(failurePoint: nil)
         _ = machine.deferBio(2)
-        #expect(throws: MapperError.self) { try machine.remove(force: false, pending: 0, tableOpens: 0, externalOpens: 0) }
+        #expect(throws: MapperError.self) {
+            try machine.remove(force: false, pending: 0, tableOpens: 0, externalOpens: 0)
+        }
         #expect(
             Self.lines(try machine.remove(force: true, pending: 3, tableOpens: 0, externalOpens: 1)) == [
                 "keep alive until drained", "revoke external opens", "end [1] [2] EIO", "presuspend for removal A",

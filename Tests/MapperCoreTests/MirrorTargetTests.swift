@@ -60,7 +60,10 @@ struct MirrorTargetTests {
     @Test(
         "table errors are EINVAL",
         arguments: [
-            "0 64 mirror disk 2 log 8 2 d0 0 d1 0",
+            "0 64 mirror disk 2 small 8 2 d0 0 d1 0",
+            "0 64 mirror disk 1 d0 2 d0 0 d1 0",
+            "0 64 mirror disk 2 nolog 8 2 d0 0 d1 0",
+            "0 64 mirror journal 1 8 2 d0 0 d1 0",
             "0 64 mirror core 1 8 1 d0 0",
             "0 64 mirror core 1 6 2 d0 0 d1 0",
             "0 64 mirror core 2 8 maybe 2 d0 0 d1 0",
@@ -70,6 +73,8 @@ struct MirrorTargetTests {
         let fixture = try EngineFixture()
         try await fixture.backend("d0", sectors: 64)
         try await fixture.backend("d1", sectors: 64)
+        // A disk log of 8 regions needs 16 sectors.
+        try await fixture.backend("small", sectors: 8)
         await #expect(throws: MapperError.self) { try await fixture.device("m", table: table) }
     }
 
@@ -171,5 +176,60 @@ struct MirrorTargetTests {
         try await mirror.suspend()
         #expect(await bio.wait() == .EIO)
         withExtendedLifetime(fixture) {}
+    }
+
+    @Test("a disk log marks a region dirty before its write and clean after; a restart resyncs only the dirty ones")
+    func diskLogAcrossRestart() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        try await fixture.backend("log", sectors: 16)
+        let mirror = try await fixture.device("m", table: "0 64 mirror disk 3 log 8 nosync 2 d0 0 d1 0")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        target.setCleanDelay(nil)
+        #expect(target.table() == "disk 3 log 8 nosync 2 d0 0 d1 0")
+        #expect(target.status() == "2 d0 d1 8/8 1 AA 3 disk log A")
+        #expect(try fixture.fileBytes("log", offset: 0, count: 8) == Array("MAPPERDL".utf8))
+        let bitmap = { try fixture.fileBytes("log", offset: 4096, count: 1)[0] }
+        #expect(try bitmap() == 0)
+        // The write's end implies its mark was durable first (the log is read after it).
+        #expect(try await fixture.write(mirror, sector: 24, sectors: 8, byte: 0x33) == nil)
+        #expect(try await fixture.write(mirror, sector: 40, sectors: 8, byte: 0x35) == nil)
+        #expect(try bitmap() == 0b10_1000)
+        target.cleanNow()
+        await target.waitForIdle()
+        #expect(try bitmap() == 0)
+        // Region 3 is written again; then the mirror goes away without a clean pass (a crash).
+        #expect(try await fixture.write(mirror, sector: 24, sectors: 8, byte: 0x34) == nil)
+        #expect(try bitmap() == 0b1000)
+        try await fixture.manager.removeDevice(named: "m")
+        // The mirrors now differ in regions 3 and 5, as a crash between two legs' writes leaves them.
+        let direct = try await fixture.device("direct", table: "0 64 linear d0 0")
+        #expect(try await fixture.write(direct, sector: 24, sectors: 8, byte: 0x55) == nil)
+        #expect(try await fixture.write(direct, sector: 40, sectors: 8, byte: 0x55) == nil)
+        try await fixture.manager.removeDevice(named: "direct")
+        // Back on the same log: dirty region 3 is copied from the default mirror; clean 5 is not.
+        let mark = fixture.engine.events.lastSeq
+        let again = try await fixture.device("m", table: "0 64 mirror disk 2 log 8 2 d0 0 d1 0")
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: mark)?.device == "m")
+        #expect(try fixture.fileBytes("d1", offset: 24 * 512, count: 4096).allSatisfy { $0 == 0x55 })
+        #expect(try fixture.fileBytes("d1", offset: 40 * 512, count: 4096).allSatisfy { $0 == 0x35 })
+        let reloaded = try #require(again.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(reloaded.status() == "2 d0 d1 8/8 1 AA 3 disk log A")
+    }
+
+    @Test("a log that cannot be written: D in the status, a mirror.log-failed event, and a write needing a mark fails")
+    func diskLogFailure() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.backend("d1", sectors: 64)
+        try await fixture.device("badlog", table: "0 16 error")
+        let mark = fixture.engine.events.lastSeq
+        let mirror = try await fixture.device("m", table: "0 64 mirror disk 3 badlog 8 nosync 2 d0 0 d1 0")
+        #expect(await fixture.waitForEvent(.mirrorLogFailed, after: mark)?.path == "badlog")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(target.status() == "2 d0 d1 8/8 1 AA 3 disk badlog D")
+        #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x01) == .EIO)
+        #expect(try fixture.fileBytes("d0", offset: 0, count: 4096).allSatisfy { $0 == 0 })
     }
 }

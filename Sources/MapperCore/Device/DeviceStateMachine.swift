@@ -70,6 +70,9 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
         case suspendFirst
         /// Fire the table-swap failure point; then feed ``swap(failurePoint:)``.
         case swap
+        /// Run the targets' preresume hooks and wait for them (dm's `preresume`: a target
+        /// loads what it needs before I/O reaches it). Every activation has it, start-up's too.
+        case preresumeHooks(TableRef)
         /// Run the targets' resume hooks.
         case resumeHooks(TableRef)
         /// Journal these bios as moved from pushback to `deferred` at these order keys, and
@@ -263,7 +266,8 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
         return swapped + (try activate(runningResumeHooks: true, announcing: noflush))
     }
 
-    /// The end of every resume: the resume hooks, then active with `blockIO` still set until
+    /// The end of every resume: the preresume hooks, the resume hooks (not at start-up), then
+    /// active with `blockIO` still set until
     /// `deferred` has been re-issued in order (``takeDeferred()``); announced and persisted
     /// (`announcing` is the resume's noflush), except at start-up (nil).
     private mutating func activate(runningResumeHooks: Bool, announcing noflush: Bool?) throws(MapperError)
@@ -273,7 +277,8 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
         suspended = false
         blockIO = true
         let announced: [Action] = noflush.map { [.emit(.resumed(noflush: $0)), .persist(.device)] } ?? []
-        return (runningResumeHooks ? [.resumeHooks(live)] : []) + [.reissueDeferred] + announced
+        return [.preresumeHooks(live)] + (runningResumeHooks ? [.resumeHooks(live)] : []) + [.reissueDeferred]
+            + announced
     }
 
     /// One pass of the re-issue: takes all of `deferred` with the live table to send it

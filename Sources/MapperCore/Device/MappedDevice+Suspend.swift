@@ -111,6 +111,8 @@ extension MappedDevice {
             case .presuspendForRemoval(let table):
                 for instance in table.targets { instance.target.presuspend() }
                 for instance in table.targets { await instance.target.presuspendWait() }
+            case .preresumeHooks(let table):
+                for instance in table.targets { await instance.target.preresume() }
             case .resumeHooks(let table):
                 for instance in table.targets { instance.target.resume() }
             case .movedToDeferred(let bios, let firstOrder):

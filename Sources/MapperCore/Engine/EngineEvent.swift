@@ -51,5 +51,6 @@ public struct EngineEvent: Sendable, Equatable {
         case multipathQueueingRestored = "multipath.queueing-restored"
         case mirrorInSync = "mirror.in-sync"
         case mirrorLegFailed = "mirror.leg-failed"
+        case mirrorLogFailed = "mirror.log-failed"
     }
 }

@@ -32,6 +32,13 @@ public protocol Target: AnyObject, Sendable {
     func presuspendWait() async
     /// Called when a suspend completed, after all pending I/O ended.
     func postsuspend()
+    /// Called on every activation of the target's table before ``resume()`` and before any bio
+    /// reaches the table: at each resume, and at start-up when a persisted device comes back
+    /// active (when ``resume()`` is not called). Returns once the target can take I/O (a
+    /// mirror's disk log has been read). dm's `preresume`, which may sleep; a failure is the
+    /// target's to report in its status (dm-raid1 carries on with a failed log). Default:
+    /// returns at once.
+    func preresume() async
     /// Called on resume before the deferred list is re-issued.
     func resume()
     /// The INFO status line (dm's `STATUSTYPE_INFO`).
@@ -61,6 +68,7 @@ extension Target {
     public var hasEndIO: Bool { true }
     public func presuspend() {}
     public func presuspendWait() async {}
+    public func preresume() async {}
     public func postsuspend() {}
     public func resume() {}
     public func status() -> String { "" }

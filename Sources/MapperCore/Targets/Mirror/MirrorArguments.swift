@@ -3,7 +3,9 @@
 /// [<#features> handle_errors]`.
 ///
 /// Log types: `core <region_size> [sync|nosync]` (the region state in memory only: a restart
-/// resyncs every region). `disk` is not built yet and is refused with EINVAL.
+/// resyncs every region) and `disk <log_dev> <region_size> [sync|nosync]` (the region state
+/// on `log_dev`, in ``RegionLogFormat``: a restart resyncs only the regions that may differ).
+/// Region sizes are powers of two, in sectors.
 struct MirrorArguments {
     enum LogSync: String {
         /// Every region starts in sync (dm's `nosync`: the mirrors are known to be equal).
@@ -15,6 +17,8 @@ struct MirrorArguments {
     }
 
     let logType: String
+    /// The `disk` log's device and layout (`nil` for `core`).
+    let logDevice: (device: any BlockNode, format: RegionLogFormat)?
     let regionSize: UInt64
     let logSync: LogSync
     let legs: [(device: any BlockNode, offset: UInt64)]
@@ -23,10 +27,12 @@ struct MirrorArguments {
     init(context: TargetContext) throws {
         var reader = ArgReader(context.args)
         logType = try reader.next("log type")
-        guard logType == "core" else {
-            throw MapperError(.EINVAL, "mirror log type '\(logType)' is not supported (core is)")
+        guard logType == "core" || logType == "disk" else {
+            throw MapperError(.EINVAL, "mirror log type '\(logType)' is neither core nor disk")
         }
-        let logArgs = try reader.int("number of log arguments", in: 1...2)
+        let disk = logType == "disk"
+        let logArgs = try reader.int("number of log arguments", in: disk ? 2...3 : 1...2) - (disk ? 1 : 0)
+        let logName = disk ? try reader.next("log device") : nil
         regionSize = try reader.number("region size", in: 1...UInt64(UInt32.max))
         guard regionSize & (regionSize - 1) == 0 else {
             throw MapperError(.EINVAL, "region size \(regionSize) is not a power of two")
@@ -39,6 +45,16 @@ struct MirrorArguments {
             logSync = sync
         } else {
             logSync = .default
+        }
+        if let logName {
+            let regions = (context.length + regionSize - 1) / regionSize
+            guard regions <= UInt64(Int32.max) else {
+                throw MapperError(.EINVAL, "\(regions) regions: use a larger region size")
+            }
+            let format = RegionLogFormat(regionSize: regionSize, regionCount: Int(regions))
+            logDevice = (try context.getDevice(logName, offset: 0, length: format.sectors), format)
+        } else {
+            logDevice = nil
         }
         let mirrors = try reader.int("number of mirrors", in: 2...8)
         var legs: [(device: any BlockNode, offset: UInt64)] = []
@@ -65,6 +81,9 @@ struct MirrorArguments {
 
     /// The log part of the table line, as dm prints it.
     var logTable: String {
-        logSync == .default ? "\(logType) 1 \(regionSize)" : "\(logType) 2 \(regionSize) \(logSync.rawValue)"
+        let args =
+            (logDevice.map { [$0.device.name] } ?? []) + ["\(regionSize)"]
+            + (logSync == .default ? [] : [logSync.rawValue])
+        return "\(logType) \(args.count) " + args.joined(separator: " ")
     }
 }

@@ -6,7 +6,10 @@ import Synchronization
 /// regions that are not in sync from the default mirror to the others. The order of writes,
 /// log flushes and copies is ``RegionHash``'s; this class carries its actions out.
 ///
-/// Work in progress: only the `core` log.
+/// Logs: `core` keeps the region state in memory (a restart resyncs every region); `disk`
+/// keeps it on a log device (``DiskRegionLog``), read at the first activation (preresume, at a
+/// resume or at start-up), so a restart resyncs only the regions that may differ. Regions go
+/// back to clean on disk lazily, ``cleanDelay`` after their last write.
 ///
 /// Errors: without `handle_errors`, a write that failed on some legs and landed on others
 /// succeeds and its region goes out of sync (resync repairs it). With it, the failing legs
@@ -21,12 +24,23 @@ public final class MirrorTarget: Target, @unchecked Sendable {
 
     struct State {
         var hash: RegionHash<Clone>
-        /// Whether resync may start copies (false while suspended).
+        /// Whether resync may start copies (false while suspended, and once every region is in sync).
         var resyncing = false
+        /// Resumed and not suspending: lazy clean passes may run.
+        var active = false
         /// A recovery was started and its copy has not ended.
         var recoveryOutstanding = false
-        /// Suspends waiting for that copy to end.
-        var copyWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Log commits asked for and not ended (a `disk` log).
+        var commitsInFlight = 0
+        /// A clean pass is scheduled.
+        var cleanScheduled = false
+        /// How long a region stays dirty on disk after its last write (`nil`: until
+        /// ``cleanNow()``).
+        var cleanDelay: Duration? = MirrorTarget.cleanDelay
+        /// The log was read (the first preresume).
+        var loaded = false
+        /// Waiting for the copy and the log commits in flight to end (suspends, tests).
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
         /// The resync rate (`resync_rate` message; 0: unlimited).
         var pacer = ResyncPacer(bytesPerSecond: 0)
         /// Legs a write failed on, with `handle_errors` (dm's `D`): no longer written or read.
@@ -35,6 +49,13 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         /// the table is replaced (dm-raid1 holds them for dmeventd): a noflush suspend hands
         /// them back to the core (pushback), any other suspend fails them.
         var held: [Clone] = []
+
+        /// The idle waiters, once no copy and no log commit is in flight.
+        mutating func takeIdleWaiters() -> [CheckedContinuation<Void, Never>] {
+            guard !recoveryOutstanding, commitsInFlight == 0, !idleWaiters.isEmpty else { return [] }
+            defer { idleWaiters = [] }
+            return idleWaiters
+        }
     }
 
     let context: TargetContext
@@ -43,10 +64,17 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     let regionSize: UInt64
     let regionCount: Int
     let state: Mutex<State>
+    /// The `disk` log (`nil` for `core`).
+    let log: DiskRegionLog?
+
+    /// How long a region stays dirty on disk after its last write (dm cleans at once; a delay
+    /// spares a region written again soon a second commit).
+    static let cleanDelay = Duration.milliseconds(500)
 
     init(context: TargetContext, arguments: MirrorArguments) {
         self.context = context
         self.arguments = arguments
+        log = arguments.logDevice.map { DiskRegionLog(device: $0.device, format: $0.format) }
         legs = arguments.legs
         regionSize = arguments.regionSize
         let count = Int((context.length + arguments.regionSize - 1) / arguments.regionSize)
@@ -82,14 +110,15 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         }
     }
 
-    /// A read that failed on the default mirror is tried on the next one while its region is
-    /// in sync (dm-raid1's read retry).
+    /// A read that failed on the default mirror is tried on the other live ones while its
+    /// region is in sync (dm-raid1's read retry); dead legs are skipped.
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
         guard clone.op == .read, error != nil, legs.count > 1 else { return .done }
         let region = region(of: clone)
         guard state.withLock({ $0.hash.anyMirrorMayRead(region) }) else { return .done }
-        MirrorRead(target: self, clone: clone).tryLeg(1)
-        return .incomplete
+        // The default mirror failed it; the other live ones are tried in table order.
+        let read = MirrorRead(target: self, clone: clone, legs: Array(liveLegs.dropFirst()))
+        return read.tryNext() ? .incomplete : .done
     }
 
     /// The legs not dead, in table order.
@@ -119,6 +148,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             clone.end(failedLegs.count == issued ? .error(error ?? .EIO) : .ok)
         }
         carryOut(actions)
+        scheduleClean()
     }
 
     /// Ends the held writes: pushed back to the core in a noflush suspend, failed otherwise.
@@ -145,8 +175,30 @@ public final class MirrorTarget: Target, @unchecked Sendable {
                 issue(clone, to: [defaultLeg])
             case .failWrite(let clone):
                 clone.end(.error(.EIO))
-            case .flushLog(let generation, _, _):
-                queue.append(contentsOf: state.withLock { $0.hash.logFlushed(generation: generation) })
+            case .flushLog(let generation, let dirty, let clean):
+                guard let log else {
+                    queue.append(contentsOf: state.withLock { $0.hash.logFlushed(generation: generation) })
+                    continue
+                }
+                state.withLock { $0.commitsInFlight += 1 }
+                let flushFirst = clean.isEmpty ? [] : liveLegs.map { legs[$0].device as any BlockDevice }
+                Task { [self] in
+                    let ok = await log.commit(dirty: dirty, clean: clean, flushingFirst: flushFirst)
+                    let (actions, waiters) = state.withLock { state in
+                        let actions =
+                            ok
+                            ? state.hash.logFlushed(generation: generation)
+                            : state.hash.logFlushFailed(generation: generation)
+                        state.commitsInFlight -= 1
+                        return (actions, state.takeIdleWaiters())
+                    }
+                    if !ok {
+                        context.triggerEvent(
+                            kind: .mirrorLogFailed, path: log.device.name, detail: "region log commit failed")
+                    }
+                    carryOut(actions)
+                    for waiter in waiters { waiter.resume() }
+                }
             case .copy(let region):
                 state.withLock { $0.pacer.copyStarts(now: MonotonicClock.now()) }
                 MirrorCopy(target: self, region: region).start()
@@ -189,11 +241,11 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     func copyEnded(region: Int, success: Bool) {
         let (actions, waiters) = state.withLock { state in
             state.recoveryOutstanding = false
-            defer { state.copyWaiters = [] }
-            return (state.hash.copyEnded(region: region, success: success), state.copyWaiters)
+            return (state.hash.copyEnded(region: region, success: success), state.takeIdleWaiters())
         }
         carryOut(actions)
         for waiter in waiters { waiter.resume() }
+        scheduleClean()
         if success {
             let bytes = min(regionSize, context.length - UInt64(region) * regionSize) << 9
             let now = MonotonicClock.now()
@@ -219,43 +271,103 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     public func presuspend() {
         state.withLock { state in
             state.resyncing = false
+            state.active = false
             state.pacer.restart()
         }
         releaseHeld(context.isNoflushSuspending ? .requeue : .error(.EIO))
     }
 
-    /// ... and the copy in flight ends first (a copy that ended after a table swap could
-    /// write old data over newer writes through the new table). A recovery chosen but waiting
-    /// for its region's writes to end starts its copy when they do, and is waited for too.
-    /// The wait is announced as a `suspend.waiting` event, as the core announces its own.
+    /// ... and the copy and log commits in flight end first (a copy that ended after a table
+    /// swap could write old data over newer writes through the new table; a commit that ended
+    /// after the next table read the log could undo its marks). A recovery chosen but waiting
+    /// for its region's writes to end starts its copy when they do, and is waited for too; a
+    /// commit a pending write needs ends before the suspend's drain does. The wait is
+    /// announced as a `suspend.waiting` event, as the core announces its own.
     public func presuspendWait() async {
+        await waitForIdle(announcing: true)
+    }
+
+    /// Returns once no resync copy and no log commit is in flight.
+    func waitForIdle(announcing: Bool = false) async {
         await withCheckedContinuation { continuation in
             let idle = state.withLock { state -> Bool in
-                guard state.recoveryOutstanding else { return true }
-                state.copyWaiters.append(continuation)
+                guard state.recoveryOutstanding || state.commitsInFlight > 0 else { return true }
+                state.idleWaiters.append(continuation)
                 return false
             }
             if idle {
                 continuation.resume()
-            } else {
-                context.triggerEvent(kind: .suspendWaiting, detail: "waiting for the mirror's resync copy in flight")
+            } else if announcing {
+                context.triggerEvent(
+                    kind: .suspendWaiting, detail: "waiting for the mirror's resync copy or log commit in flight")
             }
         }
     }
 
+    /// dm-log's resume: the first activation reads the `disk` log (the region hash starts from
+    /// it) and writes it back; every activation, start-up's included, restarts resync.
+    public func preresume() async {
+        if let log, !state.withLock({ $0.loaded }) {
+            let (inSync, problem) = await log.load(sync: arguments.logSync)
+            state.withLock { state in
+                state.hash = RegionHash(regionCount: regionCount) { inSync[$0] }
+                state.loaded = true
+            }
+            if log.failed {
+                context.triggerEvent(kind: .mirrorLogFailed, path: log.device.name, detail: problem ?? "log failed")
+            }
+        }
+        resume()
+    }
+
     public func resume() {
-        state.withLock { $0.resyncing = true }
+        state.withLock { state in
+            state.resyncing = true
+            state.active = true
+        }
         pumpResync()
+    }
+
+    /// Schedules the lazy clean pass of a `disk` log (``cleanDelay`` from now), unless one is
+    /// scheduled, the mirror is suspending or the delay is `nil`.
+    private func scheduleClean() {
+        guard log != nil else { return }
+        let delay = state.withLock { state -> Duration? in
+            guard state.active, !state.cleanScheduled, let delay = state.cleanDelay else { return nil }
+            state.cleanScheduled = true
+            return delay
+        }
+        guard let delay else { return }
+        Task { [self] in
+            try? await Task.sleep(for: delay)
+            cleanNow()
+        }
+    }
+
+    /// Marks clean the regions in sync with no write in flight (``RegionHash/flushClean()``),
+    /// unless the mirror is suspending (presuspend stops it; a suspended mirror's log stays as
+    /// it is, dirty regions resyncing after a restart).
+    func cleanNow() {
+        let actions = state.withLock { state -> [RegionHash<Clone>.Action] in
+            state.cleanScheduled = false
+            guard state.active else { return [] }
+            return state.hash.flushClean()
+        }
+        carryOut(actions)
     }
 
     public func destroy() {
         let held = state.withLock { state -> [Clone] in
             state.resyncing = false
+            state.active = false
             return state.hash.takeHeldWrites()
         }
         for clone in held { clone.end(.error(.EIO)) }
         releaseHeld(.error(.EIO))
     }
+
+    /// Sets how long a region stays dirty after its last write (`nil`: until ``cleanNow()``).
+    func setCleanDelay(_ delay: Duration?) { state.withLock { $0.cleanDelay = delay } }
 
     // MARK: Messages
 
@@ -274,12 +386,13 @@ public final class MirrorTarget: Target, @unchecked Sendable {
 
     // MARK: Status
 
-    /// dm-raid1's INFO line: `<#mirrors> <dev>... <in_sync>/<total> 1 <health> 1 core`.
+    /// dm-raid1's INFO line: `<#mirrors> <dev>... <in_sync>/<total> 1 <health>` and the log's
+    /// part, `1 core` or `3 disk <log_dev> <A|D>`.
     public func status() -> String {
         let (inSync, dead) = state.withLock { ($0.hash.inSyncCount, $0.dead) }
         let health = String(legs.indices.map { dead.contains($0) ? "D" : "A" })
         return "\(legs.count) " + legs.map(\.device.name).joined(separator: " ")
-            + " \(inSync)/\(regionCount) 1 \(health) 1 core"
+            + " \(inSync)/\(regionCount) 1 \(health) " + (log?.status ?? "1 core")
     }
 
     public func table() -> String {

@@ -41,38 +41,36 @@ final class MirrorLegEnd: BlockIOCompletion {
     func endIO(_ error: Errno?) { write.legEnded(leg, error) }
 }
 
-/// A read retried on the mirrors after the default one, in order, until one answers.
+/// A read retried on the live mirrors after the default one, in order, until one answers.
 final class MirrorRead: BlockIOCompletion {
     private let target: MirrorTarget
     private let clone: Clone
-    private let leg: Mutex<Int>
+    /// The legs still to try, in order.
+    private let remaining: Mutex<ArraySlice<Int>>
 
-    init(target: MirrorTarget, clone: Clone) {
+    init(target: MirrorTarget, clone: Clone, legs: [Int]) {
         self.target = target
         self.clone = clone
-        leg = Mutex(0)
+        remaining = Mutex(legs[...])
     }
 
-    func tryLeg(_ index: Int) {
-        leg.withLock { $0 = index }
-        let device = target.legs[index]
-        device.device.submit(
+    /// Tries the next leg; `false` when none is left.
+    func tryNext() -> Bool {
+        guard let index = remaining.withLock({ $0.popFirst() }) else { return false }
+        let leg = target.legs[index]
+        leg.device.submit(
             BlockRequest(
-                op: .read, sector: device.offset + clone.targetOffset, sectors: clone.sectors,
+                op: .read, sector: leg.offset + clone.targetOffset, sectors: clone.sectors,
                 buffer: clone.bio.buffer, bufferOffset: clone.bufferOffset, completion: self))
+        return true
     }
 
     func endIO(_ error: Errno?) {
-        let next = leg.withLock { $0 } + 1
         guard let error else {
             clone.end(.ok)
             return
         }
-        if next < target.legs.count {
-            tryLeg(next)
-        } else {
-            clone.end(.error(error))
-        }
+        if !tryNext() { clone.end(.error(error)) }
     }
 }
 
