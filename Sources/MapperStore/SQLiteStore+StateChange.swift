@@ -95,6 +95,10 @@ extension SQLiteStore {
                         arguments: [device, index, key, value])
                 }
             }
+        case .jobChanged(let job):
+            let record = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO move_job(id, record) VALUES (?, ?)", arguments: [job.id, record])
         }
     }
 

@@ -39,6 +39,20 @@ public final class EngineFixture: Sendable {
             sizeBytes: sectors * 512)
     }
 
+    /// Move jobs' log storage over this fixture's directory (`<name>.img` files, as
+    /// ``backend(_:sectors:)`` makes them).
+    public var moveLogs: MoveLogStorage {
+        let directory = directory
+        let manager = manager
+        return MoveLogStorage(
+            create: { name, sectors in
+                let url = directory.appendingPathComponent("\(name).img")
+                try? FileManager.default.removeItem(at: url)
+                try await manager.createBackend(name: name, file: "\(name).img", url: url, sizeBytes: sectors * 512)
+            },
+            remove: { name in try FileManager.default.removeItem(at: directory.appendingPathComponent("\(name).img")) })
+    }
+
     /// The raw bytes of a backend's file at a byte range (checks data byte for byte).
     public func fileBytes(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
         let handle = try FileHandle(forReadingFrom: directory.appendingPathComponent("\(name).img"))

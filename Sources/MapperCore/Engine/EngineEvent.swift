@@ -52,5 +52,6 @@ public struct EngineEvent: Sendable, Equatable {
         case mirrorInSync = "mirror.in-sync"
         case mirrorLegFailed = "mirror.leg-failed"
         case mirrorLogFailed = "mirror.log-failed"
+        case jobPhase = "job.phase"
     }
 }

@@ -17,6 +17,8 @@ public enum StateChange: Sendable, Equatable {
     /// The run-time state of the live table's targets, by target index (targets without state
     /// are absent).
     case targetStates(device: String, states: [Int: [String: String]])
+    /// A move job was made or changed.
+    case jobChanged(MoveJob)
 }
 
 /// The two table slots of a device.

@@ -28,6 +28,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         var resyncing = false
         /// Resumed and not suspending: lazy clean passes may run.
         var active = false
+        /// Resync frozen by the `frozen` message (until `resync`).
+        var frozen = false
         /// A recovery was started and its copy has not ended.
         var recoveryOutstanding = false
         /// Log commits asked for and not ended (a `disk` log).
@@ -224,7 +226,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     /// resync when every region is in sync.
     func pumpResync() {
         let (actions, done) = state.withLock { state -> ([RegionHash<Clone>.Action], Bool) in
-            guard state.resyncing, !state.recoveryOutstanding else { return ([], false) }
+            guard state.resyncing, !state.frozen, !state.recoveryOutstanding else { return ([], false) }
             guard let actions = state.hash.startRecovery() else {
                 state.resyncing = false
                 state.pacer.restart()
@@ -371,15 +373,42 @@ public final class MirrorTarget: Target, @unchecked Sendable {
 
     // MARK: Messages
 
-    /// `resync_rate <bytes_per_second>`: paces resync (0: as fast as the mirrors go), from the
-    /// next copy on. Not persisted with the table: a move job sets it again after a restart.
+    /// Messages (dm-raid1 takes none; these follow dm-raid's words):
+    /// - `resync_rate <bytes_per_second>`: paces resync (0: as fast as the mirrors go); the
+    ///   next copy starts at once and is paced at the new rate;
+    /// - `frozen`: no new resync copy starts (the one in flight ends);
+    /// - `resync`: resync goes on after `frozen`.
+    ///
+    /// Not persisted with the table: a move job sets them again after a restart.
     public func message(_ argv: [String]) throws -> String {
-        guard argv.count == 2, argv[0] == "resync_rate", let rate = UInt64(argv[1]) else {
-            throw MapperError(.EINVAL, "mirror messages: resync_rate <bytes_per_second>")
+        switch argv.first {
+        case "resync_rate" where argv.count == 2:
+            guard let rate = UInt64(argv[1]) else { break }
+            state.withLock { $0.pacer.setRate(rate) }
+            // A copy waiting for its turn at the old rate starts now (the timer's later pump
+            // finds a copy in flight and does nothing).
+            pumpResync()
+            return ""
+        case "frozen" where argv.count == 1:
+            state.withLock { $0.frozen = true }
+            return ""
+        case "resync" where argv.count == 1:
+            state.withLock { $0.frozen = false }
+            pumpResync()
+            return ""
+        default:
+            break
         }
-        state.withLock { $0.pacer.setRate(rate) }
-        return ""
+        throw MapperError(.EINVAL, "mirror messages: resync_rate <bytes_per_second>, frozen, resync")
     }
+
+    /// Resync's progress: regions in sync, regions in all, and the legs that are dead.
+    public var progress: (inSync: Int, regions: Int, deadLegs: Set<Int>) {
+        state.withLock { ($0.hash.inSyncCount, regionCount, $0.dead) }
+    }
+
+    /// Whether resync is frozen (`frozen` message).
+    public var isFrozen: Bool { state.withLock { $0.frozen } }
 
     /// The resync rate in bytes per second (0: unlimited).
     public var resyncRate: UInt64 { state.withLock { $0.pacer.bytesPerSecond } }

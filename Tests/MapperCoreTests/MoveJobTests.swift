@@ -1,0 +1,136 @@
+import Foundation
+import MapperTestSupport
+import Testing
+
+@testable import MapperCore
+
+/// Move jobs over file backends: the tables they swap in, the data they carry, cancel,
+/// pause, and a job taken up again by a new manager.
+@Suite("move jobs", .timeLimit(.minutes(1)))
+struct MoveJobTests {
+    /// A device `d` of 2,048 sectors on `old` (from sector 1,024), filled with 0x41, and a
+    /// running job manager.
+    static func setUp() async throws -> (EngineFixture, JobManager, Task<Void, any Error>) {
+        let fixture = try EngineFixture()
+        try await fixture.backend("old", sectors: 4096)
+        try await fixture.backend("new", sectors: 4096)
+        let device = try await fixture.device("d", table: "0 2048 linear old 1024")
+        #expect(try await fixture.write(device, sector: 0, sectors: 2048, byte: 0x41) == nil)
+        let jobs = JobManager(manager: fixture.manager, logs: fixture.moveLogs)
+        let service = Task { try await jobs.run() }
+        return (fixture, jobs, service)
+    }
+
+    /// Waits for job `id` to announce `phase` after `mark`.
+    static func phase(_ phase: MoveJobMachine.Phase, of id: String, _ fixture: EngineFixture, after mark: UInt64) async
+        -> EngineEvent?
+    {
+        var seen = mark
+        while let event = await fixture.waitForEvent(.jobPhase, after: seen) {
+            if event.detail.hasPrefix("\(id) \(phase.rawValue)") { return event }
+            seen = event.seq
+        }
+        return nil
+    }
+
+    @Test("a move mirrors the device onto the new backend, waits for sync, then leaves it on the new one alone")
+    func completes() async throws {
+        let (fixture, jobs, service) = try await Self.setUp()
+        defer { service.cancel() }
+        let mark = fixture.engine.events.lastSeq
+        let job = try await jobs.startMove(device: "d", from: "old", to: "new", toOffset: 8, regionSize: 128)
+        #expect(job.id == "move-1" && job.totalBytes == 2048 * 512 && job.machine.phase == .starting)
+        #expect(await Self.phase(.completed, of: "move-1", fixture, after: mark)?.device == "d")
+        let device = try fixture.manager.device(named: "d")
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear new 8"])
+        #expect(try fixture.fileBytes("new", offset: 8 * 512, count: 2048 * 512).allSatisfy { $0 == 0x41 })
+        let done = try jobs.job("move-1")
+        #expect(done.copiedBytes == done.totalBytes && done.machine.error == nil)
+        #expect(fixture.manager.node(named: "move-1-log0") == nil)
+        #expect(
+            !FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("move-1-log0.img").path))
+        // Every phase was announced, in order, and the last one persisted.
+        let phases = fixture.engine.events.events(after: mark).filter { $0.kind == .jobPhase }.map(\.detail)
+        #expect(phases == ["move-1 starting", "move-1 syncing", "move-1 finishing", "move-1 completed"])
+        let store = try #require(fixture.store as? InMemoryStateStore)
+        let saved = store.changes.compactMap { change -> MoveJob? in
+            if case .jobChanged(let job) = change { return job }
+            return nil
+        }
+        #expect(saved.last?.machine.phase == .completed)
+        // A second move of the same device (now on new) back to old.
+        let back = try await jobs.startMove(device: "d", from: "new", to: "old", regionSize: 1024)
+        #expect(back.id == "move-2")
+        #expect(await Self.phase(.completed, of: "move-2", fixture, after: mark)?.device == "d")
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear old 0"])
+        #expect(try fixture.fileBytes("old", offset: 0, count: 2048 * 512).allSatisfy { $0 == 0x41 })
+    }
+
+    @Test("cancel mid-way: the device is back on old with every write made during the move")
+    func cancel() async throws {
+        let (fixture, jobs, service) = try await Self.setUp()
+        defer { service.cancel() }
+        let mark = fixture.engine.events.lastSeq
+        // 1 byte per second: the first 64 KiB region is copied, the next waits for hours.
+        _ = try await jobs.startMove(device: "d", from: "old", to: "new", regionSize: 128, maxBytesPerSecond: 1)
+        #expect(await Self.phase(.syncing, of: "move-1", fixture, after: mark) != nil)
+        let device = try fixture.manager.device(named: "d")
+        #expect(device.liveTable?.targets.first?.target is MirrorTarget)
+        #expect(try await fixture.write(device, sector: 0, sectors: 8, byte: 0x51) == nil)
+        #expect(try await fixture.write(device, sector: 1024, sectors: 8, byte: 0x52) == nil)
+        #expect(try await jobs.pause("move-1").machine.paused)
+        #expect((device.liveTable?.targets.first?.target as? MirrorTarget)?.isFrozen == true)
+        #expect(try await jobs.throttle("move-1", maxBytesPerSecond: 2).machine.rate == 2)
+        #expect(try jobs.cancel("move-1").machine.phase == .cancelling)
+        #expect(await Self.phase(.cancelled, of: "move-1", fixture, after: mark) != nil)
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear old 1024"])
+        #expect(try fixture.fileBytes("old", offset: 1024 * 512, count: 4096).allSatisfy { $0 == 0x51 })
+        #expect(try fixture.fileBytes("old", offset: 2048 * 512, count: 4096).allSatisfy { $0 == 0x52 })
+        #expect(fixture.manager.node(named: "move-1-log0") == nil)
+        #expect(throws: MapperError.self) { try jobs.cancel("move-1") }
+        #expect(throws: MapperError.self) { try jobs.job("move-9") }
+    }
+
+    @Test("refused: an unknown device or backend, a device already moving, a destination too small")
+    func refused() async throws {
+        let (fixture, jobs, service) = try await Self.setUp()
+        defer { service.cancel() }
+        try await fixture.backend("tiny", sectors: 1024)
+        func errno(_ body: () async throws -> MoveJob) async -> Errno? {
+            do {
+                _ = try await body()
+                return nil
+            } catch {
+                return (error as? MapperError)?.errno
+            }
+        }
+        #expect(await errno { try await jobs.startMove(device: "x", from: "old", to: "new") } == .ENOENT)
+        #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "nowhere") } == .ENOENT)
+        #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "tiny") } == .EINVAL)
+        #expect(await errno { try await jobs.startMove(device: "d", from: "new", to: "old") } == .EINVAL)
+        _ = try await jobs.startMove(device: "d", from: "old", to: "new", maxBytesPerSecond: 1)
+        #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "new") } == .EBUSY)
+    }
+
+    @Test("a job taken up by a new manager (a restart) goes on from where its log is and completes")
+    func restart() async throws {
+        let (fixture, jobs, service) = try await Self.setUp()
+        let mark = fixture.engine.events.lastSeq
+        _ = try await jobs.startMove(device: "d", from: "old", to: "new", regionSize: 128, maxBytesPerSecond: 1)
+        #expect(await Self.phase(.syncing, of: "move-1", fixture, after: mark) != nil)
+        service.cancel()
+        _ = try? await service.value
+        // The new server's manager, from the persisted record, with the rate lifted.
+        var saved = try jobs.job("move-1")
+        _ = try saved.machine.throttle(0)
+        let again = JobManager(manager: fixture.manager, logs: fixture.moveLogs)
+        again.restore([saved])
+        let running = Task { try await again.run() }
+        defer { running.cancel() }
+        #expect(await Self.phase(.completed, of: "move-1", fixture, after: mark) != nil)
+        #expect(try fixture.manager.device(named: "d").liveTable?.lines.map(\.text) == ["0 2048 linear new 0"])
+        #expect(try fixture.fileBytes("new", offset: 0, count: 2048 * 512).allSatisfy { $0 == 0x41 })
+        // New jobs are numbered after the restored ones.
+        #expect(try await again.startMove(device: "d", from: "new", to: "old").id == "move-2")
+    }
+}
