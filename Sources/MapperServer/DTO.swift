@@ -141,6 +141,17 @@ enum DTO {
             completedAt: stored.completedAt)
     }
 
+    static func job(_ job: MoveJob) -> Components.Schemas.Job {
+        .init(
+            id: job.id, _type: .move, device: job.device, from: job.from, to: job.to,
+            toOffsetSectors: Int64(job.toOffset), regionSizeSectors: Int64(job.regionSize),
+            phase: .init(rawValue: job.machine.phase.rawValue) ?? .failed, paused: job.machine.paused,
+            copiedBytes: Int64(clamping: job.copiedBytes), totalBytes: Int64(clamping: job.totalBytes),
+            bytesPerSecond: Int64(clamping: job.bytesPerSecond), maxBytesPerSecond: Int64(clamping: job.machine.rate),
+            etaSeconds: job.etaSeconds.map { Int64(clamping: $0) }, started: job.started, updated: job.updated,
+            error: job.machine.error)
+    }
+
     static func event(_ event: EngineEvent) -> Components.Schemas.Event {
         .init(
             seq: Int64(event.seq), at: event.at, kind: event.kind.rawValue, device: event.device, path: event.path,

@@ -15,6 +15,8 @@ public final class MapperRuntime: Sendable {
     public let nbd: NBDServer?
     /// The path checker loop (a service of the server's group).
     public let checker: PathChecker
+    /// Move jobs (a service of the server's group).
+    public let jobs: JobManager
     let bios: BioRegistry
     let files: BackendFiles
     let logger: Logger
@@ -41,12 +43,15 @@ public final class MapperRuntime: Sendable {
                 queueLimits: configuration.queueLimits, logger: logger,
                 connector: NBDConnector(configuration: configuration.nbdClient), defaultChecker: configuration.checker))
         checker = PathChecker(manager: manager, logger: logger)
-        files = BackendFiles(dataDirectory: directory)
+        let files = BackendFiles(dataDirectory: directory)
+        self.files = files
+        jobs = JobManager(manager: manager, logs: Self.moveLogs(files: files, manager: manager))
         bios = BioRegistry()
         let manager = self.manager
         nbd = try configuration.nbd.map { try NBDServer(configuration: $0, manager: manager, logger: logger) }
         recovery = try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: logger)
+        jobs.restore(try await store.moveJobs())
         for (name, recovered) in recovery.recovered {
             guard let device = try? manager.device(named: name) else { continue }
             for bio in recovered { _ = bios.register(bio, device: device) }
@@ -57,6 +62,22 @@ public final class MapperRuntime: Sendable {
                 "backends": "\(recovery.backends)", "paths": "\(recovery.paths)", "devices": "\(recovery.devices)",
                 "bios": "\(recovery.bios)", "problems": "\(recovery.problems.count)",
             ])
+    }
+
+    /// Move jobs keep their region logs as files `<job>-log<n>.log` in the data directory.
+    static func moveLogs(files: BackendFiles, manager: DeviceManager) -> MoveLogStorage {
+        MoveLogStorage(
+            create: { name, sectors in
+                let file = "\(name).log"
+                let url = try files.resolve(file)
+                // A file left by a crash before its backend was recorded holds nothing of use.
+                try? FileManager.default.removeItem(at: url)
+                try await manager.createBackend(name: name, file: file, url: url, sizeBytes: sectors * 512)
+            },
+            remove: { name in
+                let url = try files.resolve("\(name).log")
+                if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
+            })
     }
 
     /// Bios the server keeps in memory: those not ended, and summaries of at most 10,000

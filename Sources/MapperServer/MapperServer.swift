@@ -53,7 +53,7 @@ public enum MapperServer {
                 logger.info("listening on \(configuration.host):\(port)")
             },
             logger: logger)
-        var services: [any Service] = [runtime.store, runtime.checker, app]
+        var services: [any Service] = [runtime.store, runtime.checker, runtime.jobs, app]
         if let nbd = runtime.nbd { services.append(nbd) }
         let group = ServiceGroup(
             configuration: .init(

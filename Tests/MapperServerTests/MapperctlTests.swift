@@ -306,4 +306,30 @@ struct MapperctlTests {
             #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil, "\(verb): \(text)")
         }
     }
+
+    @Test("move follows its job to the end; job list, show, throttle, pause and cancel print the job")
+    func moveAndJobs() async throws {
+        let (server, ctl) = try await setUp()
+        defer { _ = server.terminate() }
+        try await ok(ctl, ["backend", "create", "disk1", "--file", "disk1.img", "--size", "16777216"])
+        try await ok(ctl, ["create", "lin", "--table", "0 8192 linear disk0 0"])
+        let moved = lines(try await ok(ctl, ["move", "lin", "--from", "disk0", "--to", "disk1", "--region-size", "256"]))
+        #expect(moved.first?.split(separator: " ").first == "id", "\(moved)")
+        #expect(moved.last?.hasPrefix("move-1") == true && moved.last?.contains("completed") == true, "\(moved)")
+        #expect(lines(try await ok(ctl, ["table", "lin"])) == ["0 8192 linear disk1 0"])
+        let list = lines(try await ok(ctl, ["job", "list"]))
+        #expect(list.count == 2 && list[1].contains("move-1") && list[1].contains("4M"), "\(list)")
+        // A second move, held back by a 1 byte/s limit: throttled, paused and cancelled.
+        let started = try await ok(
+            ctl, ["move", "lin", "--from", "disk1", "--to", "disk0", "--max-rate", "1", "--no-wait", "--json"])
+        #expect(started.contains("\"id\" : \"move-2\""), "\(started)")
+        #expect(try await ok(ctl, ["job", "throttle", "move-2", "2"]).contains("move-2"))
+        #expect(try await ok(ctl, ["job", "pause", "move-2"]).contains("(paused)"))
+        #expect(try await ok(ctl, ["job", "cancel", "move-2"]).contains("cancelled"))
+        #expect(lines(try await ok(ctl, ["table", "lin"])) == ["0 8192 linear disk1 0"])
+        let refused = try await ctl.run(["job", "pause", "move-2"])
+        #expect(refused.status == 1 && refused.stderr.contains("EINVAL"), "\(refused.stderr)")
+        let missing = try await ctl.run(["job", "show", "move-7"])
+        #expect(missing.status == 1 && missing.stderr.contains("ENOENT"), "\(missing.stderr)")
+    }
 }

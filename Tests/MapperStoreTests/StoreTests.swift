@@ -8,9 +8,9 @@ import Testing
 struct StoreTests {
     @Test("the migration list is pinned and applied in order")
     func migrationsPinned() async throws {
-        #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed"])
+        #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs"])
         let fixture = try StoreFixture()
-        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed"])
+        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs"])
     }
 
     @Test("objects, tables, flags and events round-trip")

@@ -99,7 +99,11 @@ final class MoveJobRunner: Sendable {
                 for waiter in waiters { waiter.resume() }
             }
             let job = job
-            if job.machine.phase.isFinal && state.withLock({ $0.pending.isEmpty }) { return }
+            if job.machine.phase.isFinal && state.withLock({ $0.pending.isEmpty }) {
+                // No copy runs any more: the rate measured last means nothing now.
+                state.withLock { $0.job.bytesPerSecond = 0 }
+                return
+            }
             if job.machine.phase == .syncing && job.machine.swapping == nil { sample() }
             if state.withLock({ !$0.pending.isEmpty }) { continue }
             await wakeup.wait(until: .now + Self.sampleInterval)

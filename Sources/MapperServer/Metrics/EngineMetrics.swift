@@ -16,6 +16,7 @@ enum EngineMetrics {
         devices(runtime.manager.devices.map { ($0.info, $0.statistics) }, into: &out)
         paths(runtime.manager.paths.map(\.info), into: &out)
         journal(runtime.store.statistics, into: &out)
+        jobs(runtime.jobs.jobs, into: &out)
         if let nbd = runtime.nbd { self.nbd(nbd, into: &out) }
         return out.text
     }
@@ -128,6 +129,26 @@ enum EngineMetrics {
             out.sample(
                 "mapperd_path_checker_duration_seconds", [("path", name)],
                 Double(parts.seconds) + Double(parts.attoseconds) / 1e18)
+        }
+    }
+
+    /// Move jobs: bytes in sync and in all, the measured rate, and the phase as a one-hot gauge
+    /// (label `phase`), per job (labels `job`, `device`).
+    private static func jobs(_ jobs: [MoveJob], into out: inout PrometheusText) {
+        func gauge(_ name: String, _ help: String, _ value: (MoveJob) -> Double) {
+            out.family(name, .gauge, help)
+            for job in jobs { out.sample(name, [("job", job.id), ("device", job.device)], value(job)) }
+        }
+        gauge("mapperd_job_copied_bytes", "Bytes the move job has in sync on both sides.") { Double($0.copiedBytes) }
+        gauge("mapperd_job_total_bytes", "Bytes the move job copies in all.") { Double($0.totalBytes) }
+        gauge("mapperd_job_bytes_per_second", "The move job's copy rate, measured lately.") { Double($0.bytesPerSecond) }
+        out.family("mapperd_job_phase", .gauge, "1 for the move job's phase, 0 for the others.")
+        for job in jobs {
+            for phase in MoveJobMachine.Phase.allCases {
+                out.sample(
+                    "mapperd_job_phase", [("job", job.id), ("device", job.device), ("phase", phase.rawValue)],
+                    job.machine.phase == phase ? 1.0 : 0.0)
+            }
         }
     }
 
