@@ -21,6 +21,7 @@ enum BenchMain {
                 case "http": try await HTTPBench(options: options).run()
                 case "nbd": try await NBDBench(options: options).run()
                 case "memory": try await MemoryBench(options: options).run()
+                case "move": try await MoveBench(options: options).run()
                 case "recover-once":
                     try await JournalBench.recoverOnce(
                         directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."))
@@ -41,7 +42,7 @@ enum BenchMain {
         FileHandle.standardError.write(
             Data(
                 """
-                usage: mapperd-bench engine|journal|http|nbd|memory [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
+                usage: mapperd-bench engine|journal|http|nbd|memory|move [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
@@ -54,6 +55,9 @@ enum BenchMain {
                   nbd      fio's nbd engine: mapperd's export of a linear device vs nbdkit's file
                            plugin on the same file, 4 KiB random I/O at QD 1/16 and 4 connections
                            (needs fio and nbdkit)
+                  move     a move job of a 1 GiB linear device between two files vs dd conv=fsync, and
+                           4 KiB randwrite QD16 over NBD alone vs during moves, unlimited and at 50 MiB/s
+                           (the latter needs fio)
 
                 """.utf8))
     }

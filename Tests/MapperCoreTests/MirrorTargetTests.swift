@@ -5,7 +5,7 @@ import Testing
 
 /// The `mirror` target over file backends: dm-raid1's table and status strings, writes on
 /// every mirror, resync from the default mirror, a read retried on another mirror.
-@Suite("mirror target")
+@Suite("mirror target", .timeLimit(.minutes(1)))
 struct MirrorTargetTests {
     @Test("a nosync mirror writes every leg; table and status read as dm prints them")
     func writesEveryLeg() async throws {
@@ -49,7 +49,8 @@ struct MirrorTargetTests {
         let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 nosync 2 bad 0 d1 0")
         let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
         #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x22) == nil)
-        #expect(target.status() == "2 bad d1 7/8 1 AA 1 core")
+        // The write error shows as D (dm records it whether or not errors are handled).
+        #expect(target.status() == "2 bad d1 7/8 1 DA 1 core")
         #expect(try fixture.fileBytes("d1", offset: 0, count: 4096).allSatisfy { $0 == 0x22 })
         // Region 1 is still in sync: its read is retried on d1. Region 0 is not: only the
         // default mirror may serve it, and it fails.
@@ -78,15 +79,16 @@ struct MirrorTargetTests {
         await #expect(throws: MapperError.self) { try await fixture.device("m", table: table) }
     }
 
-    @Test("a suspend waits for the resync copy in flight, and resync goes on after the resume")
+    @Test("a suspend waits for the resync copies in flight, and resync goes on after the resume")
     func suspendWaitsForTheCopy() async throws {
         let fixture = try EngineFixture()
         try await fixture.backend("d0", sectors: 64)
         try await fixture.device("slow", table: "0 64 test")
         let leg = try #require(fixture.controlled.instance(at: 0))
-        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 32 sync 2 d0 0 slow 0")
-        // The first region's copy has read d0 and is writing the slow leg.
-        await leg.waitForHeld(1)
+        let mirror = try await fixture.device("m", table: "0 64 mirror core 2 8 sync 2 d0 0 slow 0")
+        // The first regions' copies (as many as run side by side) have read d0 and are
+        // writing the slow leg.
+        await leg.waitForHeld(MirrorTarget.maxRecoveries)
         let mark = fixture.engine.events.lastSeq
         let suspend = Task { try await mirror.suspend() }
         // Whichever comes first: the suspend announcing its wait, or (wrongly) ending.
@@ -103,15 +105,16 @@ struct MirrorTargetTests {
         leg.endAll(.ok)
         try await suspend.value
         #expect(mirror.info.suspended)
-        // Suspended: no second copy started.
+        // Suspended: no further copy started.
         #expect(leg.held.isEmpty)
         let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
-        #expect(target.status().contains(" 1/2 "))
+        #expect(target.status().contains(" \(MirrorTarget.maxRecoveries)/8 "))
         let inSync = fixture.engine.events.lastSeq
         try await mirror.resume()
-        await leg.waitForHeld(1)
+        await leg.waitForHeld(8 - MirrorTarget.maxRecoveries)
         leg.endAll(.ok)
         #expect(await fixture.waitForEvent(.mirrorInSync, after: inSync)?.device == "m")
+        #expect(target.status().contains(" 8/8 "))
     }
 
     @Test("resync_rate sets the resync pace; other messages are EINVAL")
@@ -196,6 +199,11 @@ struct MirrorTargetTests {
         #expect(try await fixture.write(mirror, sector: 24, sectors: 8, byte: 0x33) == nil)
         #expect(try await fixture.write(mirror, sector: 40, sectors: 8, byte: 0x35) == nil)
         #expect(try bitmap() == 0b10_1000)
+        // A region is cleaned once it has been idle for a whole period: the first pass after
+        // the writes starts that period, the second cleans.
+        target.cleanNow()
+        await target.waitForIdle()
+        #expect(try bitmap() == 0b10_1000)
         target.cleanNow()
         await target.waitForIdle()
         #expect(try bitmap() == 0)
@@ -231,5 +239,26 @@ struct MirrorTargetTests {
         #expect(target.status() == "2 d0 d1 8/8 1 AA 3 disk badlog D")
         #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x01) == .EIO)
         #expect(try fixture.fileBytes("d0", offset: 0, count: 4096).allSatisfy { $0 == 0 })
+    }
+
+    @Test("health characters as dm shows them: S for a failed resync copy, F for a failed flush")
+    func healthCharacters() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 64)
+        try await fixture.device("bad", table: "0 64 error")
+        // Resync copies d0 to a leg that fails the write: S on that leg, resync stops.
+        try await fixture.device("slow", table: "0 64 test")
+        let leg = try #require(fixture.controlled.instance(at: 0))
+        let copying = try await fixture.device("s", table: "0 64 mirror core 2 64 sync 2 d0 0 slow 0")
+        let syncing = try #require(copying.liveTable?.targets.first?.target as? MirrorTarget)
+        await leg.waitForHeld(1)
+        leg.end(.error(.EIO))
+        await syncing.waitForIdle()
+        #expect(syncing.status() == "2 d0 slow 0/1 1 AS 1 core")
+        let flushing = try await fixture.device("f", table: "0 64 mirror core 2 8 nosync 2 d0 0 bad 0")
+        let target = try #require(flushing.liveTable?.targets.first?.target as? MirrorTarget)
+        let flush = fixture.manager.makeBio(op: .flush, sector: 0, sectors: 0, buffer: nil)
+        #expect(try await flushing.perform(flush) == .EIO)
+        #expect(target.status() == "2 d0 bad 8/8 1 AF 1 core")
     }
 }

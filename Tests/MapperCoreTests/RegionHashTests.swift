@@ -104,6 +104,31 @@ struct RegionHashTests {
         #expect(hash.flushClean() == [])
     }
 
+    @Test("idle only: a region written or copied since the last pass waits for the next one")
+    func idleClean() {
+        var hash = Self.allInSync()
+        Self.markAndWrite(&hash, "a", region: 0, generation: 1)
+        #expect(hash.writeEnded(region: 0, failedOnSome: false) == [])
+        #expect(hash.flushClean(idleOnly: true) == [], "written in this period")
+        #expect(hash.state(0) == .dirty)
+        #expect(hash.flushClean(idleOnly: true) == [.flushLog(generation: 2, dirty: [], clean: [0])])
+        #expect(hash.logFlushed(generation: 2) == [])
+        // Written again in every period: never cleaned, never marked again.
+        Self.markAndWrite(&hash, "b", region: 0, generation: 3)
+        _ = hash.writeEnded(region: 0, failedOnSome: false)
+        for _ in 0..<3 {
+            #expect(hash.flushClean(idleOnly: true) == [])
+            #expect(hash.write("c", region: 0) == [.writeAll("c")])
+            _ = hash.writeEnded(region: 0, failedOnSome: false)
+        }
+        // A copy counts as a write: the region it brought in sync waits one period.
+        var copied = RegionHash<String>(regionCount: 2) { $0 == 0 }
+        #expect(copied.startRecovery() == [.copy(region: 1)])
+        #expect(copied.copyEnded(region: 1, success: true) == [])
+        #expect(copied.flushClean(idleOnly: true) == [])
+        #expect(copied.flushClean(idleOnly: true) == [.flushLog(generation: 1, dirty: [], clean: [1])])
+    }
+
     @Test("a write after a clean mark was sent marks again; before it was sent, it takes it back")
     func writeAndCleanMarks() {
         var hash = Self.allInSync()

@@ -147,7 +147,8 @@ final class MoveJobRunner: Sendable {
     }
 
     /// Swaps the device's table to `kind` through a noflush suspend (held I/O is pushed back
-    /// and re-issued through the new table); returns why it failed. A failed resume leaves the
+    /// and re-issued through the new table); returns why it failed. Before the destination
+    /// table goes in, `to` is flushed, so that what was copied is durable there. A failed resume leaves the
     /// device on its old table, active again.
     private func load(_ kind: MoveJobMachine.TableKind) async -> String? {
         let lines: [TableLine]
@@ -160,6 +161,12 @@ final class MoveJobRunner: Sendable {
             let device = try manager.device(named: job.device)
             if let live = device.liveTable, live.lines.map(\.text) == lines.map(\.text), !device.info.suspended {
                 return nil
+            }
+            if kind == .destination, let to = manager.node(named: job.to) {
+                // The copies sit in `to`'s cache until flushed: durable before `from` is left.
+                if let error = await AwaitedIO.start(.flush, on: to).outcome() {
+                    throw MapperError(error, "flushing '\(job.to)' failed")
+                }
             }
             if kind == .mirrored {
                 for segment in plan.segments where manager.node(named: segment.log) == nil {

@@ -30,12 +30,20 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         var active = false
         /// Resync frozen by the `frozen` message (until `resync`).
         var frozen = false
-        /// A recovery was started and its copy has not ended.
-        var recoveryOutstanding = false
+        /// Recoveries started whose copies have not ended.
+        var recoveries = 0
+        /// A write came since resync last started copies: resync yields (one copy at a time).
+        var writesSincePump = false
+        /// The end of resync was announced (`mirror.in-sync`) and no region fell out of sync
+        /// since.
+        var inSyncAnnounced = false
         /// Log commits asked for and not ended (a `disk` log).
         var commitsInFlight = 0
         /// A clean pass is scheduled.
         var cleanScheduled = false
+        /// Copies in flight at most when resync is not paced.
+        static let maxRecoveries = 4
+
         /// How long a region stays dirty on disk after its last write (`nil`: until
         /// ``cleanNow()``).
         var cleanDelay: Duration? = MirrorTarget.cleanDelay
@@ -47,6 +55,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         var pacer = ResyncPacer(bytesPerSecond: 0)
         /// Legs a write failed on, with `handle_errors` (dm's `D`): no longer written or read.
         var dead: Set<Int> = []
+        /// What went wrong on each leg (the status's health characters).
+        var health: [LegHealth]
         /// With `handle_errors`, writes that failed on a leg and landed on another, held until
         /// the table is replaced (dm-raid1 holds them for dmeventd): a noflush suspend hands
         /// them back to the core (pushback), any other suspend fails them.
@@ -54,7 +64,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
 
         /// The idle waiters, once no copy and no log commit is in flight.
         mutating func takeIdleWaiters() -> [CheckedContinuation<Void, Never>] {
-            guard !recoveryOutstanding, commitsInFlight == 0, !idleWaiters.isEmpty else { return [] }
+            guard recoveries == 0, commitsInFlight == 0, !idleWaiters.isEmpty else { return [] }
             defer { idleWaiters = [] }
             return idleWaiters
         }
@@ -69,6 +79,9 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     /// The `disk` log (`nil` for `core`).
     let log: DiskRegionLog?
 
+    /// Copies in flight at most when resync is not paced.
+    static let maxRecoveries = 4
+
     /// How long a region stays dirty on disk after its last write (dm cleans at once; a delay
     /// spares a region written again soon a second commit).
     static let cleanDelay = Duration.milliseconds(500)
@@ -82,7 +95,10 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         let count = Int((context.length + arguments.regionSize - 1) / arguments.regionSize)
         regionCount = count
         let inSync = arguments.logSync == .nosync
-        state = Mutex(State(hash: RegionHash(regionCount: count) { _ in inSync }))
+        state = Mutex(
+            State(
+                hash: RegionHash(regionCount: count) { _ in inSync },
+                health: Array(repeating: LegHealth(), count: arguments.legs.count)))
     }
 
     /// dm-raid1 sets `max_io_len` to the region size: a clone never spans two regions.
@@ -98,15 +114,20 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             let leg = legs[defaultLeg]
             return .remapped(leg.device, clone.request(to: leg.offset + clone.targetOffset))
         case .flush:
-            let group = FlushGroup(clone: clone, count: legs.count)
-            for leg in legs {
+            let group = MirrorFlush(target: self, clone: clone, count: legs.count)
+            for (index, leg) in legs.enumerated() {
                 leg.device.submit(
-                    BlockRequest(op: .flush, sector: 0, sectors: 0, buffer: nil, bufferOffset: 0, completion: group))
+                    BlockRequest(
+                        op: .flush, sector: 0, sectors: 0, buffer: nil, bufferOffset: 0,
+                        completion: MirrorFlush.Leg(group, leg: index)))
             }
             return .submitted
         default:
             let region = region(of: clone)
-            let actions = state.withLock { $0.hash.write(clone, region: region) }
+            let actions = state.withLock { state in
+                state.writesSincePump = true
+                return state.hash.write(clone, region: region)
+            }
             carryOut(actions)
             return .submitted
         }
@@ -115,12 +136,19 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     /// A read that failed on the default mirror is tried on the other live ones while its
     /// region is in sync (dm-raid1's read retry); dead legs are skipped.
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
-        guard clone.op == .read, error != nil, legs.count > 1 else { return .done }
+        guard clone.op == .read, error != nil else { return .done }
+        recordFailure(.read, on: defaultLeg)
+        guard legs.count > 1 else { return .done }
         let region = region(of: clone)
         guard state.withLock({ $0.hash.anyMirrorMayRead(region) }) else { return .done }
         // The default mirror failed it; the other live ones are tried in table order.
         let read = MirrorRead(target: self, clone: clone, legs: Array(liveLegs.dropFirst()))
         return read.tryNext() ? .incomplete : .done
+    }
+
+    /// Records what went wrong on a leg (its status character).
+    func recordFailure(_ failure: LegHealth.Failure, on leg: Int) {
+        state.withLock { $0.health[leg].record(failure) }
     }
 
     /// The legs not dead, in table order.
@@ -136,8 +164,15 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         let failedOnSome = !failedLegs.isEmpty && failedLegs.count < issued
         let hold = failedOnSome && arguments.handleErrors
         let (actions, newlyDead) = state.withLock { state in
+            for leg in failedLegs { state.health[leg].record(.write) }
             let newlyDead = hold ? failedLegs.filter { state.dead.insert($0).inserted } : []
             if hold { state.held.append(clone) }
+            if failedOnSome && !hold && state.active {
+                // The region fell out of sync: resync repairs it (dm's worker recovers it on
+                // its next run).
+                state.resyncing = true
+                state.inSyncAnnounced = false
+            }
             return (state.hash.writeEnded(region: region, failedOnSome: failedOnSome), newlyDead)
         }
         for leg in newlyDead {
@@ -151,6 +186,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         }
         carryOut(actions)
         scheduleClean()
+        if failedOnSome && !hold { pumpResyncLater() }
     }
 
     /// Ends the held writes: pushed back to the core in a noflush suspend, failed otherwise.
@@ -225,24 +261,46 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     /// Starts the next recovery if resync runs and none is outstanding; announces the end of
     /// resync when every region is in sync.
     func pumpResync() {
-        let (actions, done) = state.withLock { state -> ([RegionHash<Clone>.Action], Bool) in
-            guard state.resyncing, !state.frozen, !state.recoveryOutstanding else { return ([], false) }
-            guard let actions = state.hash.startRecovery() else {
-                state.resyncing = false
-                state.pacer.restart()
-                return ([], true)
+        var actions: [RegionHash<Clone>.Action] = []
+        let done = state.withLock { state -> Bool in
+            guard state.resyncing, !state.frozen else { return false }
+            // Unpaced and with no foreground writes since the last time, a few regions are
+            // copied side by side (the copies of one region are sequential: a read, then the
+            // writes); paced, or yielding to writes, one at a time.
+            let most = state.pacer.bytesPerSecond == 0 && !state.writesSincePump ? Self.maxRecoveries : 1
+            state.writesSincePump = false
+            while state.recoveries < most {
+                guard let started = state.hash.startRecovery() else {
+                    guard state.recoveries == 0 else { return false }
+                    state.resyncing = false
+                    state.pacer.restart()
+                    defer { state.inSyncAnnounced = true }
+                    return !state.inSyncAnnounced
+                }
+                state.recoveries += 1
+                actions += started
             }
-            state.recoveryOutstanding = true
-            return (actions, false)
+            return false
         }
         if done { context.triggerEvent(kind: .mirrorInSync, detail: "\(regionCount) regions") }
         carryOut(actions)
     }
 
-    /// A region's copy ended.
-    func copyEnded(region: Int, success: Bool) {
+    /// Resync's next step, on a task of its own: a copy's end never starts the next copy on
+    /// its own stack (a backend that completes inline would otherwise copy the whole device
+    /// in one call chain, inside whoever submitted the first copy).
+    func pumpResyncLater(after delay: Int64 = 0) {
+        Task { [self] in
+            if delay > 0 { try? await Task.sleep(for: .nanoseconds(delay)) }
+            pumpResync()
+        }
+    }
+
+    /// A region's copy ended; it took `took` nanoseconds.
+    func copyEnded(region: Int, success: Bool, took: Int64) {
         let (actions, waiters) = state.withLock { state in
-            state.recoveryOutstanding = false
+            state.recoveries -= 1
+            if !success { state.inSyncAnnounced = false }
             return (state.hash.copyEnded(region: region, success: success), state.takeIdleWaiters())
         }
         carryOut(actions)
@@ -251,16 +309,11 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         if success {
             let bytes = min(regionSize, context.length - UInt64(region) * regionSize) << 9
             let now = MonotonicClock.now()
-            let due = state.withLock { $0.pacer.copied(bytes, now: now) }
-            guard due > now else {
-                pumpResync()
-                return
-            }
-            // Paced: the next copy waits on a timer, not on a thread.
-            Task { [self] in
-                try? await Task.sleep(for: .nanoseconds(due - now))
-                pumpResync()
-            }
+            let (due, yielding) = state.withLock { ($0.pacer.copied(bytes, now: now), $0.writesSincePump) }
+            // Paced, the next copy waits on a timer, not on a thread. Yielding to foreground
+            // writes, it also waits as long as this copy took: resync then has at most half
+            // of the mirrors' time.
+            pumpResyncLater(after: max(due - now, yielding ? took : 0))
         } else {
             // Stop at a failing copy; the next resume tries again.
             state.withLock { $0.resyncing = false }
@@ -293,7 +346,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     func waitForIdle(announcing: Bool = false) async {
         await withCheckedContinuation { continuation in
             let idle = state.withLock { state -> Bool in
-                guard state.recoveryOutstanding || state.commitsInFlight > 0 else { return true }
+                guard state.recoveries > 0 || state.commitsInFlight > 0 else { return true }
                 state.idleWaiters.append(continuation)
                 return false
             }
@@ -327,7 +380,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             state.resyncing = true
             state.active = true
         }
-        pumpResync()
+        pumpResyncLater()
     }
 
     /// Schedules the lazy clean pass of a `disk` log (``cleanDelay`` from now), unless one is
@@ -346,14 +399,15 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         }
     }
 
-    /// Marks clean the regions in sync with no write in flight (``RegionHash/flushClean()``),
+    /// Marks clean the regions in sync with no write in flight and none since the last pass
+    /// (``RegionHash/flushClean(idleOnly:)``),
     /// unless the mirror is suspending (presuspend stops it; a suspended mirror's log stays as
     /// it is, dirty regions resyncing after a restart).
     func cleanNow() {
         let actions = state.withLock { state -> [RegionHash<Clone>.Action] in
             state.cleanScheduled = false
             guard state.active else { return [] }
-            return state.hash.flushClean()
+            return state.hash.flushClean(idleOnly: true)
         }
         carryOut(actions)
     }
@@ -396,7 +450,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             context.persistState()
             // A copy waiting for its turn at the old rate starts now (the timer's later pump
             // finds a copy in flight and does nothing).
-            pumpResync()
+            pumpResyncLater()
             return ""
         case "frozen" where argv.count == 1:
             state.withLock { $0.frozen = true }
@@ -405,7 +459,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         case "resync" where argv.count == 1:
             state.withLock { $0.frozen = false }
             context.persistState()
-            pumpResync()
+            pumpResyncLater()
             return ""
         default:
             break
@@ -441,8 +495,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     /// dm-raid1's INFO line: `<#mirrors> <dev>... <in_sync>/<total> 1 <health>` and the log's
     /// part, `1 core` or `3 disk <log_dev> <A|D>`.
     public func status() -> String {
-        let (inSync, dead) = state.withLock { ($0.hash.inSyncCount, $0.dead) }
-        let health = String(legs.indices.map { dead.contains($0) ? "D" : "A" })
+        let (inSync, health) = state.withLock { ($0.hash.inSyncCount, String($0.health.map(\.character))) }
         return "\(legs.count) " + legs.map(\.device.name).joined(separator: " ")
             + " \(inSync)/\(regionCount) 1 \(health) " + (log?.status ?? "1 core")
     }

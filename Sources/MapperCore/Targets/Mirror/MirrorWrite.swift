@@ -45,8 +45,9 @@ final class MirrorLegEnd: BlockIOCompletion {
 final class MirrorRead: BlockIOCompletion {
     private let target: MirrorTarget
     private let clone: Clone
-    /// The legs still to try, in order.
+    /// The legs still to try, in order, and the one being tried.
     private let remaining: Mutex<ArraySlice<Int>>
+    private let current = Mutex(0)
 
     init(target: MirrorTarget, clone: Clone, legs: [Int]) {
         self.target = target
@@ -57,6 +58,7 @@ final class MirrorRead: BlockIOCompletion {
     /// Tries the next leg; `false` when none is left.
     func tryNext() -> Bool {
         guard let index = remaining.withLock({ $0.popFirst() }) else { return false }
+        current.withLock { $0 = index }
         let leg = target.legs[index]
         leg.device.submit(
             BlockRequest(
@@ -70,13 +72,14 @@ final class MirrorRead: BlockIOCompletion {
             clone.end(.ok)
             return
         }
+        target.recordFailure(.read, on: current.withLock { $0 })
         if !tryNext() { clone.end(.error(error)) }
     }
 }
 
 /// Resync of one region: read it from the default mirror, write it to the others, then tell
 /// the target.
-final class MirrorCopy: BlockIOCompletion {
+final class MirrorCopy: Sendable {
     private let target: MirrorTarget
     private let region: Int
     private let sector: UInt64
@@ -86,6 +89,8 @@ final class MirrorCopy: BlockIOCompletion {
     private let source: Int
     private let destinations: [Int]
     private let state: Mutex<(reading: Bool, remaining: Int, failed: Bool)>
+    /// When the copy started (monotonic nanoseconds).
+    private let started = MonotonicClock.now()
 
     init(target: MirrorTarget, region: Int) {
         self.target = target
@@ -101,17 +106,21 @@ final class MirrorCopy: BlockIOCompletion {
 
     func start() {
         guard !destinations.isEmpty else {
-            target.copyEnded(region: region, success: true)
+            // Every other leg is dead: the region cannot be brought in sync.
+            target.copyEnded(region: region, success: false, took: 0)
             return
         }
         let source = target.legs[source]
         source.device.submit(
             BlockRequest(
                 op: .read, sector: source.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-                completion: self))
+                completion: Leg(self, leg: self.source)))
     }
 
-    func endIO(_ error: Errno?) {
+    /// Leg `leg`'s answer (the source's read, or a destination's write): a failure is a sync
+    /// error on that leg (dm's `S`).
+    func legEnded(_ leg: Int, _ error: Errno?) {
+        if error != nil { target.recordFailure(.sync, on: leg) }
         enum Next { case write, wait, end(Bool) }
         let next = state.withLock { state -> Next in
             if error != nil { state.failed = true }
@@ -131,12 +140,25 @@ final class MirrorCopy: BlockIOCompletion {
                 leg.device.submit(
                     BlockRequest(
                         op: .write, sector: leg.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-                        completion: self))
+                        completion: Leg(self, leg: index)))
             }
         case .wait:
             break
         case .end(let success):
-            target.copyEnded(region: region, success: success)
+            target.copyEnded(region: region, success: success, took: MonotonicClock.now() - started)
         }
+    }
+
+    /// The completion of one leg's part of the copy.
+    final class Leg: BlockIOCompletion {
+        private let copy: MirrorCopy
+        private let leg: Int
+
+        init(_ copy: MirrorCopy, leg: Int) {
+            self.copy = copy
+            self.leg = leg
+        }
+
+        func endIO(_ error: Errno?) { copy.legEnded(leg, error) }
     }
 }

@@ -73,6 +73,9 @@ public struct RegionHash<Write> {
     private var delayed: [Int: [Write]] = [:]
     /// Where the next recovery looks first (resync goes through the device in order).
     private var recoveryCursor = 0
+    /// The clean pass each region was last written or copied in (``flushClean(idleOnly:)``).
+    private var touchedInPass: [UInt32]
+    private var cleanPass: UInt32 = 1
 
     /// - Parameters:
     ///   - regionCount: regions on the device.
@@ -83,6 +86,7 @@ public struct RegionHash<Write> {
         self.regionCount = regionCount
         self.inSync = (0..<regionCount).map(inSync)
         pending = Array(repeating: 0, count: regionCount)
+        touchedInPass = Array(repeating: 0, count: regionCount)
         for region in 0..<regionCount where !self.inSync[region] { dirty.insert(region) }
     }
 
@@ -118,6 +122,7 @@ public struct RegionHash<Write> {
             return []
         }
         pending[region] += 1
+        touchedInPass[region] = cleanPass
         guard inSync[region] else { return [.writeDefault(write)] }
         if !dirty.contains(region) {
             dirty.insert(region)
@@ -199,6 +204,7 @@ public struct RegionHash<Write> {
         precondition(copying.contains(region), "a copy ended that was not started")
         copying.remove(region)
         recovering.remove(region)
+        touchedInPass[region] = cleanPass
         if success { inSync[region] = true }
         var actions: [Action] = []
         for waiting in delayed.removeValue(forKey: region) ?? [] { actions += write(waiting, region: region) }
@@ -207,13 +213,18 @@ public struct RegionHash<Write> {
 
     /// dm's lazy return to clean: regions in sync, dirty, with no write in flight and not
     /// being recovered are marked clean in one flush (asked for now, or after the flush in
-    /// flight).
-    public mutating func flushClean() -> [Action] {
+    /// flight). With `idleOnly`, only those also not written or copied since the previous
+    /// such pass: a region written all the time stays dirty instead of being cleaned and
+    /// marked again between two of its writes (each pass starts a new period).
+    public mutating func flushClean(idleOnly: Bool = false) -> [Action] {
         for region in dirty
-        where inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil {
+        where inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil
+            && (!idleOnly || touchedInPass[region] < cleanPass)
+        {
             dirty.remove(region)
             toClear.insert(region)
         }
+        if idleOnly { cleanPass &+= 1 }
         return flushIfIdle()
     }
 

@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import MapperCore
+import MapperNBD
+import ServiceLifecycle
+
+/// `mapperd-bench move`: move jobs, started as the REST handler starts them (``JobManager``),
+/// on a 1 GiB linear device between two file backends.
+///
+/// - `move.resync.*`: the time from the job's start to its end (mirror, resync, swap to the
+///   destination, which is flushed first) against `dd bs=1M conv=fsync` copying the same
+///   file to the same destination in the same run; the ratio is dd's time over the move's
+///   (≥ 0.8 is the goal). Best of three each.
+/// - `move.foreground.*`: fio's nbd engine, 4 KiB randwrite at QD16 through mapperd's export
+///   of the device, alone and while the device is moved back and forth without a limit and at
+///   50 MiB/s; the ratios are the IOPS during the moves over the IOPS alone (≥ 0.5 unlimited,
+///   ≥ 0.9 at 50 MiB/s are the goals). Needs `fio`.
+struct MoveBench {
+    let options: BenchOptions
+
+    func run() async throws {
+        guard let dd = HTTPBench.which("dd") else { throw MapperError(.ENOENT, "dd is needed") }
+        for base in options.directories {
+            try await run(in: URL(fileURLWithPath: base), dd: dd, fio: HTTPBench.which("fio"))
+        }
+    }
+
+    private func run(in base: URL, dd: String, fio: String?) async throws {
+        let directory = base.appendingPathComponent("mapperd-bench-move-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let medium = base.path.hasPrefix("/dev/shm") ? "shm" : "disk"
+        let size: UInt64 = 1 << 30
+        let source = directory.appendingPathComponent("a.img")
+        let destination = directory.appendingPathComponent("b.img")
+        try Self.fill(source, size: size, byte: 0x5a)
+        try Self.fill(destination, size: size, byte: 0)
+
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let manager = DeviceManager(engine: EngineServices(logger: logger))
+        try await manager.createBackend(name: "a", file: "a.img", url: source)
+        try await manager.createBackend(name: "b", file: "b.img", url: destination)
+        try await manager.createDevice(name: "d", table: TableParser.parse("0 \(size >> 9) linear a 0"))
+        let jobs = JobManager(manager: manager, logs: Self.logs(in: directory, manager: manager))
+        let socket = directory.appendingPathComponent("mapperd.sock").path
+        let nbd = try NBDServer(
+            configuration: NBDConfiguration(port: nil, socketPath: socket), manager: manager, logger: logger)
+        let group = ServiceGroup(services: [jobs, nbd], logger: logger)
+        let running = Task { try await group.run() }
+        _ = await nbd.listening()
+        defer {
+            Task { await group.triggerGracefulShutdown() }
+        }
+        let moves = Mover(jobs: jobs, manager: manager)
+
+        // Resync throughput: the move against dd, interleaved, best of three.
+        if options.filter.map({ "move.resync.1g.\(medium)".contains($0) }) ?? true {
+            var best = Double.infinity
+            var baseline = Double.infinity
+            for _ in 0..<3 {
+                best = min(best, try await moves.once(rate: 0))
+                let start = ContinuousClock.now
+                try NBDBench.runTool(
+                    dd, ["if=\(source.path)", "of=\(destination.path)", "bs=1M", "conv=fsync,notrunc", "status=none"])
+                baseline = min(baseline, Self.seconds(ContinuousClock.now - start))
+            }
+            BenchReport.emit([
+                ("bench", "move.resync.1g.\(medium)"), ("seconds", best), ("mibPerSec", 1024 / best),
+                ("baselineSeconds", baseline), ("baselineMibPerSec", 1024 / baseline), ("baseline", "dd conv=fsync"),
+                ("ratio", baseline / best),
+            ])
+        }
+
+        // Foreground randwrite through NBD, alone and under moves.
+        if let fio, options.filter.map({ "move.foreground.randwrite.4k.qd16.\(medium)".contains($0) }) ?? true {
+            let uri = "nbd+unix:///d?socket=\(socket)"
+            let seconds = max(2, Int((options.seconds * 5).rounded()))
+            var alone = 0.0
+            var unlimited = 0.0
+            var limited = 0.0
+            for _ in 0..<3 {
+                alone = max(
+                    alone,
+                    try NBDBench.fio(fio, uri: uri, rw: "randwrite", depth: 16, jobs: 1, seconds: seconds, size: size)
+                        .iops)
+                unlimited = max(
+                    unlimited,
+                    try await moves.during(rate: 0) {
+                        try NBDBench.fio(
+                            fio, uri: uri, rw: "randwrite", depth: 16, jobs: 1, seconds: seconds, size: size
+                        ).iops
+                    })
+                limited = max(
+                    limited,
+                    try await moves.during(rate: 50 << 20) {
+                        try NBDBench.fio(
+                            fio, uri: uri, rw: "randwrite", depth: 16, jobs: 1, seconds: seconds, size: size
+                        ).iops
+                    })
+            }
+            BenchReport.emit([
+                ("bench", "move.foreground.randwrite.4k.qd16.\(medium)"), ("iopsAlone", Int(alone)),
+                ("iopsDuringMove", Int(unlimited)), ("iopsDuringMove50MiB", Int(limited)),
+                ("ratio", unlimited / max(alone, 1)), ("ratio50MiB", limited / max(alone, 1)),
+            ])
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+
+    /// Moves the device between `a` and `b`, one job after another (never two at once: its
+    /// state is touched by one task at a time).
+    final class Mover: @unchecked Sendable {
+        let jobs: JobManager
+        let manager: DeviceManager
+        var onA = true
+
+        init(jobs: JobManager, manager: DeviceManager) {
+            self.jobs = jobs
+            self.manager = manager
+        }
+
+        /// One move to the other backend; returns its seconds.
+        func once(rate: UInt64) async throws -> Double {
+            let start = ContinuousClock.now
+            let job = try await jobs.startMove(
+                device: "d", from: onA ? "a" : "b", to: onA ? "b" : "a", maxBytesPerSecond: rate)
+            onA.toggle()
+            try await Self.wait(for: job.id, jobs: jobs, manager: manager)
+            return MoveBench.seconds(ContinuousClock.now - start)
+        }
+
+        /// Runs `body` (on a thread of its own: fio is a blocking child) while moves follow one
+        /// another; returns its result once the move under way when it ended has ended too.
+        func during<T: Sendable>(rate: UInt64, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+            let work = Task.detached { try body() }
+            let moving = Task {
+                while !Task.isCancelled { _ = try await self.once(rate: rate) }
+            }
+            let result = try await work.value
+            moving.cancel()
+            try await moving.value
+            return result
+        }
+
+        /// Waits for the job's end (a long poll on the event log); throws unless it completed.
+        static func wait(for id: String, jobs: JobManager, manager: DeviceManager) async throws {
+            var seen = manager.engine.events.lastSeq
+            while true {
+                let job = try jobs.job(id)
+                if job.machine.phase.isFinal {
+                    guard job.machine.phase == .completed else {
+                        throw MapperBenchError("\(id) ended \(job.machine.phase.rawValue): \(job.machine.error ?? "")")
+                    }
+                    return
+                }
+                seen = await manager.engine.events.wait(after: seen, timeout: .seconds(1)).last
+            }
+        }
+    }
+
+    /// Log files beside the data, as the server keeps them in its data directory.
+    static func logs(in directory: URL, manager: DeviceManager) -> MoveLogStorage {
+        MoveLogStorage(
+            create: { name, sectors in
+                let url = directory.appendingPathComponent("\(name).log")
+                try? FileManager.default.removeItem(at: url)
+                try await manager.createBackend(name: name, file: "\(name).log", url: url, sizeBytes: sectors * 512)
+            },
+            remove: { name in try? FileManager.default.removeItem(at: directory.appendingPathComponent("\(name).log")) }
+        )
+    }
+
+    /// A fully allocated file of `size` bytes of `byte`.
+    static func fill(_ url: URL, size: UInt64, byte: UInt8) throws {
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        let chunk = Data(repeating: byte, count: 1 << 20)
+        for _ in 0..<(size >> 20) { handle.write(chunk) }
+        try handle.synchronize()
+        try handle.close()
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
