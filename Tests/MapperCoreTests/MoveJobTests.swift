@@ -105,7 +105,7 @@ struct MoveJobTests {
             }
         }
         #expect(await errno { try await jobs.startMove(device: "x", from: "old", to: "new") } == .ENOENT)
-        #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "nowhere") } == .ENOENT)
+        #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "nowhere") } == .EINVAL)
         #expect(await errno { try await jobs.startMove(device: "d", from: "old", to: "tiny") } == .EINVAL)
         #expect(await errno { try await jobs.startMove(device: "d", from: "new", to: "old") } == .EINVAL)
         _ = try await jobs.startMove(device: "d", from: "old", to: "new", maxBytesPerSecond: 1)

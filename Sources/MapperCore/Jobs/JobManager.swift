@@ -46,7 +46,7 @@ public final class JobManager: Service, Sendable {
     // MARK: Jobs
 
     /// Starts moving `device`'s segments on `from` to `to` (from sector `toOffset` on).
-    /// Errors: ENOENT for an unknown device, `from` or `to`; EBUSY when
+    /// Errors: ENOENT for an unknown device; EINVAL for an unknown `from` or `to`; EBUSY when
     /// the device is suspended or another job moves it; EINVAL for a plan that cannot be made
     /// (``MovePlan``) or a `to` too small for the moved segments.
     public func startMove(
@@ -55,7 +55,8 @@ public final class JobManager: Service, Sendable {
     ) async throws -> MoveJob {
         let device = try manager.device(named: name)
         for node in [from, to] where manager.node(named: node) == nil {
-            throw MapperError(.ENOENT, "no backend, path or device named '\(node)'")
+            // The request names it, not the URL: an invalid request, not a missing resource.
+            throw MapperError(.EINVAL, "no backend, path or device named '\(node)'")
         }
         if device.info.suspended { throw MapperError(.EBUSY, "device '\(name)' is suspended") }
         guard let live = device.liveTable else { throw MapperError(.EINVAL, "device '\(name)' has no live table") }
