@@ -133,4 +133,30 @@ struct MoveJobTests {
         // New jobs are numbered after the restored ones.
         #expect(try await again.startMove(device: "d", from: "new", to: "old").id == "move-2")
     }
+
+    @Test("a server stopping during a swap does not fail the job: it stays in its phase for the next start")
+    func shutdownDuringSwap() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("new", sectors: 4096)
+        // `slow` holds the device's I/O: the move's noflush suspend waits for it.
+        try await fixture.device("slow", table: "0 2048 test")
+        let leg = try #require(fixture.controlled.instance(at: 0))
+        let device = try await fixture.device("d", table: "0 2048 linear slow 0")
+        let bio = fixture.writeBio(sector: 0, sectors: 8, byte: 0x61)
+        try device.submit(bio)
+        await leg.waitForHeld(1)
+        let jobs = JobManager(manager: fixture.manager, logs: fixture.moveLogs)
+        let service = Task { try await jobs.run() }
+        let mark = fixture.engine.events.lastSeq
+        _ = try await jobs.startMove(device: "d", from: "slow", to: "new")
+        #expect(await fixture.waitForEvent(.suspendWaiting, after: mark)?.device == "d")
+        // The server stops: the runner's task is cancelled, which interrupts the suspend.
+        service.cancel()
+        _ = try? await service.value
+        let job = try jobs.job("move-1")
+        #expect(job.machine.phase == .starting && job.machine.error == nil, "\(job.machine)")
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear slow 0"])
+        leg.endAll(.ok)
+        #expect(await bio.wait() == nil)
+    }
 }

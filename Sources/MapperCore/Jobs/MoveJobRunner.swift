@@ -116,6 +116,9 @@ final class MoveJobRunner: Sendable {
         switch action {
         case .load(let kind):
             let error = await load(kind)
+            // A swap cut short by the server stopping (its suspend interrupted) is no failure
+            // of the job: its persisted phase repeats the swap at the next start.
+            if error != nil && Task.isCancelled { return }
             _ = try? feed { $0.loaded(kind, error: error) }
         case .setRate(let rate):
             message(["resync_rate", "\(rate)"])

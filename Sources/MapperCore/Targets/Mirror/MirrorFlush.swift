@@ -2,7 +2,7 @@ import Synchronization
 
 /// A flush sent to every leg of a mirror: ends its clone once all answered (with the last
 /// error) and records an `F` on each leg that failed it.
-final class MirrorFlush: Sendable {
+final class MirrorFlush: MirrorLegReceiver {
     private let target: MirrorTarget
     private let clone: Clone
     private let state: Mutex<(remaining: Int, error: Errno?)>
@@ -22,18 +22,5 @@ final class MirrorFlush: Sendable {
             return (state.remaining == 0, state.error)
         }
         if done.0 { clone.end(done.1.map(CloneOutcome.error) ?? .ok) }
-    }
-
-    /// The completion of one leg's flush.
-    final class Leg: BlockIOCompletion {
-        private let flush: MirrorFlush
-        private let leg: Int
-
-        init(_ flush: MirrorFlush, leg: Int) {
-            self.flush = flush
-            self.leg = leg
-        }
-
-        func endIO(_ error: Errno?) { flush.legEnded(leg, error) }
     }
 }

@@ -119,7 +119,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
                 leg.device.submit(
                     BlockRequest(
                         op: .flush, sector: 0, sectors: 0, buffer: nil, bufferOffset: 0,
-                        completion: MirrorFlush.Leg(group, leg: index)))
+                        completion: MirrorLegEnd(group, leg: index)))
             }
             return .submitted
         default:
@@ -252,7 +252,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             leg.device.submit(
                 BlockRequest(
                     op: clone.op, sector: leg.offset + clone.targetOffset, sectors: clone.sectors, buffer: bio.buffer,
-                    bufferOffset: clone.bufferOffset, completion: MirrorLegEnd(write: group, leg: index)))
+                    bufferOffset: clone.bufferOffset, completion: MirrorLegEnd(group, leg: index)))
         }
     }
 

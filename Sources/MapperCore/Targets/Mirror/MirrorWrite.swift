@@ -2,7 +2,7 @@ import Synchronization
 
 /// One write (or discard) sent to several mirrors: ends its clone through the target once
 /// every mirror answered, with the legs that failed.
-final class MirrorWrite: Sendable {
+final class MirrorWrite: MirrorLegReceiver {
     private let target: MirrorTarget
     private let clone: Clone
     private let issued: Int
@@ -26,19 +26,6 @@ final class MirrorWrite: Sendable {
         }
         if let done { target.writeEnded(clone, failedLegs: done.failedLegs, issued: issued, error: done.error) }
     }
-}
-
-/// One leg's answer to a ``MirrorWrite``.
-final class MirrorLegEnd: BlockIOCompletion {
-    private let write: MirrorWrite
-    private let leg: Int
-
-    init(write: MirrorWrite, leg: Int) {
-        self.write = write
-        self.leg = leg
-    }
-
-    func endIO(_ error: Errno?) { write.legEnded(leg, error) }
 }
 
 /// A read retried on the live mirrors after the default one, in order, until one answers.
@@ -79,7 +66,7 @@ final class MirrorRead: BlockIOCompletion {
 
 /// Resync of one region: read it from the default mirror, write it to the others, then tell
 /// the target.
-final class MirrorCopy: Sendable {
+final class MirrorCopy: MirrorLegReceiver {
     private let target: MirrorTarget
     private let region: Int
     private let sector: UInt64
@@ -114,7 +101,7 @@ final class MirrorCopy: Sendable {
         source.device.submit(
             BlockRequest(
                 op: .read, sector: source.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-                completion: Leg(self, leg: self.source)))
+                completion: MirrorLegEnd(self, leg: self.source)))
     }
 
     /// Leg `leg`'s answer (the source's read, or a destination's write): a failure is a sync
@@ -140,25 +127,12 @@ final class MirrorCopy: Sendable {
                 leg.device.submit(
                     BlockRequest(
                         op: .write, sector: leg.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-                        completion: Leg(self, leg: index)))
+                        completion: MirrorLegEnd(self, leg: index)))
             }
         case .wait:
             break
         case .end(let success):
             target.copyEnded(region: region, success: success, took: MonotonicClock.now() - started)
         }
-    }
-
-    /// The completion of one leg's part of the copy.
-    final class Leg: BlockIOCompletion {
-        private let copy: MirrorCopy
-        private let leg: Int
-
-        init(_ copy: MirrorCopy, leg: Int) {
-            self.copy = copy
-            self.leg = leg
-        }
-
-        func endIO(_ error: Errno?) { copy.legEnded(leg, error) }
     }
 }

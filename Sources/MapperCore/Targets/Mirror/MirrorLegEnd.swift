@@ -1,0 +1,20 @@
+/// What one I/O the mirror sends to several legs is told, leg by leg (a write, a flush, a
+/// resync copy).
+protocol MirrorLegReceiver: AnyObject, Sendable {
+    /// Leg `leg`'s part ended with `error` (`nil`: success).
+    func legEnded(_ leg: Int, _ error: Errno?)
+}
+
+/// The completion of one leg's part of a ``MirrorLegReceiver``'s I/O: tells it which leg
+/// answered.
+final class MirrorLegEnd: BlockIOCompletion {
+    private let receiver: any MirrorLegReceiver
+    private let leg: Int
+
+    init(_ receiver: any MirrorLegReceiver, leg: Int) {
+        self.receiver = receiver
+        self.leg = leg
+    }
+
+    func endIO(_ error: Errno?) { receiver.legEnded(leg, error) }
+}
