@@ -74,7 +74,9 @@ public enum StoreRecovery {
                     connectNow: false, keepChecker: true)
                 // A remote path that could not connect comes up failed; its checker reinstates it.
                 let reachable = path.transport.transportInfo.connected
-                path.restore(active: record.active && reachable, failCount: record.failCount + (record.active && !reachable ? 1 : 0))
+                path.restore(
+                    active: record.active && reachable,
+                    failCount: record.failCount + (record.active && !reachable ? 1 : 0))
                 path.setFault(record.fault)
                 report.paths += 1
             } catch {
@@ -83,7 +85,7 @@ public enum StoreRecovery {
         }
         let biosByDevice = Dictionary(grouping: snapshot.bios, by: \.device)
         var lost: [UInt64] = []
-        for record in snapshot.devices {
+        for record in stackingOrder(snapshot.devices) {
             var bios: [Bio] = []
             for saved in biosByDevice[record.name] ?? [] {
                 guard saved.op != .read else {
@@ -122,6 +124,30 @@ public enum StoreRecovery {
         try await store.markLost(lost)
         for problem in report.problems { logger.error("recovery problem", metadata: ["detail": "\(problem)"]) }
         return report
+    }
+
+    /// The devices with every device after the ones its tables map onto, otherwise in
+    /// creation order: a device made later can be stacked under an older one (a move job's
+    /// holder device under the device it moves).
+    static func stackingOrder(_ devices: [StoreSnapshot.DeviceRecord]) -> [StoreSnapshot.DeviceRecord] {
+        let names = Set(devices.map(\.name))
+        var lower: [String: Set<String>] = [:]
+        for record in devices {
+            let words = (record.live + record.inactive).flatMap { $0.split(whereSeparator: \.isWhitespace) }
+            lower[record.name] = Set(words.map(String.init).filter { names.contains($0) && $0 != record.name })
+        }
+        var ordered: [StoreSnapshot.DeviceRecord] = []
+        var placed = Set<String>()
+        var left = devices
+        while !left.isEmpty {
+            // The first device whose lower devices are all placed; a cycle (no table loads
+            // one) keeps creation order.
+            let index = left.firstIndex { lower[$0.name, default: []].isSubset(of: placed) } ?? 0
+            let record = left.remove(at: index)
+            placed.insert(record.name)
+            ordered.append(record)
+        }
+        return ordered
     }
 
     private static func parse(_ lines: [String]) throws -> [TableLine] {

@@ -24,7 +24,7 @@ struct MoveJobMachineTests {
         #expect(machine.phase == .syncing && machine.onMirror)
         #expect(machine.synced() == [.persist, .announce(.finishing), .load(.destination)])
         #expect(machine.synced() == [], "one swap at a time")
-        #expect(machine.loaded(.destination, error: nil) == [.removeLogs, .persist, .announce(.completed)])
+        #expect(machine.loaded(.destination, error: nil) == [.removeHelpers, .persist, .announce(.completed)])
         #expect(machine.phase == .completed && !machine.onMirror && machine.error == nil)
     }
 
@@ -32,7 +32,7 @@ struct MoveJobMachineTests {
     func firstSwapFails() {
         var machine = Machine(rate: 0)
         _ = machine.start()
-        #expect(machine.loaded(.mirrored, error: "EIO") == [.removeLogs, .persist, .announce(.failed)])
+        #expect(machine.loaded(.mirrored, error: "EIO") == [.removeHelpers, .persist, .announce(.failed)])
         #expect(machine.phase == .failed && !machine.onMirror && machine.error?.contains("EIO") == true)
         #expect(throws: MapperError.self) { try machine.cancel() }
     }
@@ -43,14 +43,14 @@ struct MoveJobMachineTests {
         _ = starting.start()
         #expect(try starting.cancel() == [.persist])
         #expect(starting.loaded(.mirrored, error: nil) == [.persist, .announce(.cancelling), .load(.source)])
-        #expect(starting.loaded(.source, error: nil) == [.removeLogs, .persist, .announce(.cancelled)])
+        #expect(starting.loaded(.source, error: nil) == [.removeHelpers, .persist, .announce(.cancelled)])
         #expect(starting.phase == .cancelled)
 
         var syncing = Self.syncing()
         #expect(try syncing.cancel() == [.persist, .announce(.cancelling), .load(.source)])
         #expect(try syncing.cancel() == [], "cancelling already")
         #expect(syncing.synced() == [], "no finishing while cancelling")
-        #expect(syncing.loaded(.source, error: nil) == [.removeLogs, .persist, .announce(.cancelled)])
+        #expect(syncing.loaded(.source, error: nil) == [.removeHelpers, .persist, .announce(.cancelled)])
     }
 
     @Test("cancel is EBUSY while switching to the destination, EINVAL once ended")
@@ -68,7 +68,7 @@ struct MoveJobMachineTests {
     func destinationFails() {
         var machine = Self.syncing()
         #expect(machine.legFailed(source: false) == [.persist, .announce(.cancelling), .load(.source)])
-        #expect(machine.loaded(.source, error: nil) == [.removeLogs, .persist, .announce(.failed)])
+        #expect(machine.loaded(.source, error: nil) == [.removeHelpers, .persist, .announce(.failed)])
         #expect(machine.phase == .failed && machine.error == "the destination failed a write")
     }
 
@@ -78,7 +78,7 @@ struct MoveJobMachineTests {
         #expect(machine.legFailed(source: true) == [.persist, .announce(.failed)])
         #expect(machine.phase == .failed && machine.onMirror)
         #expect(try machine.cancel() == [.persist, .announce(.cancelling), .load(.source)])
-        #expect(machine.loaded(.source, error: nil) == [.removeLogs, .persist, .announce(.cancelled)])
+        #expect(machine.loaded(.source, error: nil) == [.removeHelpers, .persist, .announce(.cancelled)])
     }
 
     @Test("a failed switch to the destination fails the job on the mirror, logs kept")

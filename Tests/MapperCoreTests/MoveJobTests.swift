@@ -159,4 +159,74 @@ struct MoveJobTests {
         leg.endAll(.ok)
         #expect(await bio.wait() == nil)
     }
+
+    /// A device `mp` of 2,048 sectors: a multipath over p1, p2 to `old` (queueing), filled
+    /// with 0x41, with both paths failed, a write of 0x5b at sector 16 held in its queue, and
+    /// a move to `new` syncing (since `mark`).
+    static func multipathSetUp() async throws -> (
+        EngineFixture, JobManager, Task<Void, any Error>, Bio, MappedDevice, mark: UInt64
+    ) {
+        let fixture = try EngineFixture()
+        try await fixture.backend("old", sectors: 4096)
+        try await fixture.backend("new", sectors: 4096)
+        for path in ["p1", "p2"] { try await fixture.manager.createPath(name: path, backend: "old") }
+        let device = try await fixture.device(
+            "mp", table: "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 p1 1 p2 1")
+        #expect(try await fixture.write(device, sector: 0, sectors: 2048, byte: 0x41) == nil)
+        for path in ["p1", "p2"] { try await fixture.manager.failPath(named: path) }
+        let bio = fixture.writeBio(sector: 16, sectors: 8, byte: 0x5b)
+        try device.submit(bio)
+        #expect(device.info.io.queued == 1)
+        let jobs = JobManager(manager: fixture.manager, logs: fixture.moveLogs)
+        let service = Task { try await jobs.run() }
+        let mark = fixture.engine.events.lastSeq
+        _ = try await jobs.startMove(device: "mp", from: "old", to: "new", regionSize: 128)
+        #expect(await Self.phase(.syncing, of: "move-1", fixture, after: mark) != nil)
+        return (fixture, jobs, service, bio, device, mark)
+    }
+
+    static let multipathLine = "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 p1 1 p2 1"
+
+    @Test("a multipath device with every path failed moves: the held write stays held, then lands once a path is back")
+    func multipathMove() async throws {
+        let (fixture, jobs, service, bio, device, mark) = try await Self.multipathSetUp()
+        defer { service.cancel() }
+        #expect(
+            device.liveTable?.lines.map(\.text) == [
+                "0 2048 mirror disk 2 move-1-log0 128 2 move-1-src0 0 new 0 1 handle_errors"
+            ])
+        let holder = try fixture.manager.device(named: "move-1-src0")
+        #expect(holder.liveTable?.lines.map(\.text) == [Self.multipathLine])
+        // The write went through the swap held, and waits in the holder's queue (no path).
+        #expect(!bio.state.isFinal && holder.info.io.queued >= 1)
+        #expect(try jobs.job("move-1").copiedBytes == 0)
+        try await fixture.manager.reinstatePath(named: "p2")
+        #expect(await bio.wait() == nil)
+        #expect(await Self.phase(.completed, of: "move-1", fixture, after: mark) != nil)
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear new 0"])
+        #expect(fixture.manager.node(named: "move-1-src0") == nil && fixture.manager.node(named: "move-1-log0") == nil)
+        let moved = try fixture.fileBytes("new", offset: 0, count: 2048 * 512)
+        #expect(moved[0..<(16 * 512)].allSatisfy { $0 == 0x41 })
+        #expect(moved[(16 * 512)..<(24 * 512)].allSatisfy { $0 == 0x5b })
+        #expect(moved[(24 * 512)...].allSatisfy { $0 == 0x41 })
+    }
+
+    @Test("cancelled while no path is left: the device is back on its multipath with the write still held")
+    func multipathCancel() async throws {
+        let (fixture, jobs, service, bio, device, mark) = try await Self.multipathSetUp()
+        defer { service.cancel() }
+        // A second write, made while the mirror is in place, waits in the holder too.
+        let second = fixture.writeBio(sector: 1024, sectors: 8, byte: 0x5c)
+        try device.submit(second)
+        _ = try jobs.cancel("move-1")
+        #expect(await Self.phase(.cancelled, of: "move-1", fixture, after: mark) != nil)
+        #expect(device.liveTable?.lines.map(\.text) == [Self.multipathLine])
+        #expect(fixture.manager.node(named: "move-1-src0") == nil)
+        #expect(device.info.io.queued == 2 && bio.state == .queued && second.state == .queued)
+        try await fixture.manager.reinstatePath(named: "p1")
+        #expect(await bio.wait() == nil)
+        #expect(await second.wait() == nil)
+        #expect(try fixture.fileBytes("old", offset: 16 * 512, count: 4096).allSatisfy { $0 == 0x5b })
+        #expect(try fixture.fileBytes("old", offset: 1024 * 512, count: 4096).allSatisfy { $0 == 0x5c })
+    }
 }

@@ -35,6 +35,29 @@ struct MovePlanTests {
         #expect(plan.segments.map(\.logSectors) == [16, 16])
     }
 
+    @Test("a multipath segment on paths to from is held by a device of its own, the mirror's first leg")
+    func multipath() throws {
+        let line = "1024 512 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 pa 1 pb 1"
+        let plan = try MovePlan(
+            table: TableParser.parse("0 1024 linear other 0\n" + line), from: "old", to: "new", toOffset: 0,
+            regionSize: 256, log: { "log\($0)" }, holder: { "src\($0)" },
+            pathBackend: { ["pa": "old", "pb": "old"][$0] })
+        #expect(
+            plan.mirrored.map(\.text) == [
+                "0 1024 linear other 0", "1024 512 mirror disk 2 log0 256 2 src0 1024 new 0 1 handle_errors",
+            ])
+        #expect(plan.destination.map(\.text) == ["0 1024 linear other 0", "1024 512 linear new 0"])
+        let holder = try #require(plan.segments.first?.holder)
+        #expect(holder.name == "src0")
+        #expect(holder.table.map(\.text) == ["0 1536 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 pa 1 pb 1"])
+        // Paths to another backend: nothing of the table maps onto old.
+        #expect(throws: MapperError.self) {
+            try MovePlan(
+                table: TableParser.parse(line), from: "old", to: "new", toOffset: 0, regionSize: 256,
+                log: { "log\($0)" }, pathBackend: { _ in "elsewhere" })
+        }
+    }
+
     @Test(
         "plans that cannot be made",
         arguments: [

@@ -25,6 +25,16 @@ struct MoveEndToEndTests {
         return try await server.call("GET", "/v1/jobs/\(id)").json
     }
 
+    /// File backends of 4 MiB, `<name>.img`.
+    private func makeBackends(_ server: ServerProcess, _ names: [String]) async throws {
+        for name in names {
+            expectStatus(
+                try await server.call(
+                    "POST", "/v1/backends", json: #"{"name":"\#(name)","file":"\#(name).img","sizeBytes":4194304}"#),
+                201, name)
+        }
+    }
+
     /// The mirror's `<in_sync>/<total>` from the device's status line.
     private func regionsInSync(_ server: ServerProcess, _ device: String) async throws -> (Int, Int)? {
         let status = try await server.call("GET", "/v1/devices/\(device)/status").json
@@ -39,12 +49,7 @@ struct MoveEndToEndTests {
         let directory = try temporaryDataDirectory()
         let server = ServerProcess(directory: directory)
         try await server.start()
-        for name in ["old", "new"] {
-            expectStatus(
-                try await server.call(
-                    "POST", "/v1/backends", json: #"{"name":"\#(name)","file":"\#(name).img","sizeBytes":4194304}"#),
-                201, name)
-        }
+        try await makeBackends(server, ["old", "new"])
         expectStatus(
             try await server.call("POST", "/v1/devices", json: #"{"name":"d","table":{"text":"0 8192 linear old 0"}}"#),
             201, "device")
@@ -197,5 +202,65 @@ struct MoveEndToEndTests {
         #expect(try await server.call("GET", "/v1/devices/d/data?offset=8192&length=4096").body == block)
         let events = try await server.call("GET", "/v1/events?after=0").json["events"] as? [[String: Any]] ?? []
         #expect(events.contains { $0["kind"] as? String == "mirror.leg-failed" && $0["path"] as? String == "far" })
+    }
+
+    @Test(
+        "a multipath device with every path down moves across kill -9: the held write waits, then lands on the new storage"
+    )
+    func multipathMoveAcrossKill() async throws {
+        let directory = try temporaryDataDirectory()
+        let server = ServerProcess(directory: directory, arguments: ["--no-nbd"])
+        try await server.start()
+        try await makeBackends(server, ["old", "new"])
+        for name in ["p1", "p2"] {
+            expectStatus(
+                try await server.call("POST", "/v1/paths", json: #"{"name":"\#(name)","backend":"old"}"#), 201, name)
+        }
+        let multipath = "0 8192 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 p1 1 p2 1"
+        expectStatus(
+            try await server.call("POST", "/v1/devices", json: #"{"name":"mp","table":{"text":"\#(multipath)"}}"#),
+            201, "device")
+        expectStatus(try await server.call("PUT", "/v1/devices/mp/data?offset=0", bytes: Self.pattern), 204, "fill")
+        for name in ["p1", "p2"] { expectStatus(try await server.call("POST", "/v1/paths/\(name)/fail"), 200, name) }
+        // A write with no path left: held, durably.
+        let block = Data(repeating: 0xD7, count: 4096)
+        let write = try await server.call(
+            "PUT", "/v1/devices/mp/data?offset=1048576", bytes: block, headers: ["Prefer": "respond-async"])
+        expectStatus(write, 202, "held write")
+        let id = try #require(write.header("Bio-Id"))
+        #expect(try await server.waitUntilDurable(id)["durable"] as? Bool == true)
+        expectStatus(
+            try await server.call(
+                "POST", "/v1/devices/mp/move", json: #"{"from":"old","to":"new","regionSizeSectors":128}"#), 202,
+            "move")
+        #expect(try await waitForPhase(server, "move-1", "syncing")["phase"] as? String == "syncing")
+        let mirrored = try await server.call("GET", "/v1/devices/mp/table").json["text"] as? String
+        #expect(mirrored?.hasPrefix("0 8192 mirror disk 2 move-1-log0 128 2 move-1-src0 0 new 0") == true)
+        // Nothing can be copied while old has no path.
+        #expect(try await server.call("GET", "/v1/jobs/move-1").json["copiedBytes"] as? Int == 0)
+        server.kill9()
+
+        let restarted = ServerProcess(directory: directory, arguments: ["--no-nbd"])
+        try await restarted.start()
+        defer { _ = restarted.terminate() }
+        // The holder device came up before the device stacked on it, with its multipath line.
+        let holder = try await restarted.call("GET", "/v1/devices/move-1-src0/table").json["text"] as? String
+        #expect(holder?.hasPrefix(multipath) == true, "\(holder ?? "none")")
+        let table = try await restarted.call("GET", "/v1/devices/mp/table").json["text"] as? String
+        #expect(table == mirrored, "\(table ?? "none")")
+        #expect(try await restarted.call("GET", "/v1/jobs/move-1").json["phase"] as? String == "syncing")
+        let held = try await restarted.call("GET", "/v1/bios/\(id)").json
+        #expect(held["completedAt"] == nil, "\(held)")
+        expectStatus(try await restarted.call("POST", "/v1/paths/p1/reinstate"), 200, "reinstate")
+        #expect(try await restarted.waitForBio(id)["state"] as? String == "completed")
+        let done = try await waitForPhase(restarted, "move-1", "completed")
+        #expect(done["phase"] as? String == "completed", "\(done)")
+        let final = try await restarted.call("GET", "/v1/devices/mp/table").json["text"] as? String
+        #expect(final?.hasPrefix("0 8192 linear new 0") == true, "\(final ?? "none")")
+        #expect(try await restarted.call("GET", "/v1/devices/move-1-src0").status == 404)
+        var expected = Self.pattern
+        expected.replaceSubrange(1_048_576..<1_052_672, with: block)
+        #expect(try await restarted.call("GET", "/v1/devices/mp/data?offset=0&length=4194304").body == expected)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("new.img")) == expected)
     }
 }

@@ -148,7 +148,8 @@ extension MappedDevice {
         }
         var clones: [Clone] = []
         forEachPiece(of: bio, in: table) { index, sector, sectors in
-            clones.append(makeClone(of: bio, piece: clones.count, in: table, index: index, sector: sector, sectors: sectors))
+            clones.append(
+                makeClone(of: bio, piece: clones.count, in: table, index: index, sector: sector, sectors: sectors))
         }
         bio.aggregation = Bio.Aggregation(remaining: clones.count, journaled: bio.aggregation.journaled)
         for clone in clones { issue(clone) }
@@ -208,12 +209,14 @@ extension MappedDevice {
     /// A remapped clone's I/O finished: ask the target, if it has an `end_io` (dm's
     /// `clone_endio`).
     func cloneEndIO(_ clone: Clone, _ error: Errno?) {
-        guard clone.storage.cloneHasEndIO else {
-            decPending(clone, error.map(CloneOutcome.error) ?? .ok)
+        // A stacked device handed the request back (``Errno/requeue``): the clone is
+        // requeued as is; the target's `end_io` has nothing to retry.
+        guard clone.storage.cloneHasEndIO, error != .requeue else {
+            decPending(clone, CloneOutcome(error))
             return
         }
         switch clone.withTarget({ $0.endIO(clone, error: error) }) {
-        case .done: decPending(clone, error.map(CloneOutcome.error) ?? .ok)
+        case .done: decPending(clone, CloneOutcome(error))
         case .error(let errno): decPending(clone, .error(errno))
         case .requeue: decPending(clone, .requeue)
         case .incomplete: break
@@ -268,7 +271,10 @@ extension MappedDevice {
                     journalQueued(bio, .pushback, order: order, &state)
                     ending = .pushedBack
                 case .fail:
-                    ending = .endIO(.EIO)
+                    // Not suspending here: a bio a stacked device got from another device's
+                    // table is handed back to that device, whose own noflush suspend decides
+                    // (``Errno/requeue``); any other fails.
+                    ending = .endIO(bio.issuingDevice == nil ? .EIO : .requeue)
                 }
             case .error(let errno):
                 ending = .endIO(errno)

@@ -13,4 +13,11 @@ extension MappedDevice {
             bio.endIO(.EIO)
         }
     }
+
+    /// A device whose table maps onto this one started a noflush suspend: every live target
+    /// hands back the I/O it queued for that device (``Target/holderNoflushSuspending()``).
+    /// One level: the targets hand back what the suspending device itself sent.
+    func holderNoflushSuspending() {
+        for instance in liveTable?.targets ?? [] { instance.target.holderNoflushSuspending() }
+    }
 }

@@ -78,6 +78,13 @@ extension MappedDevice {
         while let action = queue.popFirst() {
             switch action {
             case .presuspend(let table):
+                // I/O this device sent to stacked devices and that waits there (a multipath
+                // with no path) comes back first, to be pushed back here.
+                if step.noflush {
+                    for case let lower as MappedDevice in table?.referencedNodes ?? [] {
+                        lower.holderNoflushSuspending()
+                    }
+                }
                 for instance in table?.targets ?? [] { instance.target.presuspend() }
                 for instance in table?.targets ?? [] { await instance.target.presuspendWait() }
                 let errno = engine.failurePoints.fire(FailurePoints.suspendAfterPresuspend)
@@ -107,7 +114,8 @@ extension MappedDevice {
                 queue.append(contentsOf: try update(refusable: { try $0.resume(noflush: step.noflush) }))
             case .swap:
                 let errno = engine.failurePoints.fire(FailurePoints.resumeSwap)
-                queue.append(contentsOf: try update(refusable: { try $0.swap(failurePoint: errno, noflush: step.noflush) }))
+                queue.append(
+                    contentsOf: try update(refusable: { try $0.swap(failurePoint: errno, noflush: step.noflush) }))
             case .presuspendForRemoval(let table):
                 for instance in table.targets { instance.target.presuspend() }
                 for instance in table.targets { await instance.target.presuspendWait() }

@@ -275,6 +275,14 @@ public final class Bio: CloneStorage, @unchecked Sendable {
 }
 
 extension Bio {
+    /// The mapped device whose target sent this bio's request to this (stacked) device, if any
+    /// (``BlockIOCompletion/issuingDevice``); `nil` for a bio from outside the engine.
+    var issuingDevice: MappedDevice? { completer?.issuingDevice }
+
+    /// Whether the issuing device is in a noflush suspend: a target that would queue this bio
+    /// (no path) hands it back instead, and the core ends it with ``Errno/requeue``.
+    var issuerIsNoflushSuspending: Bool { issuingDevice?.isNoflushSuspending ?? false }
+
     /// Whether ``renew(id:op:sector:sectors:buffer:bufferOffset:endIO:)`` may make this bio a
     /// new one: it has ended, nothing ever registered to learn of its end (its observable part
     /// is as new), it was never journaled or held, and it has no idempotency key. Only

@@ -11,4 +11,13 @@ enum BlockCompleter: @unchecked Sendable {
         case .receiver(let receiver): receiver.endIO(error)
         }
     }
+
+    /// The mapped device the request was sent for: a clone's device, or what the receiver
+    /// names (``BlockIOCompletion/issuingDevice``).
+    var issuingDevice: MappedDevice? {
+        switch self {
+        case .clone(let clone): clone.device
+        case .receiver(let receiver): receiver.issuingDevice
+        }
+    }
 }

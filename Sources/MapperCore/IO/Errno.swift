@@ -32,6 +32,13 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ECONNREFUSED = Errno(rawValue: Glibc.ECONNREFUSED)
     public static let EHOSTUNREACH = Errno(rawValue: Glibc.EHOSTUNREACH)
 
+    /// Not an errno: dm's `BLK_STS_DM_REQUEUE` as it crosses a stack. A stacked device ends a
+    /// request with it when one of its targets asked to requeue the request's bio and the
+    /// device that issued the request may push it back (``BlockIOCompletion/issuingDevice``);
+    /// that device's core turns it into a requeue of its own clone (``CloneOutcome/init(_:)``).
+    /// Only requests with an issuing device ever see it.
+    static let requeue = Errno(rawValue: -1)
+
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
         Glibc.E2BIG: "E2BIG", Glibc.EAGAIN: "EAGAIN", Glibc.ENOMEM: "ENOMEM",
@@ -43,7 +50,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     ]
 
     /// The symbolic name (`"EIO"`), or `"E<number>"` for codes without one here.
-    public var name: String { Self.names[rawValue] ?? "E\(rawValue)" }
+    public var name: String { self == .requeue ? "DM_REQUEUE" : Self.names[rawValue] ?? "E\(rawValue)" }
 
     /// Looks an errno up by its symbolic name (`"EIO"`); `nil` when unknown.
     public init?(name: String) {

@@ -70,7 +70,7 @@ public final class JobManager: Service, Sendable {
             var job = MoveJob(
                 id: id, device: name, from: from, to: to, toOffset: toOffset, regionSize: regionSize, source: source,
                 rate: maxBytesPerSecond, totalBytes: 0, started: Date())
-            let plan = try job.plan()
+            let plan = try job.plan(pathBackend: pathBackend)
             let toSize = manager.node(named: to)?.sizeSectors ?? 0
             guard toOffset <= toSize, plan.sectors <= toSize - toOffset else {
                 throw MapperError(
@@ -94,7 +94,7 @@ public final class JobManager: Service, Sendable {
         for var job in jobs {
             let plan: MovePlan
             do {
-                plan = try job.plan()
+                plan = try job.plan(pathBackend: pathBackend)
             } catch {
                 manager.engine.logger.error(
                     "move job not restored", metadata: ["job": "\(job.id)", "error": "\(error)"])
@@ -138,6 +138,11 @@ public final class JobManager: Service, Sendable {
     }
 
     // MARK: Private
+
+    /// The backend a path leads to (``MovePlan``'s multipath segments).
+    private func pathBackend(_ name: String) -> String? {
+        (manager.node(named: name) as? Path)?.backend.name
+    }
 
     private func runner(_ id: String) throws -> MoveJobRunner {
         guard let runner = state.withLock({ $0.runners[id] }) else { throw MapperError(.ENOENT, "no job '\(id)'") }

@@ -45,10 +45,18 @@ public struct MoveJob: Sendable, Equatable, Codable {
     /// The name of segment `index`'s log backend.
     public func logName(_ index: Int) -> String { "\(id)-log\(index)" }
 
-    /// The move's tables (the same every time: the source text is the record's).
-    public func plan() throws -> MovePlan {
+    /// The name of segment `index`'s holder device (a multipath segment's, ``MovePlan/Holder``).
+    public func holderName(_ index: Int) -> String { "\(id)-src\(index)" }
+
+    /// The move's tables (the same every time: the source text is the record's, and a path
+    /// never changes its backend).
+    ///
+    /// - Parameter pathBackend: the backend a path leads to (`nil`: not a path).
+    public func plan(pathBackend: (String) -> String?) throws -> MovePlan {
         let table = try TableParser.parse(source.joined(separator: "\n"))
-        return try MovePlan(table: table, from: from, to: to, toOffset: toOffset, regionSize: regionSize, log: logName)
+        return try MovePlan(
+            table: table, from: from, to: to, toOffset: toOffset, regionSize: regionSize, log: logName,
+            holder: holderName, pathBackend: pathBackend)
     }
 
     /// Seconds left at the measured rate (`nil`: not syncing or no rate yet).

@@ -31,7 +31,7 @@ public struct MoveJobMachine: Sendable, Equatable, Codable {
     }
 
     public enum Action: Sendable, Equatable {
-        /// Make sure the log backends exist (mirrored only), load this table and resume the
+        /// Make sure the log backends and holder devices exist (mirrored only), load this table and resume the
         /// device with noflush (held I/O is pushed back and re-issued through it); then feed
         /// ``loaded(_:error:)``. Done already (the live table is this one): success.
         case load(TableKind)
@@ -39,8 +39,8 @@ public struct MoveJobMachine: Sendable, Equatable, Codable {
         case setRate(UInt64)
         /// Freeze (`true`) or restart (`false`) the mirrors' resync.
         case freeze(Bool)
-        /// Remove the log backends and their files.
-        case removeLogs
+        /// Remove the log backends and their files, and the holder devices (``MovePlan/Holder``).
+        case removeHelpers
         /// Persist the job.
         case persist
         /// Announce the phase (an event).
@@ -105,20 +105,20 @@ public struct MoveJobMachine: Sendable, Equatable, Codable {
             phase = .syncing
             return [.persist, .announce(.syncing), .setRate(rate)] + (paused ? [.freeze(true)] : [])
         case (.mirrored, let failure?):
-            return fail("could not swap in the mirrored table: \(failure)", removingLogs: true)
+            return fail("could not swap in the mirrored table: \(failure)", removingHelpers: true)
         case (.destination, nil):
             onMirror = false
             phase = .completed
-            return [.removeLogs, .persist, .announce(.completed)]
+            return [.removeHelpers, .persist, .announce(.completed)]
         case (.destination, let failure?):
-            return fail("could not swap in the destination table: \(failure)", removingLogs: false)
+            return fail("could not swap in the destination table: \(failure)", removingHelpers: false)
         case (.source, nil):
             onMirror = false
             // Back on `from` because an operator cancelled, or because the destination failed.
             phase = cancelRequested ? .cancelled : .failed
-            return [.removeLogs, .persist, .announce(phase)]
+            return [.removeHelpers, .persist, .announce(phase)]
         case (.source, let failure?):
-            return fail("could not swap back to the source table: \(failure)", removingLogs: false)
+            return fail("could not swap back to the source table: \(failure)", removingHelpers: false)
         }
     }
 
@@ -136,7 +136,7 @@ public struct MoveJobMachine: Sendable, Equatable, Codable {
     /// operator decides).
     public mutating func legFailed(source: Bool) -> [Action] {
         guard phase == .syncing, swapping == nil else { return [] }
-        if source { return fail("the source failed a write; the device keeps the mirror", removingLogs: false) }
+        if source { return fail("the source failed a write; the device keeps the mirror", removingHelpers: false) }
         error = "the destination failed a write"
         return cancelling()
     }
@@ -200,9 +200,9 @@ public struct MoveJobMachine: Sendable, Equatable, Codable {
         return [.persist, .announce(.cancelling), .load(.source)]
     }
 
-    private mutating func fail(_ why: String, removingLogs: Bool) -> [Action] {
+    private mutating func fail(_ why: String, removingHelpers: Bool) -> [Action] {
         phase = .failed
         error = why
-        return (removingLogs ? [.removeLogs] : []) + [.persist, .announce(.failed)]
+        return (removingHelpers ? [.removeHelpers] : []) + [.persist, .announce(.failed)]
     }
 }

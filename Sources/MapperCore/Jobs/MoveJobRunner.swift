@@ -124,7 +124,18 @@ final class MoveJobRunner: Sendable {
             message(["resync_rate", "\(rate)"])
         case .freeze(let frozen):
             message([frozen ? "frozen" : "resync"])
-        case .removeLogs:
+        case .removeHelpers:
+            // The device no longer maps onto its holders: nothing of its I/O is left in them
+            // (its noflush suspend took back what they queued).
+            for holder in plan.segments.compactMap(\.holder) where manager.node(named: holder.name) != nil {
+                do {
+                    try await manager.removeDevice(named: holder.name)
+                } catch {
+                    manager.engine.logger.warning(
+                        "move job holder device not removed",
+                        metadata: ["job": "\(id)", "device": "\(holder.name)", "error": "\(error)"])
+                }
+            }
             for segment in plan.segments {
                 do {
                     if manager.node(named: segment.log) != nil { try await manager.removeBackend(named: segment.log) }
@@ -174,6 +185,11 @@ final class MoveJobRunner: Sendable {
             if kind == .mirrored {
                 for segment in plan.segments where manager.node(named: segment.log) == nil {
                     try await logs.create(segment.log, segment.logSectors)
+                }
+                for holder in plan.segments.compactMap(\.holder) where manager.node(named: holder.name) == nil {
+                    let made = try await manager.createDevice(name: holder.name, table: holder.table)
+                    // Its multipath queues as the device's own did.
+                    try await made.setNoPathRetry(device.noPathRetry)
                 }
             }
             try await manager.load(device: job.device, lines: lines)

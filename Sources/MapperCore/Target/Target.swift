@@ -25,6 +25,12 @@ public protocol Target: AnyObject, Sendable {
 
     /// Called first during suspend, after `noflushSuspending` is set and before I/O is blocked.
     func presuspend()
+
+    /// A device whose table maps onto this target's device started a noflush suspend: a
+    /// target that queues I/O hands back what it holds for that device (its clones end with
+    /// a requeue, which reaches the upper device as ``Errno/requeue``), so that the upper
+    /// suspend does not wait on I/O held below it. Not called for this device's own suspend.
+    func holderNoflushSuspending()
     /// Called right after ``presuspend()`` (in a suspend and in a forced removal): returns once
     /// the I/O the target issues of its own accord, which the core does not count as pending
     /// (a mirror's resync copy), has stopped. dm-raid1's presuspend sleeps for this. Default:
@@ -67,6 +73,7 @@ extension Target {
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult { .done }
     public var hasEndIO: Bool { true }
     public func presuspend() {}
+    public func holderNoflushSuspending() {}
     public func presuspendWait() async {}
     public func preresume() async {}
     public func postsuspend() {}

@@ -3,6 +3,10 @@
 protocol MirrorLegReceiver: AnyObject, Sendable {
     /// Leg `leg`'s part ended with `error` (`nil`: success).
     func legEnded(_ leg: Int, _ error: Errno?)
+
+    /// The mirror's device: a stacked leg hands the I/O back (``Errno/requeue``) while that
+    /// device is in a noflush suspend.
+    var issuingDevice: MappedDevice? { get }
 }
 
 /// The completion of one leg's part of a ``MirrorLegReceiver``'s I/O: tells it which leg
@@ -17,4 +21,6 @@ final class MirrorLegEnd: BlockIOCompletion {
     }
 
     func endIO(_ error: Errno?) { receiver.legEnded(leg, error) }
+
+    var issuingDevice: MappedDevice? { receiver.issuingDevice }
 }

@@ -189,6 +189,19 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         if failedOnSome && !hold { pumpResyncLater() }
     }
 
+    /// A write a stacked leg handed back while the device is in a noflush suspend: it is
+    /// requeued to the core (re-issued through the next table), and its region falls out of
+    /// sync, since the other legs may hold it and that one does not. Legs that failed it are
+    /// recorded; whether one is dead is for the re-issued write to find.
+    func writeHandedBack(_ clone: Clone, failedLegs: [Int]) {
+        let actions = state.withLock { state in
+            for leg in failedLegs { state.health[leg].record(.write) }
+            return state.hash.writeEnded(region: region(of: clone), failedOnSome: true)
+        }
+        clone.end(.requeue)
+        carryOut(actions)
+    }
+
     /// Ends the held writes: pushed back to the core in a noflush suspend, failed otherwise.
     private func releaseHeld(_ outcome: CloneOutcome) {
         let held = state.withLock { state in

@@ -6,26 +6,35 @@ final class MirrorWrite: MirrorLegReceiver {
     private let target: MirrorTarget
     private let clone: Clone
     private let issued: Int
-    private let state: Mutex<(remaining: Int, failedLegs: [Int], error: Errno?)>
+    private let state: Mutex<(remaining: Int, failedLegs: [Int], error: Errno?, handedBack: Bool)>
 
     init(target: MirrorTarget, clone: Clone, count: Int) {
         self.target = target
         self.clone = clone
         issued = count
-        state = Mutex((count, [], nil))
+        state = Mutex((count, [], nil, false))
     }
 
     func legEnded(_ leg: Int, _ error: Errno?) {
-        let done = state.withLock { state -> (failedLegs: [Int], error: Errno?)? in
-            if let error {
+        let done = state.withLock { state -> (failedLegs: [Int], error: Errno?, handedBack: Bool)? in
+            if error == .requeue {
+                state.handedBack = true
+            } else if let error {
                 state.failedLegs.append(leg)
                 state.error = error
             }
             state.remaining -= 1
-            return state.remaining == 0 ? (state.failedLegs, state.error) : nil
+            return state.remaining == 0 ? (state.failedLegs, state.error, state.handedBack) : nil
         }
-        if let done { target.writeEnded(clone, failedLegs: done.failedLegs, issued: issued, error: done.error) }
+        guard let done else { return }
+        if done.handedBack {
+            target.writeHandedBack(clone, failedLegs: done.failedLegs)
+        } else {
+            target.writeEnded(clone, failedLegs: done.failedLegs, issued: issued, error: done.error)
+        }
     }
+
+    var issuingDevice: MappedDevice? { target.context.device }
 }
 
 /// A read retried on the live mirrors after the default one, in order, until one answers.
@@ -55,13 +64,15 @@ final class MirrorRead: BlockIOCompletion {
     }
 
     func endIO(_ error: Errno?) {
-        guard let error else {
-            clone.end(.ok)
+        guard let error, error != .requeue else {
+            clone.end(CloneOutcome(error))
             return
         }
         target.recordFailure(.read, on: current.withLock { $0 })
         if !tryNext() { clone.end(.error(error)) }
     }
+
+    var issuingDevice: MappedDevice? { target.context.device }
 }
 
 /// Resync of one region: read it from the default mirror, write it to the others, then tell
@@ -107,7 +118,9 @@ final class MirrorCopy: MirrorLegReceiver {
     /// Leg `leg`'s answer (the source's read, or a destination's write): a failure is a sync
     /// error on that leg (dm's `S`).
     func legEnded(_ leg: Int, _ error: Errno?) {
-        if error != nil { target.recordFailure(.sync, on: leg) }
+        // A stacked leg that handed the copy back (the device is in a noflush suspend) failed
+        // nothing: the region stays out of sync for the next resync.
+        if error != nil && error != .requeue { target.recordFailure(.sync, on: leg) }
         enum Next { case write, wait, end(Bool) }
         let next = state.withLock { state -> Next in
             if error != nil { state.failed = true }
@@ -135,4 +148,6 @@ final class MirrorCopy: MirrorLegReceiver {
             target.copyEnded(region: region, success: success, took: MonotonicClock.now() - started)
         }
     }
+
+    var issuingDevice: MappedDevice? { target.context.device }
 }

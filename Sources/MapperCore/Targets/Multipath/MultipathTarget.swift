@@ -128,6 +128,8 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
                 }
                 return .path(path)
             }
+            // A bio from a device in a noflush suspend goes back to it, not into the queue.
+            if clone.bio.issuerIsNoflushSuspending { return .requeue }
             if state.queueIfNoPath {
                 state.queue.append(clone)
                 clone.enteredTargetQueue()
@@ -168,7 +170,7 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
         clone.mapContext = nil
         let decision = state.withLock { state -> Decision in
             if state.validPathCount > 0 { return .retry }
-            if mustPushBack(state) { return .requeue }
+            if mustPushBack(state) || clone.bio.issuerIsNoflushSuspending { return .requeue }
             if state.queueIfNoPath {
                 state.queue.append(clone)
                 clone.enteredTargetQueue()
@@ -199,6 +201,22 @@ public final class MultipathTarget: Target, PathStateObserver, @unchecked Sendab
             return clones
         }
         for clone in clones { clone.reissue() }
+    }
+
+    /// A device stacked above this one started a noflush suspend: the clones queued for it
+    /// leave the queue with a requeue (the core hands them back up).
+    public func holderNoflushSuspending() {
+        let clones = state.withLock { state -> [Clone] in
+            var handed: [Clone] = []
+            state.queue.removeAll { clone in
+                guard clone.bio.issuerIsNoflushSuspending else { return false }
+                clone.leftTargetQueue()
+                handed.append(clone)
+                return true
+            }
+            return handed
+        }
+        for clone in clones { clone.end(.requeue) }
     }
 
     /// dm's `queue_if_no_path()`: sets the live value, and the saved one to the old value
