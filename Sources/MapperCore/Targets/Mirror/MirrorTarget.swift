@@ -32,8 +32,6 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         var frozen = false
         /// Recoveries started whose copies have not ended.
         var recoveries = 0
-        /// A write came since resync last started copies: resync yields (one copy at a time).
-        var writesSincePump = false
         /// The end of resync was announced (`mirror.in-sync`) and no region fell out of sync
         /// since.
         var inSyncAnnounced = false
@@ -78,6 +76,9 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     let state: Mutex<State>
     /// The `disk` log (`nil` for `core`).
     let log: DiskRegionLog?
+    /// When the latest I/O mapped through the mirror started (monotonic nanoseconds): resync
+    /// yields while it is recent (``ResyncPacer``). Relaxed: a hint, read by resync alone.
+    let lastForeground = Atomic<Int64>(.min)
 
     /// Copies in flight at most when resync is not paced.
     static let maxRecoveries = 4
@@ -109,6 +110,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     // MARK: I/O
 
     public func map(_ clone: Clone) -> MapResult {
+        lastForeground.store(clone.bio.startedNanos, ordering: .relaxed)
         switch clone.op {
         case .read:
             let leg = legs[defaultLeg]
@@ -124,10 +126,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             return .submitted
         default:
             let region = region(of: clone)
-            let actions = state.withLock { state in
-                state.writesSincePump = true
-                return state.hash.write(clone, region: region)
-            }
+            let actions = state.withLock { $0.hash.write(clone, region: region) }
             carryOut(actions)
             return .submitted
         }
@@ -277,11 +276,12 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         var actions: [RegionHash<Clone>.Action] = []
         let done = state.withLock { state -> Bool in
             guard state.resyncing, !state.frozen else { return false }
-            // Unpaced and with no foreground writes since the last time, a few regions are
-            // copied side by side (the copies of one region are sequential: a read, then the
-            // writes); paced, or yielding to writes, one at a time.
-            let most = state.pacer.bytesPerSecond == 0 && !state.writesSincePump ? Self.maxRecoveries : 1
-            state.writesSincePump = false
+            // Unpaced and with no recent foreground I/O, a few regions are copied side by side
+            // (the copies of one region are sequential: a read, then the writes); paced, or
+            // yielding to foreground I/O, one at a time.
+            let most = state.pacer.copiesAtOnce(
+                idle: Self.maxRecoveries, now: MonotonicClock.now(),
+                lastForeground: lastForeground.load(ordering: .relaxed))
             while state.recoveries < most {
                 guard let started = state.hash.startRecovery() else {
                     guard state.recoveries == 0 else { return false }
@@ -322,11 +322,11 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         if success {
             let bytes = min(regionSize, context.length - UInt64(region) * regionSize) << 9
             let now = MonotonicClock.now()
-            let (due, yielding) = state.withLock { ($0.pacer.copied(bytes, now: now), $0.writesSincePump) }
-            // Paced, the next copy waits on a timer, not on a thread. Yielding to foreground
-            // writes, it also waits as long as this copy took: resync then has at most half
-            // of the mirrors' time.
-            pumpResyncLater(after: max(due - now, yielding ? took : 0))
+            let last = lastForeground.load(ordering: .relaxed)
+            let due = state.withLock { $0.pacer.copied(bytes, took: took, now: now, lastForeground: last) }
+            // Paced, or yielding to foreground I/O, the next copy waits on a timer, not on a
+            // thread.
+            pumpResyncLater(after: due - now)
         } else {
             // Stop at a failing copy; the next resume tries again.
             state.withLock { $0.resyncing = false }
