@@ -5,9 +5,11 @@ import Testing
 /// `AtomicHistogram`: a value lands in the first bucket whose bound is at least the value;
 /// snapshots are cumulative with `+Inf` last.
 struct AtomicHistogramTests {
-    @Test("bounds are inclusive upper limits; +Inf takes the rest", arguments: [
-        (0 as UInt64, 0), (10, 0), (11, 1), (100, 1), (101, 2), (1000, 2), (1001, 3), (UInt64.max / 2, 3),
-    ])
+    @Test(
+        "bounds are inclusive upper limits; +Inf takes the rest",
+        arguments: [
+            (0 as UInt64, 0), (10, 0), (11, 1), (100, 1), (101, 2), (1000, 2), (1001, 3), (UInt64.max / 2, 3),
+        ])
     func bucketOf(value: UInt64, bucket: Int) {
         let histogram = AtomicHistogram(bounds: [10, 100, 1000])
         histogram.record(value)

@@ -21,7 +21,8 @@ struct CloneStorageTests {
         #expect(clones[1].storage.cloneOwner === bio && clones[2].storage.cloneOwner === bio)
         #expect(clones[0].storage.cloneOwner == nil, "the bio does not hold itself")
         #expect(clones.allSatisfy { $0.bio === bio })
-        #expect(zip(clones, targets).allSatisfy { $0.target === $1 }, "each clone calls its own target (its table slot)")
+        #expect(
+            zip(clones, targets).allSatisfy { $0.target === $1 }, "each clone calls its own target (its table slot)")
         #expect(!clones[0].isSame(as: clones[1]) && clones[0].isSame(as: targets[0].held[0]))
         for target in targets { target.endAll(.ok) }
         #expect(await bio.wait() == nil)

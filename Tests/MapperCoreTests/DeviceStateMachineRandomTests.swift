@@ -212,7 +212,9 @@ struct DeviceStateMachineRandomTests {
                 switch action {
                 case .movedToDeferred(let bios, _):
                     for bio in bios {
-                        #expect(places[bio] == .pushback, "\(bio) moved to deferred from \(String(describing: places[bio]))")
+                        #expect(
+                            places[bio] == .pushback, "\(bio) moved to deferred from \(String(describing: places[bio]))"
+                        )
                         places[bio] = .deferred
                     }
                 case .endHeld(let pushback, let deferred, _):

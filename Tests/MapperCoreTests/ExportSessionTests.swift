@@ -90,7 +90,9 @@ struct ExportSessionTests {
             firstIDs.append(id)
             ids.append(id)
             ids.append(second.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id)
-            if index % 100 == 0 { ids.append(fixture.manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id) }
+            if index % 100 == 0 {
+                ids.append(fixture.manager.makeBio(op: .read, sector: 0, sectors: 8, buffer: nil).id)
+            }
         }
         #expect(Set(ids).count == ids.count)
         #expect(firstIDs == firstIDs.sorted())

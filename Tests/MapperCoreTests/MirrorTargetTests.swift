@@ -261,4 +261,17 @@ struct MirrorTargetTests {
         #expect(try await flushing.perform(flush) == .EIO)
         #expect(target.status() == "2 d0 bad 8/8 1 AF 1 core")
     }
+
+    @Test(
+        "clean passes back off when the legs' flush is slow: at most a twentieth of the time, at most 30 s apart",
+        arguments: [
+            (Duration.zero, Duration.milliseconds(500)),
+            (.milliseconds(20), .milliseconds(500)),
+            (.milliseconds(100), .seconds(2)),
+            (.seconds(1), .seconds(20)),
+            (.seconds(5), .seconds(30)),
+        ])
+    func cleanInterval(legFlush: Duration, interval: Duration) {
+        #expect(MirrorTarget.cleanInterval(base: .milliseconds(500), legFlush: legFlush) == interval)
+    }
 }

@@ -38,7 +38,9 @@ struct ShardedCountersTests {
         for cpu in Int32(0)...1 {
             finished.enter()
             let thread = Thread {
-                if cmapper_bind_thread_to_cpu(cpu) == 0 && cmapper_current_cpu() == cpu { bound.add(1, ordering: .relaxed) }
+                if cmapper_bind_thread_to_cpu(cpu) == 0 && cmapper_current_cpu() == cpu {
+                    bound.add(1, ordering: .relaxed)
+                }
                 for _ in 0..<adds { counters.add(0, 1) }
                 finished.leave()
             }

@@ -94,7 +94,9 @@ struct SuspendStressTests {
                     break
                 }
                 if ContinuousClock.now - started > .seconds(5) {
-                    Issue.record("no new I/O for 5 s at cycle \(cycle): \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
+                    Issue.record(
+                        "no new I/O for 5 s at cycle \(cycle): \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })"
+                    )
                     tally.stop.store(true, ordering: .relaxed)
                     return
                 }
@@ -105,7 +107,9 @@ struct SuspendStressTests {
                 do {
                     try await device.suspend(noflush: noflush, timeout: .seconds(5))
                 } catch {
-                    Issue.record("suspend \(device.name) noflush=\(noflush) cycle \(cycle): \(error) \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })")
+                    Issue.record(
+                        "suspend \(device.name) noflush=\(noflush) cycle \(cycle): \(error) \(devices.map { "\($0.name) \($0.info.io) susp=\($0.isSuspended)" }) paths \(fixture.manager.paths.map { "\($0.name)=\($0.isActive)" }) status \(devices.map { $0.liveTable?.targets.map { $0.target.status() } ?? [] })"
+                    )
                     tally.stop.store(true, ordering: .relaxed)
                     return
                 }
@@ -136,6 +140,8 @@ struct SuspendStressTests {
             #expect(submitted > 10_000, "\(device.name): only \(submitted) bios")
         }
         let calls = tally.receivers.withLock { $0.map { $0.calls.load(ordering: .relaxed) } }
-        #expect(calls.allSatisfy { $0 == 1 }, "end-I/O receivers not called exactly once: \(calls.filter { $0 != 1 }.count)")
+        #expect(
+            calls.allSatisfy { $0 == 1 }, "end-I/O receivers not called exactly once: \(calls.filter { $0 != 1 }.count)"
+        )
     }
 }

@@ -56,7 +56,9 @@ struct TableParserTests {
         let fixture = try EngineFixture()
         try await fixture.backend("disk", sectors: 100)
         try await fixture.manager.createDevice(name: "dm0")
-        let error = await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "dm0", text: text) }
+        let error = await #expect(throws: MapperError.self) {
+            try await fixture.manager.load(device: "dm0", text: text)
+        }
         #expect(error?.errno == .EINVAL)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(try fixture.manager.device(named: "dm0").inactiveTable == nil)
@@ -97,7 +99,9 @@ struct TableParserTests {
         try await fixture.backend("disk", sectors: 100)
         let device = try await fixture.manager.createDevice(name: "dm0")
         try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 0")
-        await #expect(throws: MapperError.self) { try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 99") }
+        await #expect(throws: MapperError.self) {
+            try await fixture.manager.load(device: "dm0", text: "0 10 linear disk 99")
+        }
         #expect(device.inactiveTable?.text == "0 10 linear disk 0\n")
         #expect(try fixture.manager.backend(named: "disk").holders.openCount == 1)
     }

@@ -190,6 +190,15 @@ struct MoveEndToEndTests {
             try await server.call(
                 "POST", "/v1/devices/d/move", json: #"{"from":"old","to":"far","maxBytesPerSecond":1}"#), 202, "move")
         #expect(try await waitForPhase(server, "move-1", "syncing")["phase"] as? String == "syncing")
+        // The first region is copied (the write below must find it in sync, to go to both legs).
+        var after = 0
+        var rounds = 0
+        while try await regionsInSync(server, "d")?.0 ?? 0 < 1, rounds < 60 {
+            let reply = try await server.call("GET", "/v1/events?after=\(after)&timeoutMs=1000").json
+            after = reply["last"] as? Int ?? after
+            rounds += 1
+        }
+        #expect(try await regionsInSync(server, "d")?.0 == 1)
         await nbdkit.kill()
         // The write fails on far, lands on old, and is held until the job swaps old back in.
         let block = Data(repeating: 0x9E, count: 4096)

@@ -28,6 +28,8 @@ final class DiskRegionLog: Sendable {
         var mayDiffer: [Bool]
         var generation: UInt64 = 0
         var failed = false
+        /// How long the last flush of the legs before a clean took (nanoseconds).
+        var legFlushNanos: Int64 = 0
     }
 
     init(device: any BlockNode, format: RegionLogFormat) {
@@ -41,6 +43,10 @@ final class DiskRegionLog: Sendable {
 
     /// The generation of the last commit (or load) written.
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// How long the last flush of the legs that a clean mark waited for took: what the next
+    /// clean pass will cost the legs, roughly (``MirrorTarget/cleanInterval(base:legFlush:)``).
+    var legFlushCost: Duration { .nanoseconds(state.withLock { $0.legFlushNanos }) }
 
     /// Reads the log and returns which regions are in sync, then writes the whole log back as
     /// that (dm's `disk_resume`): `sync` makes every region out of sync, `nosync` every region
@@ -96,10 +102,13 @@ final class DiskRegionLog: Sendable {
     /// all of it succeeded.
     func commit(dirty: [Int], clean: [Int], flushingFirst legs: [any BlockDevice]) async -> Bool {
         if !clean.isEmpty {
+            let started = MonotonicClock.now()
             if await AwaitedIO.all(legs.map { AwaitedIO.start(.flush, on: $0) }) != nil {
                 state.withLock { $0.failed = true }
                 return false
             }
+            let took = MonotonicClock.now() - started
+            state.withLock { $0.legFlushNanos = took }
         }
         var blocks = Set<Int>()
         state.withLock { state in

@@ -3,8 +3,10 @@
 ///
 /// Yielding: while the mirror's own I/O was seen within ``foregroundWindow``, one copy runs at
 /// a time and each is followed by a pause ``yieldFactor`` times as long as it took (resync then
-/// has at most a quarter of the legs' time, and of a CPU: measured with `mapperd-bench move`,
-/// half of it left foreground writes at 0.3 to 0.4 of their rate alone, a quarter at 0.55). The signal is the time of the latest foreground I/O, not whether any came
+/// has at most a sixth of the legs' time, and of a CPU). Measured with `mapperd-bench move`
+/// (4 KiB random writes at QD16 over NBD during an unlimited move, against the same alone):
+/// with half the time for resync, 0.3 to 0.4; a quarter, 0.55 on tmpfs and 0.45 on ext4; a
+/// sixth, 0.57 and 0.53. A mirror in sync costs writes a quarter by itself (two legs). The signal is the time of the latest foreground I/O, not whether any came
 /// since the last copy: foreground I/O stalled behind copies would otherwise read as none, and
 /// resync would copy more at once just when it should copy less.
 ///
@@ -39,7 +41,7 @@ struct ResyncPacer: Sendable, Equatable {
     /// How recent foreground I/O makes resync yield (nanoseconds).
     static let foregroundWindow: Int64 = 250_000_000
     /// While yielding, a copy is followed by a pause this many times as long as it took.
-    static let yieldFactor: Int64 = 3
+    static let yieldFactor: Int64 = 5
 
     /// Whether foreground I/O seen at `lastForeground` is recent at `now`.
     static func yielding(now: Int64, lastForeground: Int64) -> Bool {
