@@ -197,6 +197,12 @@ struct MoveJobTests {
             ])
         let holder = try fixture.manager.device(named: "move-1-src0")
         #expect(holder.liveTable?.lines.map(\.text) == [Self.multipathLine])
+        // The job finds both by name: neither may be renamed while it runs.
+        for name in ["mp", "move-1-src0"] {
+            await #expect {
+                try await fixture.manager.renameDevice(named: name, to: "elsewhere")
+            } throws: { ($0 as? MapperError)?.errno == .EBUSY }
+        }
         // The write went through the swap held, and waits in the holder's queue (no path).
         #expect(!bio.state.isFinal && holder.info.io.queued >= 1)
         #expect(try jobs.job("move-1").copiedBytes == 0)
@@ -205,6 +211,7 @@ struct MoveJobTests {
         #expect(await Self.phase(.completed, of: "move-1", fixture, after: mark) != nil)
         #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear new 0"])
         #expect(fixture.manager.node(named: "move-1-src0") == nil && fixture.manager.node(named: "move-1-log0") == nil)
+        try await fixture.manager.renameDevice(named: "mp", to: "moved")
         let moved = try fixture.fileBytes("new", offset: 0, count: 2048 * 512)
         #expect(moved[0..<(16 * 512)].allSatisfy { $0 == 0x41 })
         #expect(moved[(16 * 512)..<(24 * 512)].allSatisfy { $0 == 0x5b })

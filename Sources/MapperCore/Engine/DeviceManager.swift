@@ -10,6 +10,9 @@ import Synchronization
 public final class DeviceManager: Sendable {
     public let engine: EngineServices
     let nodes = Mutex<[String: any BlockNode]>([:])
+    /// Asked before a device is renamed: why it may not be (its name is in use by a job), or
+    /// `nil` (``addRenameCheck(_:)``).
+    private let renameChecks = Mutex<[@Sendable (String) -> String?]>([])
     private let pathRecorder: PathStateRecorder
     /// Wakes the ``PathChecker`` when paths or their checkers change.
     public let checkerWake = Wakeup()
@@ -63,13 +66,16 @@ public final class DeviceManager: Sendable {
 
     /// Adds a backend over the file at `url` (see ``FileBackend/init(name:file:url:createSizeBytes:)``).
     @discardableResult
-    public func createBackend(name: String, file: String, url: URL, sizeBytes: UInt64? = nil) async throws -> FileBackend {
+    public func createBackend(name: String, file: String, url: URL, sizeBytes: UInt64? = nil) async throws
+        -> FileBackend
+    {
         try Self.validateName(name)
         if node(named: name) != nil { throw MapperError(.EEXIST, "name '\(name)' is already taken") }
         let backend = try FileBackend(name: name, file: file, url: url, createSizeBytes: sizeBytes)
         try insert(backend)
         engine.events.append(kind: .backendCreated, detail: name)
-        try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
+        try await engine.store.record(
+            .backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
         return backend
     }
 
@@ -98,7 +104,8 @@ public final class DeviceManager: Sendable {
             throw error
         }
         engine.events.append(kind: .backendCreated, detail: name)
-        try await engine.store.record(.backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
+        try await engine.store.record(
+            .backendAdded(name: name, source: backend.source, sizeSectors: backend.sizeSectors))
         return backend
     }
 
@@ -128,7 +135,9 @@ public final class DeviceManager: Sendable {
     }
 
     /// All backends, sorted by name.
-    public var backends: [any Backend] { nodes.withLock { $0.values.compactMap { $0 as? any Backend } }.sorted { $0.name < $1.name } }
+    public var backends: [any Backend] {
+        nodes.withLock { $0.values.compactMap { $0 as? any Backend } }.sorted { $0.name < $1.name }
+    }
 
     /// A backend's snapshot; `usedBy` lists its paths and the devices mapping onto it.
     public func info(_ backend: any Backend) -> BackendInfo {
@@ -223,7 +232,8 @@ public final class DeviceManager: Sendable {
     public func setChecker(path name: String, _ config: CheckerConfig?) async throws -> Path {
         let path = try path(named: name)
         path.setChecker(config)
-        engine.events.append(kind: .pathChecker, path: name, detail: config.map { "\($0.intervalMs)/\($0.timeoutMs) ms" } ?? "off")
+        engine.events.append(
+            kind: .pathChecker, path: name, detail: config.map { "\($0.intervalMs)/\($0.timeoutMs) ms" } ?? "off")
         try await engine.store.record(.pathChanged(path.info))
         checkerWake.wake()
         return path
@@ -352,10 +362,20 @@ public final class DeviceManager: Sendable {
         try await engine.store.record(.deviceRemoved(name: name))
     }
 
-    /// Renames a device. EEXIST when the new name is taken. Bumps the device's `eventNr`.
+    /// Adds a check asked before every rename: it returns why the device named so may not be
+    /// renamed (the rename then fails with EBUSY), or `nil`.
+    public func addRenameCheck(_ check: @escaping @Sendable (String) -> String?) {
+        renameChecks.withLock { $0.append(check) }
+    }
+
+    /// Renames a device. EEXIST when the new name is taken; EBUSY when a rename check refuses
+    /// (a move job uses the name). Bumps the device's `eventNr`.
     @discardableResult
     public func renameDevice(named name: String, to newName: String) async throws -> MappedDevice {
         try Self.validateName(newName, what: "new name")
+        for check in renameChecks.withLock({ $0 }) {
+            if let reason = check(name) { throw MapperError(.EBUSY, reason) }
+        }
         let device = try nodes.withLock { nodes -> MappedDevice in
             guard let device = nodes[name] as? MappedDevice else {
                 throw MapperError(.ENOENT, "no device named '\(name)'")

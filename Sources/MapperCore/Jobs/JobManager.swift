@@ -24,6 +24,21 @@ public final class JobManager: Service, Sendable {
     public init(manager: DeviceManager, logs: MoveLogStorage) {
         self.manager = manager
         self.logs = logs
+        // A job finds its device and its holder devices by name, at every step and after a
+        // restart: they keep their names until it ends.
+        manager.addRenameCheck { [weak self] name in self?.mover(of: name).map { "'\(name)' is being moved by \($0)" } }
+    }
+
+    /// The job that moves the device `name` or holds a segment of it there: one not ended, or
+    /// failed on the mirror (a cancel still returns the device to `from`).
+    private func mover(of name: String) -> String? {
+        state.withLock { state in
+            state.runners.values.first { runner in
+                let job = runner.job
+                return (!job.machine.phase.isFinal || job.machine.onMirror)
+                    && (job.device == name || runner.holderNames.contains(name))
+            }?.id
+        }
     }
 
     public func run() async throws {

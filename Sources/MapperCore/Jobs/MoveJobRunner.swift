@@ -40,6 +40,9 @@ final class MoveJobRunner: Sendable {
         self.logs = logs
     }
 
+    /// The devices the job makes to hold multipath segments (``MovePlan/Holder``).
+    var holderNames: [String] { plan.segments.compactMap(\.holder?.name) }
+
     /// The job as it stands.
     var job: MoveJob { state.withLock { $0.job } }
 
