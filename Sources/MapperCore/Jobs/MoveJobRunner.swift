@@ -5,7 +5,7 @@ import Synchronization
 /// (operator requests, progress) are fed to the machine under the runner's lock and their
 /// actions queued; ``run()`` takes them in order, one at a time, and feeds back how each table
 /// swap ended. While the job syncs, the loop samples the mirrors' progress every
-/// ``sampleInterval`` (and at once when an input wakes it).
+/// ``sampleInterval`` (and at once when an input or a mirror reaching sync wakes it).
 ///
 /// Durability: a `persist` action is awaited before the next action runs, so a phase is on
 /// disk before the swap it leads to starts; a restart repeats a swap that may have happened
@@ -83,8 +83,27 @@ final class MoveJobRunner: Sendable {
     }
 
     /// Runs the job until it ends or the task is cancelled (server shutdown: the job is taken
-    /// up again at the next start).
+    /// up again at the next start). A mirror of the device reaching sync (`mirror.in-sync`)
+    /// wakes it at once: the job does not wait for its next sample to finish.
     func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in await wakeOnSync() }
+            await carryOutUntilEnded()
+            group.cancelAll()
+        }
+    }
+
+    /// Wakes the loop at each `mirror.in-sync` event of the job's device, until cancelled.
+    private func wakeOnSync() async {
+        let events = manager.engine.events
+        var seen = events.lastSeq
+        while let event = await events.first(.mirrorInSync, after: seen) {
+            seen = event.seq
+            if event.device == job.device { wakeup.wake() }
+        }
+    }
+
+    private func carryOutUntilEnded() async {
         while !Task.isCancelled {
             while let action = state.withLock({ $0.pending.isEmpty ? nil : $0.pending.removeFirst() }) {
                 await carryOut(action)
