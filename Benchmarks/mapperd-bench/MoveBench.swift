@@ -3,6 +3,7 @@ import Logging
 import MapperCore
 import MapperNBD
 import ServiceLifecycle
+import Synchronization
 
 /// `mapperd-bench move`: move jobs, started as the REST handler starts them (``JobManager``),
 /// on a 1 GiB linear device between two file backends.
@@ -121,6 +122,8 @@ struct MoveBench {
         let jobs: JobManager
         let manager: DeviceManager
         var onA = true
+        /// Set when ``during(rate:_:)``'s body has ended: no further move starts.
+        let stopping = Atomic<Bool>(false)
 
         init(jobs: JobManager, manager: DeviceManager) {
             self.jobs = jobs
@@ -141,11 +144,14 @@ struct MoveBench {
         /// another; returns its result once the move under way when it ended has ended too.
         func during<T: Sendable>(rate: UInt64, _ body: @escaping @Sendable () throws -> T) async throws -> T {
             let work = Task.detached { try body() }
+            // Stopped by a flag, not by cancelling the task: a cancelled task's waits for the
+            // job's events would return at once, and it would spin until the move ended.
+            stopping.store(false, ordering: .relaxed)
             let moving = Task {
-                while !Task.isCancelled { _ = try await self.once(rate: rate) }
+                while !self.stopping.load(ordering: .relaxed) { _ = try await self.once(rate: rate) }
             }
             let result = try await work.value
-            moving.cancel()
+            stopping.store(true, ordering: .relaxed)
             try await moving.value
             return result
         }

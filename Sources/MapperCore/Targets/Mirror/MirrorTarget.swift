@@ -167,7 +167,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     var liveLegs: [Int] { state.withLock { state in legs.indices.filter { !state.dead.contains($0) } } }
 
     /// The default mirror: the first leg not dead (reads and resync copies come from it).
-    var defaultLeg: Int { liveLegs.first ?? 0 }
+    var defaultLeg: Int { state.withLock { state in legs.indices.first { !state.dead.contains($0) } ?? 0 } }
 
     /// A write that all its mirrors answered: ends its clone (or, with `handle_errors` and a
     /// leg that failed, holds it) and tells the region hash.
