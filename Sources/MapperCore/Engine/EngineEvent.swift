@@ -52,6 +52,9 @@ public struct EngineEvent: Sendable, Equatable {
         case mirrorInSync = "mirror.in-sync"
         case mirrorLegFailed = "mirror.leg-failed"
         case mirrorLogFailed = "mirror.log-failed"
+        case thinLowWater = "thin.low-water"
+        case thinOutOfSpace = "thin.out-of-space"
+        case thinPoolFailed = "thin.pool-failed"
         case jobPhase = "job.phase"
     }
 }

@@ -20,6 +20,11 @@ public final class EngineServices: Sendable {
     /// none is given; its interval also times `no_path_retry` for paths without a checker.
     public let defaultChecker: CheckerConfig
     private let lastBioID: Atomic<UInt64>
+    /// The engine's thin pools, by metadata device.
+    public let thinPools = ThinPoolRegistry()
+    /// How long a thin pool out of data space holds writes that need a block before failing
+    /// them with ENOSPC (dm-thin's `no_space_timeout`); zero: for ever.
+    public let thinNoSpaceTimeout: Duration
 
     public init(
         targetTypes: TargetRegistry = TargetRegistry(), events: EventLog = EventLog(),
@@ -27,8 +32,10 @@ public final class EngineServices: Sendable {
         journal: any BioJournal = InMemoryBioJournal(keepsEntries: false),
         store: any StateStore = InMemoryStateStore(), logger: Logger = Logger(label: "mapperd.core"),
         queueLimits: QueueLimits = .defaults, lastBioID: UInt64 = 0,
-        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults
+        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults,
+        thinNoSpaceTimeout: Duration = .seconds(60)
     ) {
+        self.thinNoSpaceTimeout = thinNoSpaceTimeout
         self.heldIO = HeldIO(limits: queueLimits)
         self.connector = connector
         self.defaultChecker = defaultChecker

@@ -13,6 +13,7 @@ public final class TargetRegistry: Sendable {
     public static let builtIn: [TargetType] = [
         LinearTarget.type, StripedTarget.type, ZeroTarget.type, ErrorTarget.type,
         DelayTarget.type, FlakeyTarget.type, MultipathTarget.type, MirrorTarget.type,
+        ThinPoolTarget.type, ThinTarget.type,
     ]
 
     /// Adds or replaces a type (tests register their own).

@@ -1,0 +1,45 @@
+import Synchronization
+
+/// The engine's thin pools, one per metadata device (dm's pool table): a pool outlives the
+/// tables that name it, so that a reloaded `thin-pool` line takes over the pool of the line it
+/// replaces, with its open metadata and the I/O it holds.
+public final class ThinPoolRegistry: Sendable {
+    private let pools = Mutex<[ObjectIdentifier: (pool: ThinPool, users: Int)]>([:])
+
+    public init() {}
+
+    /// The pool on `arguments`' metadata device, made if there is none; one more user.
+    func acquire(_ arguments: ThinPoolArguments, engine: EngineServices) throws -> ThinPool {
+        let key = ObjectIdentifier(arguments.metadataDevice)
+        return try pools.withLock { pools in
+            if let entry = pools[key] {
+                guard entry.pool.dataBlockSectors == arguments.dataBlockSectors else {
+                    throw MapperError(
+                        .EINVAL,
+                        "the pool on '\(arguments.metadataDevice.name)' has \(entry.pool.dataBlockSectors)-sector blocks"
+                    )
+                }
+                pools[key] = (entry.pool, entry.users + 1)
+                return entry.pool
+            }
+            let pool = ThinPool(arguments: arguments, engine: engine)
+            pools[key] = (pool, 1)
+            return pool
+        }
+    }
+
+    /// One user less; the last one closes the pool.
+    func release(_ pool: ThinPool) {
+        let key = ObjectIdentifier(pool.metadataDevice)
+        let last = pools.withLock { pools -> Bool in
+            guard let entry = pools[key], entry.pool === pool else { return false }
+            if entry.users > 1 {
+                pools[key] = (pool, entry.users - 1)
+                return false
+            }
+            pools[key] = nil
+            return true
+        }
+        if last { pool.close() }
+    }
+}

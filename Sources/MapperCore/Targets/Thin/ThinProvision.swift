@@ -1,0 +1,86 @@
+/// The writes that give a block of a thin device its first data block, or a copy of a shared
+/// one (dm-thin's `schedule_zero` and `schedule_copy`): the whole new block is written in one
+/// request, made of the clone's data and, around it, zeroes or the old block's data (read
+/// first). A write covering the whole block is sent as it is; with `skip_block_zeroing` a
+/// partial write to a new block writes its own sectors only. Then
+/// ``ThinPool/provisioned(_:key:dataBlock:error:)`` maps the block.
+final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
+    private let pool: ThinPool
+    private let clone: Clone
+    private let key: ThinPool.Key
+    private let offset: UInt64
+    private let to: UInt64
+    private let from: UInt64?
+    private let zeroing: Bool
+    private let device: any BlockDevice
+    /// The whole block being assembled (`nil` when the clone's own buffer is written).
+    private var block: IOBuffer?
+    private var reading = false
+
+    init(
+        pool: ThinPool, clone: Clone, key: ThinPool.Key, offset: UInt64, to: UInt64, from: UInt64?, zeroing: Bool,
+        device: any BlockDevice
+    ) {
+        self.pool = pool
+        self.clone = clone
+        self.key = key
+        self.offset = offset
+        self.to = to
+        self.from = from
+        self.zeroing = zeroing
+        self.device = device
+    }
+
+    var issuingDevice: MappedDevice? { clone.device }
+
+    private var blockSectors: UInt64 { pool.dataBlockSectors }
+
+    func start() {
+        if offset == 0 && clone.sectors == blockSectors {
+            writeOwn(at: to * blockSectors)
+        } else if let from {
+            let buffer = IOBuffer.uninitialized(count: Int(blockSectors) << 9)
+            block = buffer
+            reading = true
+            device.submit(
+                BlockRequest(
+                    op: .read, sector: from * blockSectors, sectors: blockSectors, buffer: buffer, bufferOffset: 0,
+                    completion: self))
+        } else if !zeroing {
+            writeOwn(at: to * blockSectors + offset)
+        } else {
+            let buffer = IOBuffer(count: Int(blockSectors) << 9)
+            block = buffer
+            writeBlock(buffer)
+        }
+    }
+
+    func endIO(_ error: Errno?) {
+        if reading, error == nil, let block {
+            reading = false
+            writeBlock(block)
+            return
+        }
+        pool.provisioned(clone, key: key, dataBlock: to, error: error)
+    }
+
+    /// Writes the clone's own data at `sector` of the data device.
+    private func writeOwn(at sector: UInt64) {
+        device.submit(
+            BlockRequest(
+                op: .write, sector: sector, sectors: clone.sectors, buffer: clone.bio.buffer,
+                bufferOffset: clone.bufferOffset, completion: self))
+    }
+
+    /// Copies the clone's data into `buffer` at its offset and writes the whole block.
+    private func writeBlock(_ buffer: IOBuffer) {
+        if let source = clone.bio.buffer {
+            buffer.pointer(at: Int(offset) << 9).copyMemory(
+                from: source.pointer(at: clone.bufferOffset), byteCount: Int(clone.sectors) << 9)
+        }
+        device.submit(
+            BlockRequest(
+                op: .write, sector: to * blockSectors, sectors: blockSectors, buffer: buffer, bufferOffset: 0,
+                completion: self))
+    }
+}
