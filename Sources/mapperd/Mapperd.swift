@@ -10,6 +10,6 @@ struct Mapperd: AsyncParsableCommand {
         commandName: "mapperd",
         abstract: "A userspace device-mapper managed over REST/JSON.",
         version: MapperdVersion.string,
-        subcommands: [ServeCommand.self, MigrateCommand.self, VersionCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, ThinCheckCommand.self, VersionCommand.self]
     )
 }

@@ -33,8 +33,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Bytes of held I/O (queued, pushed back, deferred) one device takes before refusing new bios (env MAPPERD_MAX_QUEUED_BYTES).")
-    var maxQueuedBytes: Int = environment["MAPPERD_MAX_QUEUED_BYTES"].flatMap(Int.init) ?? QueueLimits.defaults.deviceBytes
+        help:
+            "Bytes of held I/O (queued, pushed back, deferred) one device takes before refusing new bios (env MAPPERD_MAX_QUEUED_BYTES)."
+    )
+    var maxQueuedBytes: Int =
+        environment["MAPPERD_MAX_QUEUED_BYTES"].flatMap(Int.init) ?? QueueLimits.defaults.deviceBytes
 
     @Option(
         name: .long,
@@ -51,34 +54,50 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("nbd-socket"), help: "Also serve NBD on this unix socket (env MAPPERD_NBD_SOCKET).")
     var nbdSocketOption: String?
     /// The option, else the environment (an empty variable is unset).
-    var nbdSocket: String? { nbdSocketOption ?? Self.environment["MAPPERD_NBD_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } }
+    var nbdSocket: String? {
+        nbdSocketOption ?? Self.environment["MAPPERD_NBD_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Flag(name: .long, help: "Do not serve NBD (env MAPPERD_NO_NBD=1).")
     var noNbd = environment["MAPPERD_NO_NBD"].map { $0 == "1" || $0 == "true" } ?? false
 
-    @Option(name: .customLong("nbd-default-export"), help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
+    @Option(
+        name: .customLong("nbd-default-export"),
+        help: "The device an empty NBD export name means (env MAPPERD_NBD_DEFAULT_EXPORT).")
     var nbdDefaultExportOption: String?
     /// The option, else the environment (an empty variable is unset).
-    var nbdDefaultExport: String? { nbdDefaultExportOption ?? Self.environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 } }
+    var nbdDefaultExport: String? {
+        nbdDefaultExportOption ?? Self.environment["MAPPERD_NBD_DEFAULT_EXPORT"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
-    @Option(name: .customLong("nbd-tls-psk"), help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK).")
+    @Option(
+        name: .customLong("nbd-tls-psk"), help: "TLS pre-shared keys for NBD, psktool format (env MAPPERD_NBD_TLS_PSK)."
+    )
     var nbdTlsPskOption: String?
     /// The option, else the environment (an empty variable is unset).
-    var nbdTlsPsk: String? { nbdTlsPskOption ?? Self.environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 } }
+    var nbdTlsPsk: String? {
+        nbdTlsPskOption ?? Self.environment["MAPPERD_NBD_TLS_PSK"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Option(
         name: .customLong("nbd-close-deadline-ms"),
-        help: "Milliseconds a disconnecting NBD client's requests in flight may take before its connection closes anyway (env MAPPERD_NBD_CLOSE_DEADLINE_MS).")
+        help:
+            "Milliseconds a disconnecting NBD client's requests in flight may take before its connection closes anyway (env MAPPERD_NBD_CLOSE_DEADLINE_MS)."
+    )
     var nbdCloseDeadlineMs: Int = environment["MAPPERD_NBD_CLOSE_DEADLINE_MS"].flatMap(Int.init) ?? 10_000
 
     @Option(
         name: .customLong("nbd-busy-poll-us"),
-        help: "Microseconds an NBD connection that falls idle keeps polling for its client's next request before its thread may sleep; 0 = never (env MAPPERD_NBD_BUSY_POLL_US).")
+        help:
+            "Microseconds an NBD connection that falls idle keeps polling for its client's next request before its thread may sleep; 0 = never (env MAPPERD_NBD_BUSY_POLL_US)."
+    )
     var nbdBusyPollUs: Int = environment["MAPPERD_NBD_BUSY_POLL_US"].flatMap(Int.init) ?? 50
 
     @Option(
         name: .long,
-        help: "Default milliseconds between path checks; NBD paths are checked by default (env MAPPERD_POLLING_INTERVAL_MS).")
+        help:
+            "Default milliseconds between path checks; NBD paths are checked by default (env MAPPERD_POLLING_INTERVAL_MS)."
+    )
     var pollingIntervalMs: Int = environment["MAPPERD_POLLING_INTERVAL_MS"].flatMap(Int.init) ?? 5000
 
     @Option(name: .long, help: "Default milliseconds one path check may take (env MAPPERD_CHECKER_TIMEOUT_MS).")
@@ -89,7 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Milliseconds one request to a remote NBD export may take before its connection is dropped (env MAPPERD_NBD_REQUEST_TIMEOUT_MS).")
+        help:
+            "Milliseconds one request to a remote NBD export may take before its connection is dropped (env MAPPERD_NBD_REQUEST_TIMEOUT_MS)."
+    )
     var nbdRequestTimeoutMs: Int = environment["MAPPERD_NBD_REQUEST_TIMEOUT_MS"].flatMap(Int.init) ?? 30000
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -116,7 +137,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--polling-interval-ms / --checker-timeout-ms: \(error.message)")
         }
         guard (10...600_000).contains(nbdConnectTimeoutMs), (10...3_600_000).contains(nbdRequestTimeoutMs) else {
-            throw ValidationError("--nbd-connect-timeout-ms must be 10...600000 and --nbd-request-timeout-ms 10...3600000")
+            throw ValidationError(
+                "--nbd-connect-timeout-ms must be 10...600000 and --nbd-request-timeout-ms 10...3600000")
         }
     }
 
@@ -147,9 +169,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "refusing to listen on non-loopback address '\(host)' without a token (--token-file or MAPPERD_TOKEN)")
         }
-        var nbd = noNbd ? nil : NBDConfiguration(
-            host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport,
-            closeDeadline: .milliseconds(nbdCloseDeadlineMs), busyPoll: .microseconds(nbdBusyPollUs))
+        var nbd =
+            noNbd
+            ? nil
+            : NBDConfiguration(
+                host: host, port: nbdPort, socketPath: nbdSocket, defaultExport: nbdDefaultExport,
+                closeDeadline: .milliseconds(nbdCloseDeadlineMs), busyPoll: .microseconds(nbdBusyPollUs))
         if nbd != nil, let nbdTlsPsk {
             do {
                 nbd?.tlsKeys = try NBDPreSharedKeys(contentsOf: nbdTlsPsk)
@@ -161,7 +186,8 @@ struct ServeCommand: AsyncParsableCommand {
             // NBD has no bearer token: a network listener needs TLS. Unix sockets and loopback
             // need none.
             throw ValidationError(
-                "refusing to serve NBD on non-loopback address '\(host)' without TLS; give --nbd-tls-psk FILE, or --no-nbd")
+                "refusing to serve NBD on non-loopback address '\(host)' without TLS; give --nbd-tls-psk FILE, or --no-nbd"
+            )
         }
         configuration.nbd = nbd
         let runtime: MapperRuntime

@@ -19,7 +19,7 @@ struct ThinMetadataTests {
         }
 
         func load(
-            metadataBlocks: Int = 64, dataBlocks: Int = 256, dataBlockSectors: UInt64 = 128, maxEntries: Int = 4,
+            metadataBlocks: Int = 64, dataBlocks: Int? = 256, dataBlockSectors: UInt64? = 128, maxEntries: Int = 4,
             checking: Bool = true
         ) -> Result<ThinMetadata, LoadFailure> {
             var loader = ThinMetadataLoader(

@@ -1,3 +1,4 @@
+import Foundation
 import MapperTestSupport
 import Testing
 
@@ -98,6 +99,18 @@ struct ThinTargetTests {
         #expect(try await Self.flush(fixture, thin) == nil)
         try await fixture.manager.removeDevice(named: "t")
         try await fixture.manager.removeDevice(named: "pool")
+        // Offline, the check finds what was committed; a flipped byte in a node is found too.
+        let file = fixture.directory.appendingPathComponent("meta.img")
+        let report = try ThinMetadataCheck.check(file: file)
+        #expect(report.transactionID == 5 && report.devices == 2 && report.dataBlocksUsed == 2)
+        #expect(report.mappedBlocks == 2 && report.dataBlocks == 16 && report.dataBlockSectors == 128)
+        var bytes = try Data(contentsOf: file)
+        let corrupt = fixture.directory.appendingPathComponent("corrupt.img")
+        for block in 2..<(bytes.count / 4096) where bytes[block * 4096 + 4] == 0x4C {
+            bytes[block * 4096 + 40] ^= 0xFF
+        }
+        try bytes.write(to: corrupt)
+        #expect(throws: MapperError.self) { try ThinMetadataCheck.check(file: corrupt) }
         let again = try await fixture.device("pool", table: "0 2048 thin-pool meta data 128 2")
         let target = try #require(again.liveTable?.targets.first?.target as? ThinPoolTarget)
         #expect(target.status().hasPrefix("5 "))

@@ -22,8 +22,9 @@ struct ThinMetadataLoader: Sendable {
     }
 
     let metadataBlocks: Int
-    let dataBlocks: Int
-    let dataBlockSectors: UInt64
+    /// The table's geometry; `nil`: the superblock's (`thin-check`, which has no table).
+    let dataBlocks: Int?
+    let dataBlockSectors: UInt64?
     let maxEntries: Int
     let checking: Bool
 
@@ -52,7 +53,7 @@ struct ThinMetadataLoader: Sendable {
     private var frontier: [UInt64] = []
 
     init(
-        metadataBlocks: Int, dataBlocks: Int, dataBlockSectors: UInt64,
+        metadataBlocks: Int, dataBlocks: Int?, dataBlockSectors: UInt64?,
         maxEntries: Int = ThinMetadataFormat.maxEntries, checking: Bool = false
     ) {
         self.metadataBlocks = metadataBlocks
@@ -61,7 +62,7 @@ struct ThinMetadataLoader: Sendable {
         self.maxEntries = maxEntries
         self.checking = checking
         meta = ThinSpaceMap(count: metadataBlocks)
-        data = ThinSpaceMap(count: dataBlocks)
+        data = ThinSpaceMap(count: 0)
     }
 
     func start() -> Step { .read([0, 1]) }
@@ -100,14 +101,17 @@ struct ThinMetadataLoader: Sendable {
             }
         }
         guard let newest = found.max(by: { $0.generation < $1.generation }) else {
-            if written == 0 {
+            if written == 0, let dataBlocks, let dataBlockSectors {
                 return .loaded(
                     ThinMetadata(
                         metadataBlocks: metadataBlocks, dataBlocks: dataBlocks, dataBlockSectors: dataBlockSectors,
                         maxEntries: maxEntries))
             }
+            if written == 0 { return .failed("the metadata device is empty (never formatted)") }
             return .failed("not a thin pool's metadata (\(problems.joined(separator: "; ")))")
         }
+        let dataBlockSectors = self.dataBlockSectors ?? newest.dataBlockSectors
+        let dataBlocks = self.dataBlocks ?? Int(clamping: newest.dataBlocks)
         guard newest.dataBlockSectors == dataBlockSectors else {
             return .failed(
                 "the metadata's data block size is \(newest.dataBlockSectors) sectors, the table's \(dataBlockSectors)")
@@ -121,6 +125,7 @@ struct ThinMetadataLoader: Sendable {
             )
         }
         superblock = newest
+        data = ThinSpaceMap(count: dataBlocks)
         meta.increment(0)
         meta.increment(1)
         phase = .lists
@@ -222,7 +227,7 @@ struct ThinMetadataLoader: Sendable {
         let held = heldBlocks.isEmpty ? nil : (devices: heldDevices, blocks: heldBlocks)
         return .loaded(
             ThinMetadata(
-                superblock: superblock, metadataBlocks: metadataBlocks, dataBlocks: dataBlocks, maxEntries: maxEntries,
+                superblock: superblock, metadataBlocks: metadataBlocks, dataBlocks: data.count, maxEntries: maxEntries,
                 nodes: nodes, meta: meta, data: data, devices: devices, deviceListBlocks: deviceListBlocks, held: held))
     }
 
