@@ -1,12 +1,12 @@
 import ArgumentParser
 import MapperAPI
 
-/// `backend create|list|remove`: files (in the server's data directory) or remote NBD
+/// `backend create|list|resize|remove`: files (in the server's data directory) or remote NBD
 /// exports that act as disks.
 struct BackendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend", abstract: "Backends: files or NBD exports acting as disks.",
-        subcommands: [Create.self, List.self, Remove.self])
+        subcommands: [Create.self, List.self, Resize.self, Remove.self])
 
     struct Create: Verb {
         static let configuration = CommandConfiguration(
@@ -54,6 +54,24 @@ struct BackendCommand: AsyncParsableCommand {
                 ]
             }
             print(Output.columns(["name", "kind", "size", "connected", "used_by", "source"], rows))
+        }
+    }
+
+    struct Resize: Verb {
+        static let configuration = CommandConfiguration(
+            commandName: "resize", abstract: "Grow a file backend (a thin pool's data device, before its reload).")
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The backend's name.") var name: String
+        @Option(help: "The new size in bytes (a multiple of 512, not smaller than now).") var size: Int64
+
+        var label: String { "backend resize \(name)" }
+
+        func execute(_ api: API) async throws {
+            let backend = try await api.client.resizeBackend(
+                path: .init(name: name), body: .json(.init(sizeBytes: size))
+            ).ok.body.json
+            if global.json { try printJSON(backend) }
         }
     }
 

@@ -50,6 +50,15 @@ struct RouterTests {
             #expect(backends?.map { $0["name"] as? String } == ["d0"])
             #expect(backends?.first?["sizeBytes"] as? Int == 1_048_576)
             #expect(try await client.call(.get, "/v1/backends/nope").status == 404)
+            // A file backend grows (the new part a hole), never shrinks.
+            let grown = try await client.call(.put, "/v1/backends/d0", json: #"{"sizeBytes":2097152}"#)
+            #expect(grown.status == 200 && grown.json["sizeSectors"] as? Int == 4096)
+            let attributes = try FileManager.default.attributesOfItem(
+                atPath: fixture.directory.appendingPathComponent("d0.img").path)
+            #expect(attributes[.size] as? Int == 2_097_152)
+            #expect(try await client.call(.put, "/v1/backends/d0", json: #"{"sizeBytes":1048576}"#).code == "EINVAL")
+            #expect(try await client.call(.put, "/v1/backends/d0", json: #"{"sizeBytes":1000}"#).status == 400)
+            #expect(try await client.call(.put, "/v1/backends/nope", json: #"{"sizeBytes":1048576}"#).status == 404)
             #expect(try await client.call(.delete, "/v1/backends/d0").status == 204)
             #expect(FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("d0.img").path))
         }

@@ -1,5 +1,6 @@
 import CMapperSys
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -17,7 +18,10 @@ public final class FileBackend: Backend, PathTransport {
     public let file: String
     /// The absolute path opened.
     public let url: URL
-    public let sizeSectors: UInt64
+    /// The size: grows with ``grow(toBytes:)``, never shrinks. Relaxed: a request checked
+    /// against the old size while the file grows is checked against a size it had.
+    public var sizeSectors: UInt64 { size.load(ordering: .relaxed) }
+    private let size: Atomic<UInt64>
     public let holders = Holders()
     public var kind: BlockNodeKind { .backend }
     public var source: BackendSource { .file(file) }
@@ -97,7 +101,7 @@ public final class FileBackend: Backend, PathTransport {
             throw MapperError(.EINVAL, "backend file '\(file)' has \(size) bytes, not a positive multiple of 512")
         }
         self.fd = fd
-        self.sizeSectors = size >> 9
+        self.size = Atomic(size >> 9)
         shardFDs = .allocate(capacity: shardFDCount)
         shardFDs[0] = fd
         for shard in 1..<max(shardFDCount, 1) {
@@ -110,6 +114,27 @@ public final class FileBackend: Backend, PathTransport {
         for shard in 0..<max(shardFDCount, 1) where shard == 0 || shardFDs[shard] != fd {
             _ = cmapper_set_noatime(shardFDs[shard])
         }
+    }
+
+    /// Grows the file to `bytes` (a multiple of 512): I/O may use the new sectors once this
+    /// returns. Smaller than now is EINVAL (the file is never cut); equal changes nothing.
+    /// `ftruncate` only sets the size (the new part is a hole), so it does not wait for the disk.
+    public func grow(toBytes bytes: UInt64) throws {
+        let current = sizeSectors
+        guard bytes % 512 == 0, bytes > 0 else {
+            throw MapperError(.EINVAL, "size \(bytes) is not a positive multiple of 512")
+        }
+        guard bytes >> 9 >= current else {
+            throw MapperError(.EINVAL, "backend '\(name)' has \(current << 9) bytes: it can grow, not shrink")
+        }
+        guard bytes >> 9 > current else { return }
+        guard ftruncate(fd, off_t(bytes)) == 0 else {
+            let err = Errno.current
+            throw MapperError(
+                err == .ENOSPC ? .ENOSPC : .EINVAL,
+                "cannot grow backend file '\(file)' to \(bytes) bytes: \(String(cString: strerror(err.rawValue)))")
+        }
+        size.store(bytes >> 9, ordering: .relaxed)
     }
 
     deinit {
@@ -146,7 +171,9 @@ public final class FileBackend: Backend, PathTransport {
     public func submit(remapped clone: Clone, to sector: UInt64) {
         if clone.withBio({ $0.op.mayBlock }) {
             // The clone's storage, captured, keeps its bio alive until it ends.
-            BlockingIO.run { [self] in clone.endIO(perform(op: clone.bio.op, sector: sector, sectors: clone.sectors, data: nil)) }
+            BlockingIO.run { [self] in
+                clone.endIO(perform(op: clone.bio.op, sector: sector, sectors: clone.sectors, data: nil))
+            }
             return
         }
         let error = clone.withBio { bio in

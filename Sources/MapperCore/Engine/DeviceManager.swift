@@ -79,6 +79,25 @@ public final class DeviceManager: Sendable {
         return backend
     }
 
+    /// Grows the file backend `name` to `sizeBytes` (``FileBackend/grow(toBytes:)``), so that
+    /// tables over it can be reloaded longer (a thin pool's data device). ENOTSUP for a remote
+    /// backend (its export decides its size).
+    @discardableResult
+    public func resizeBackend(named name: String, sizeBytes: UInt64) async throws -> any Backend {
+        let found = try backend(named: name)
+        guard let file = found as? FileBackend else {
+            throw MapperError(.ENOTSUP, "backend '\(name)' is remote: its export decides its size")
+        }
+        let before = file.sizeSectors
+        try file.grow(toBytes: sizeBytes)
+        guard file.sizeSectors != before else { return file }
+        engine.events.append(kind: .backendResized, detail: "\(name) \(before << 9) -> \(sizeBytes) bytes")
+        // After the file grew: a crash in between leaves a larger file, which start-up takes as
+        // it is, never a record larger than the file.
+        try await engine.store.record(.backendAdded(name: name, source: file.source, sizeSectors: file.sizeSectors))
+        return file
+    }
+
     /// Adds a backend on the remote export at `uri`, connecting to learn its size (which must
     /// equal `sizeBytes` when given: EINVAL). ENOTSUP without a connector; the connection's
     /// errors (ECONNREFUSED, ETIMEDOUT, ENOENT for an unknown export, ...) as they come.

@@ -24,6 +24,7 @@ public struct EngineEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case backendCreated = "backend.created"
         case backendRemoved = "backend.removed"
+        case backendResized = "backend.resized"
         case pathCreated = "path.created"
         case pathRemoved = "path.removed"
         case pathFault = "path.fault"

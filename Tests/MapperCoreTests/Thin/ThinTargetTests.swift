@@ -145,7 +145,7 @@ struct ThinTargetTests {
     @Test("out of data space, writes are held until the pool grows, then land")
     func outOfSpaceHeldUntilGrown() async throws {
         let fixture = try EngineFixture()
-        let (pool, thin) = try await Self.pool(fixture, dataBlocks: 2)
+        let (pool, thin) = try await Self.pool(fixture, dataBlocks: 2, dataSectors: 256)
         let mark = fixture.engine.events.lastSeq
         #expect(try await fixture.write(thin, sector: 0, sectors: 256, byte: 0x66) == nil)
         let held = fixture.writeBio(sector: 256, sectors: 128, byte: 0x77)
@@ -155,6 +155,11 @@ struct ThinTargetTests {
         #expect(await fixture.waitForEvent(.thinOutOfSpace, after: mark)?.device == "pool")
         let poolTarget = try #require(pool.liveTable?.targets.first?.target as? ThinPoolTarget)
         #expect(poolTarget.status().contains(" 2/2 - out_of_data_space "))
+        // A longer table does not fit on the data backend until it grows.
+        await #expect(throws: MapperError.self) {
+            try await fixture.manager.load(device: "pool", text: "0 512 thin-pool meta data 128 2")
+        }
+        try await fixture.manager.resizeBackend(named: "data", sizeBytes: 512 * 512)
         // The pool grows: a noflush suspend, a longer table, a resume.
         try await pool.suspend(noflush: true)
         try await fixture.manager.load(device: "pool", text: "0 512 thin-pool meta data 128 2")
