@@ -11,7 +11,8 @@ extension APIHandler {
 
     func flushDevice(_ input: Operations.FlushDevice.Input) async throws -> Operations.FlushDevice.Output {
         let outcome = try await data.flush(
-            device: input.path.name, respondAsync: Self.prefersAsync(input.headers.prefer), idempotencyKey: input.headers.idempotencyKey)
+            device: input.path.name, respondAsync: Self.prefersAsync(input.headers.prefer),
+            idempotencyKey: input.headers.idempotencyKey)
         return Self.respond(
             outcome, completed: { .noContent(.init(headers: .init(bioId: $0))) },
             accepted: {

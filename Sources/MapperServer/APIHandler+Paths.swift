@@ -33,7 +33,8 @@ extension APIHandler {
     func setPathChecker(_ input: Operations.SetPathChecker.Input) async throws -> Operations.SetPathChecker.Output {
         guard case .json(let body) = input.body else { throw MapperError(.EINVAL, "JSON body required") }
         let defaults = runtime.manager.engine.defaultChecker
-        let config = try body.enabled
+        let config =
+            try body.enabled
             ? CheckerConfig(
                 intervalMs: body.intervalMs ?? defaults.intervalMs, timeoutMs: body.timeoutMs ?? defaults.timeoutMs)
             : nil

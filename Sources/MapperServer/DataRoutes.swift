@@ -68,7 +68,8 @@ struct DataRoutes: Sendable {
         }
         var body = request.body.makeAsyncIterator()
         do {
-            return try await Self.collect(&body, declared: request.headers[.contentLength].flatMap(Int.init), limit: limit)
+            return try await Self.collect(
+                &body, declared: request.headers[.contentLength].flatMap(Int.init), limit: limit)
         } catch {
             _ = await RequestBodyTap.drain(&body, upTo: runtime.configuration.drainLimit)
             throw error

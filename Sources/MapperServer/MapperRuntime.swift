@@ -41,7 +41,8 @@ public final class MapperRuntime: Sendable {
         manager = DeviceManager(
             engine: store.engineServices(
                 queueLimits: configuration.queueLimits, logger: logger,
-                connector: NBDConnector(configuration: configuration.nbdClient), defaultChecker: configuration.checker))
+                connector: NBDConnector(configuration: configuration.nbdClient), defaultChecker: configuration.checker,
+                thinNoSpaceTimeout: configuration.thinNoSpaceTimeout))
         checker = PathChecker(manager: manager, logger: logger)
         let files = BackendFiles(dataDirectory: directory)
         self.files = files

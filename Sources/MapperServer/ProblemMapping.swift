@@ -50,7 +50,8 @@ public enum ProblemMapping {
     /// Maps any error thrown while serving a request. `method` and `path` (when known) turn
     /// Hummingbird's 404 for a known path with another method into 405 naming the allowed
     /// methods.
-    public static func problem(for error: any Error, method: HTTPRequest.Method? = nil, path: String? = nil) -> Problem {
+    public static func problem(for error: any Error, method: HTTPRequest.Method? = nil, path: String? = nil) -> Problem
+    {
         switch error {
         case let error as MapperError:
             return make(status(for: error.errno), code: code(for: error.errno), detail: error.message)

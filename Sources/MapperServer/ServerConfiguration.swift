@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     public var checker: CheckerConfig = .defaults
     /// The NBD client behind remote backends and paths (connect and request timeouts).
     public var nbdClient = NBDClientConfiguration()
+    /// How long a thin pool out of data space holds writes before failing them with ENOSPC
+    /// (`--no-space-timeout-s`, dm-thin's `no_space_timeout`); zero: for ever.
+    public var thinNoSpaceTimeout: Duration = .seconds(60)
 
     public init(
         host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),

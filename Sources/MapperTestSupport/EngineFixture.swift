@@ -12,7 +12,8 @@ public final class EngineFixture: Sendable {
 
     public init(
         queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore(),
-        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults
+        connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults,
+        thinNoSpaceTimeout: Duration = .seconds(60)
     ) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
@@ -24,7 +25,7 @@ public final class EngineFixture: Sendable {
         manager = DeviceManager(
             engine: EngineServices(
                 targetTypes: registry, journal: journal, store: store, queueLimits: queueLimits, connector: connector,
-                defaultChecker: defaultChecker))
+                defaultChecker: defaultChecker, thinNoSpaceTimeout: thinNoSpaceTimeout))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

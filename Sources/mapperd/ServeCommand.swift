@@ -113,6 +113,13 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var nbdRequestTimeoutMs: Int = environment["MAPPERD_NBD_REQUEST_TIMEOUT_MS"].flatMap(Int.init) ?? 30000
 
+    @Option(
+        name: .long,
+        help:
+            "Seconds a thin pool out of data space holds writes before failing them with ENOSPC; 0 holds them for ever (env MAPPERD_NO_SPACE_TIMEOUT_S)."
+    )
+    var noSpaceTimeoutS: Int = environment["MAPPERD_NO_SPACE_TIMEOUT_S"].flatMap(Int.init) ?? 60
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = Self.environment["MAPPERD_LOG_LEVEL"] ?? "info"
 
@@ -124,6 +131,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxDataBytes >= 512 else { throw ValidationError("--max-data-bytes must be at least 512") }
         guard maxQueuedBytes >= 0, maxQueuedBytesTotal >= 0 else {
             throw ValidationError("--max-queued-bytes and --max-queued-bytes-total must not be negative")
+        }
+        guard (0...86_400).contains(noSpaceTimeoutS) else {
+            throw ValidationError("--no-space-timeout-s must be 0...86400")
         }
         guard (0...65535).contains(nbdPort) else { throw ValidationError("--nbd-port must be 0...65535") }
         guard nbdCloseDeadlineMs >= 0 else { throw ValidationError("--nbd-close-deadline-ms must not be negative") }
@@ -163,6 +173,7 @@ struct ServeCommand: AsyncParsableCommand {
             store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full),
             queueLimits: QueueLimits(deviceBytes: maxQueuedBytes, totalBytes: maxQueuedBytesTotal))
         configuration.checker = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
+        configuration.thinNoSpaceTimeout = .seconds(noSpaceTimeoutS)
         configuration.nbdClient = NBDClientConfiguration(
             connectTimeout: .milliseconds(nbdConnectTimeoutMs), requestTimeout: .milliseconds(nbdRequestTimeoutMs))
         guard configuration.isLoopback || token != nil else {

@@ -170,6 +170,36 @@ struct ThinTargetTests {
         #expect(grown.status().contains(" 3/4 - rw "))
     }
 
+    @Test("held writes fail with ENOSPC once the no-space timeout passes, and new ones at once until the pool grows")
+    func noSpaceTimeout() async throws {
+        let fixture = try EngineFixture(thinNoSpaceTimeout: .milliseconds(20))
+        let (_, thin) = try await Self.pool(fixture, dataBlocks: 1)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 0x66) == nil)
+        let held = fixture.writeBio(sector: 128, sectors: 8, byte: 0x67)
+        try thin.submit(held)
+        #expect(await held.wait() == .ENOSPC)
+        #expect(try await fixture.write(thin, sector: 256, sectors: 8, byte: 0x68) == .ENOSPC)
+    }
+
+    @Test("a noflush suspend of a thin device hands its held writes back; its resume issues them again")
+    func heldWritesPushedBack() async throws {
+        let fixture = try EngineFixture()
+        let (_, thin) = try await Self.pool(fixture, dataBlocks: 1)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 0x66) == nil)
+        let held = fixture.writeBio(sector: 128, sectors: 8, byte: 0x67)
+        try thin.submit(held)
+        #expect(await held.waitUntilEndedOrDurablyQueued())
+        try await thin.suspend(noflush: true)
+        // Pushed back to the core, and deferred there until the resume.
+        #expect(held.state == .deferred)
+        // Still no space after the resume: held again, not failed.
+        try await thin.resume()
+        #expect(await held.waitUntilEndedOrDurablyQueued())
+        #expect(held.state == .queued)
+        try await fixture.manager.removeDevice(named: "t", force: true)
+        #expect(await held.wait() != nil)
+    }
+
     @Test("with error_if_no_space a write that needs a block fails at once with ENOSPC")
     func errorIfNoSpace() async throws {
         let fixture = try EngineFixture()
