@@ -21,6 +21,8 @@ struct ThinMetadataRandomTests {
         var model: [UInt64: [UInt64: UInt64]] = [:]
         var disk = ThinMetadataTests.Disk()
         var nextID: UInt64 = 0
+        /// What the last durable commit holds.
+        var committed: [UInt64: [UInt64: UInt64]] = [:]
         for _ in 0..<12 {
             for _ in 0..<60 {
                 let ids = model.keys.sorted()
@@ -54,8 +56,32 @@ struct ThinMetadataRandomTests {
                 #expect(metadata.devices[id]?.mappedBlocks == UInt64(expected.count))
             }
             let referenced = Set(model.values.flatMap(\.values))
-            disk.apply(try metadata.prepareCommit())
+            let commit = try metadata.prepareCommit()
+            // A crash at any point of the commit: any subset of its blocks landed (they are
+            // written side by side) and no superblock; or all of them (the superblock is
+            // written after a flush) and a torn superblock. The pool comes back at the commit
+            // before, with the devices it had.
+            for _ in 0..<3 {
+                var crashed = disk
+                let tear = Bool.random(using: &random)
+                for (block, bytes) in commit.blocks where tear || Bool.random(using: &random) {
+                    crashed.blocks[block] = bytes
+                }
+                if tear {
+                    var torn = commit.superblockBytes
+                    let cut = Int.random(in: 1..<8, using: &random) * 512
+                    torn.replaceSubrange(cut..<4096, with: repeatElement(0xEE, count: 4096 - cut))
+                    crashed.blocks[UInt64(commit.superblock.slot)] = torn
+                }
+                let before = try crashed.load(metadataBlocks: 1024, dataBlocks: 4096, maxEntries: 5).get()
+                #expect(Set(before.devices.keys) == Set(committed.keys))
+                for (id, expected) in committed {
+                    #expect(ThinMetadataTests.mappings(before, device: id) == expected)
+                }
+            }
+            disk.apply(commit)
             metadata.commitEnded(durable: true)
+            committed = model
             let reloaded = try disk.load(metadataBlocks: 1024, dataBlocks: 4096, maxEntries: 5).get()
             for (id, expected) in model {
                 #expect(ThinMetadataTests.mappings(reloaded, device: id) == expected)

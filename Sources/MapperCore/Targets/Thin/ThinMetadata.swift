@@ -284,6 +284,14 @@ struct ThinMetadata: Sendable {
     /// ``commitEnded(durable:)``, blocks released before it stay unused.
     mutating func prepareCommit() throws -> Commit {
         var blocks: [(block: UInt64, bytes: [UInt8])] = []
+        if generation == 0 {
+            // The first commit also writes slot 0 as an empty pool (generation 0), so that a
+            // crash that tears its superblock leaves a pool that is empty, not unreadable.
+            let empty = ThinSuperblock(
+                generation: 0, transactionID: 0, metadataBlocks: UInt64(meta.count), dataBlockSectors: dataBlockSectors,
+                dataBlocks: UInt64(data.count), deviceList: 0, heldRoot: 0)
+            blocks.append((0, ThinMetadataFormat.encode(empty)))
+        }
         for block in deviceListBlocks { meta.decrement(Int(block)) }
         let list = devices.values.sorted { $0.id < $1.id }
         deviceListBlocks = try writeChain(list, into: &blocks)
@@ -291,8 +299,9 @@ struct ThinMetadata: Sendable {
             snapshot.blocks = try writeChain(snapshot.devices, into: &blocks)
             held = snapshot
         }
-        for (block, node) in nodes where meta.isFresh(Int(block)) {
-            blocks.append((block, ThinMetadataFormat.encode(node, at: block)))
+        for block in meta.freshBlocks.sorted() {
+            guard let node = nodes[UInt64(block)] else { continue }
+            blocks.append((UInt64(block), ThinMetadataFormat.encode(node, at: UInt64(block))))
         }
         generation += 1
         let superblock = ThinSuperblock(

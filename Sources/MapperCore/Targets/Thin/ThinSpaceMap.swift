@@ -34,6 +34,9 @@ struct ThinSpaceMap: Equatable, Sendable {
 
     func isFresh(_ block: Int) -> Bool { fresh.contains(block) }
 
+    /// The blocks allocated in the current transaction and still in use.
+    var freshBlocks: Set<Int> { fresh }
+
     /// Counts one more reference (loading: references found by walking the metadata).
     mutating func increment(_ block: Int) {
         if counts[block] == 0 && !blocked[block] { used += 1 }
