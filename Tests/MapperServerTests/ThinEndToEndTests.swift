@@ -103,4 +103,146 @@ struct ThinEndToEndTests {
         let empty = try await thinCheck(directory)
         #expect(empty.status == 1 && empty.output.contains("never formatted"), "\(empty.output)")
     }
+
+    /// A server with a pool of `dataBlocks` 64 KiB blocks (the data backend exactly that
+    /// size), thin device 0 as `vol` (`volumeSectors` long).
+    private func poolServer(
+        dataBlocks: Int, volumeSectors: Int = 65536, features: String = ""
+    ) async throws -> ServerProcess {
+        let server = ServerProcess(directory: try temporaryDataDirectory())
+        try await server.start()
+        for (name, bytes) in [("meta", 4 << 20), ("data", dataBlocks << 16)] {
+            expectStatus(
+                try await server.call(
+                    "POST", "/v1/backends", json: #"{"name":"\#(name)","file":"\#(name).img","sizeBytes":\#(bytes)}"#),
+                201, name)
+        }
+        let table = "0 \(dataBlocks * 128) thin-pool meta data 128 0\(features.isEmpty ? "" : " " + features)"
+        expectStatus(
+            try await server.call("POST", "/v1/devices", json: #"{"name":"pool","table":{"text":"\#(table)"}}"#), 201,
+            "pool")
+        expectStatus(
+            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_thin 0"}"#), 200,
+            "create_thin")
+        expectStatus(
+            try await server.call(
+                "POST", "/v1/devices", json: #"{"name":"vol","table":{"text":"0 \#(volumeSectors) thin pool 0"}}"#),
+            201, "vol")
+        return server
+    }
+
+    /// Writes `device` has completed, from the metrics.
+    private func writes(_ server: ServerProcess, _ device: String) async throws -> Int {
+        let text = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        let prefix = "mapperd_disk_writes_completed_total{device=\"\(device)\"} "
+        let line = text.split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
+
+    /// Polls `condition` (one request each round, no sleeping) for up to 60 s.
+    private func until(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await !condition() {
+            if ContinuousClock.now > deadline {
+                Issue.record("waited 60 s for \(what)")
+                return
+            }
+        }
+    }
+
+    private func sha(_ server: ServerProcess, _ export: String, into file: URL) async throws -> Data {
+        let copy = try await ExternalTool.run("nbdcopy", [server.nbdURI(export), file.path])
+        #expect(copy.succeeded, "\(copy.output)")
+        return try Data(contentsOf: file)
+    }
+
+    @Test(
+        "a snapshot taken under fio --verify over NBD keeps the data of its moment while the origin changes",
+        .enabled(if: ExternalTool.available("fio", "nbdcopy"), "fio or nbdcopy is not installed"))
+    func snapshotUnderFio() async throws {
+        let server = try await poolServer(dataBlocks: 256, volumeSectors: 16384)
+        defer { _ = server.terminate() }
+        let uri = server.nbdURI("vol")
+        let fill = try await ExternalTool.run(
+            "fio",
+            [
+                "--name=fill", "--ioengine=nbd", "--uri=\(uri)", "--rw=write", "--bs=64k", "--size=8M",
+                "--verify=crc32c", "--do_verify=1", "--verify_state_save=0",
+            ])
+        #expect(fill.succeeded, "\(fill.output)")
+        let filled = try await writes(server, "vol")
+        // Every 4 KiB block of the volume rewritten once, in random order, and verified at the end.
+        let fio = try ExternalTool.start(
+            "fio",
+            [
+                "--name=change", "--ioengine=nbd", "--uri=\(uri)", "--rw=randwrite", "--bs=4k", "--size=8M",
+                "--verify=crc32c", "--do_verify=1", "--verify_state_save=0", "--randseed=7",
+            ])
+        // The snapshot is taken once fio has written some of its blocks (polled, not timed).
+        try await until("fio's first writes") { try await writes(server, "vol") >= filled + 100 }
+        expectStatus(try await server.call("POST", "/v1/devices/vol/suspend"), 200, "suspend")
+        expectStatus(
+            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_snap 1 0"}"#), 200,
+            "create_snap")
+        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
+        expectStatus(
+            try await server.call(
+                "POST", "/v1/devices", json: #"{"name":"snap","table":{"text":"0 16384 thin pool 1"}}"#),
+            201, "snap")
+        let directory = server.directory
+        let atSnapshot = try await sha(server, "snap", into: directory.appendingPathComponent("snap-1.raw"))
+        let result = await fio.finish()
+        #expect(result.succeeded, "\(result.output)")
+        #expect(try await writes(server, "vol") > filled + 2000)
+        let later = try await sha(server, "snap", into: directory.appendingPathComponent("snap-2.raw"))
+        let origin = try await sha(server, "vol", into: directory.appendingPathComponent("vol.raw"))
+        #expect(later == atSnapshot)
+        #expect(origin != atSnapshot)
+    }
+
+    @Test(
+        "out of data space over NBD: a write waits, the data backend grows, the pool is reloaded, and it lands",
+        .enabled(if: ExternalTool.available("qemu-io"), "qemu-io (qemu-utils) is not installed"))
+    func fullPoolGrows() async throws {
+        let server = try await poolServer(dataBlocks: 2)
+        defer { _ = server.terminate() }
+        let write = try ExternalTool.start(
+            "qemu-io", ["-f", "raw", "-c", "write -P 0x5a 0 192k", "-c", "flush", server.nbdURI("vol")])
+        // The third block finds the pool full: its write is held (queued in the thin target).
+        try await until("a queued write") {
+            (try await server.call("GET", "/v1/bios?device=vol&state=queued").json["bios"] as? [Any])?.isEmpty == false
+        }
+        let status = try await server.call("GET", "/v1/devices/pool/status").json
+        #expect(
+            ((status["targets"] as? [[String: Any]])?.first?["status"] as? String)?.contains("out_of_data_space")
+                == true)
+        expectStatus(
+            try await server.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(4 << 16)}"#), 200, "resize")
+        expectStatus(
+            try await server.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
+        expectStatus(
+            try await server.call(
+                "PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"0 512 thin-pool meta data 128 0"}"#), 200,
+            "load")
+        expectStatus(try await server.call("POST", "/v1/devices/pool/resume"), 200, "resume")
+        let result = await write.finish()
+        #expect(result.succeeded && !result.output.contains("error"), "\(result.output)")
+        let read = try await ExternalTool.run(
+            "qemu-io", ["-f", "raw", "-c", "read -P 0x5a 0 192k", server.nbdURI("vol")])
+        #expect(read.succeeded && !read.output.contains("Pattern verification failed"), "\(read.output)")
+    }
+
+    @Test(
+        "with error_if_no_space the NBD client gets ENOSPC",
+        .enabled(if: ExternalTool.available("qemu-io"), "qemu-io (qemu-utils) is not installed"))
+    func errorIfNoSpaceOverNBD() async throws {
+        let server = try await poolServer(dataBlocks: 1, features: "1 error_if_no_space")
+        defer { _ = server.terminate() }
+        let result = try await ExternalTool.run(
+            "qemu-io", ["-f", "raw", "-c", "write -P 0x5a 0 64k", "-c", "write -P 0x5b 64k 64k", server.nbdURI("vol")])
+        #expect(result.output.contains("No space left on device"), "\(result.output)")
+        let read = try await ExternalTool.run(
+            "qemu-io", ["-f", "raw", "-c", "read -P 0x5a 0 64k", server.nbdURI("vol")])
+        #expect(read.succeeded && !read.output.contains("Pattern verification failed"), "\(read.output)")
+    }
 }
