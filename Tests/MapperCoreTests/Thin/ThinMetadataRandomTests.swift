@@ -61,7 +61,7 @@ struct ThinMetadataRandomTests {
             // written side by side) and no superblock; or all of them (the superblock is
             // written after a flush) and a torn superblock. The pool comes back at the commit
             // before, with the devices it had.
-            for _ in 0..<3 {
+            for _ in 0..<2 {
                 var crashed = disk
                 let tear = Bool.random(using: &random)
                 for (block, bytes) in commit.blocks where tear || Bool.random(using: &random) {

@@ -170,6 +170,21 @@ struct ThinTargetTests {
         #expect(grown.status().contains(" 3/4 - rw "))
     }
 
+    @Test("crossing the low water mark raises one event, on the pool device")
+    func lowWater() async throws {
+        let fixture = try EngineFixture()
+        let (pool, thin) = try await Self.pool(fixture, dataBlocks: 4)
+        let mark = fixture.engine.events.lastSeq
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 1) == nil)
+        let before = pool.info.eventNr
+        #expect(try await fixture.write(thin, sector: 128, sectors: 8, byte: 2) == nil)
+        let event = await fixture.waitForEvent(.thinLowWater, after: mark)
+        #expect(event?.device == "pool" && event?.detail == "2 data blocks free")
+        #expect(pool.info.eventNr == before + 1)
+        #expect(try await fixture.write(thin, sector: 256, sectors: 8, byte: 3) == nil)
+        #expect(fixture.engine.events.events(after: mark).filter { $0.kind == .thinLowWater }.count == 1)
+    }
+
     @Test("held writes fail with ENOSPC once the no-space timeout passes, and new ones at once until the pool grows")
     func noSpaceTimeout() async throws {
         let fixture = try EngineFixture(thinNoSpaceTimeout: .milliseconds(20))
