@@ -22,6 +22,7 @@ enum BenchMain {
                 case "nbd": try await NBDBench(options: options).run()
                 case "memory": try await MemoryBench(options: options).run()
                 case "move": try await MoveBench(options: options).run()
+                case "thin": try await ThinBench(options: options).run()
                 case "recover-once":
                     try await JournalBench.recoverOnce(
                         directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."))
@@ -42,7 +43,7 @@ enum BenchMain {
         FileHandle.standardError.write(
             Data(
                 """
-                usage: mapperd-bench engine|journal|http|nbd|memory|move [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
+                usage: mapperd-bench engine|journal|http|nbd|memory|move|thin [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
@@ -58,6 +59,9 @@ enum BenchMain {
                   move     a move job of a 1 GiB linear device between two files vs dd conv=fsync, and
                            4 KiB randwrite QD16 over NBD alone vs during moves, unlimited and at 50 MiB/s
                            (the latter needs fio)
+                  thin     4 KiB random I/O to provisioned thin blocks and first writes that provision
+                           64 KiB blocks vs a linear device, NBD's way; snapshot time at 10k/100k/1M
+                           mapped blocks
 
                 """.utf8))
     }

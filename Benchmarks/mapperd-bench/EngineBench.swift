@@ -126,7 +126,8 @@ struct EngineBench {
                                     if op == .read {
                                         _ = try? await service.read(
                                             device: deviceName,
-                                            range: ByteRange(offset: "\(sector << 9)", length: "4096", maxLength: 8 << 20))
+                                            range: ByteRange(
+                                                offset: "\(sector << 9)", length: "4096", maxLength: 8 << 20))
                                     } else {
                                         _ = try? await service.write(
                                             device: deviceName,

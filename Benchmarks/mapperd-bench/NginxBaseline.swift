@@ -40,7 +40,8 @@ struct NginxBaseline {
     }
 
     func stop() {
-        guard let text = try? String(contentsOf: pid, encoding: .utf8), let number = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let text = try? String(contentsOf: pid, encoding: .utf8),
+            let number = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return }
         kill(number, SIGTERM)
     }

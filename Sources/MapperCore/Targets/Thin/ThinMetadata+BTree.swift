@@ -59,26 +59,32 @@ extension ThinMetadata {
             top = parent
         }
         var current = top
-        while var node = nodes[current] {
+        // Nodes are changed in place in the dictionary (a copy held across a change would
+        // make the change copy the node's arrays).
+        while let (isLeaf, index, found) = nodes[current].map({ node -> (Bool, Int, Bool) in
             if node.isLeaf {
                 let index = node.lowerBound(key)
-                if index < node.count, node.keys[index] == key {
-                    let old = node.values[index]
-                    node.values[index] = value
-                    nodes[current] = node
-                    return (top, old)
-                }
-                node.keys.insert(key, at: index)
-                node.values.insert(value, at: index)
-                nodes[current] = node
-                return (top, nil)
+                return (true, index, index < node.count && node.keys[index] == key)
             }
             let index = node.childIndex(key)
-            if key < node.keys[index] { node.keys[index] = key }
-            let child = try shadow(node.values[index])
-            node.values[index] = child
-            nodes[current] = node
-            if let childNode = nodes[child], childNode.count >= maxEntries {
+            return (false, index, key < node.keys[index])
+        }) {
+            if isLeaf {
+                if found {
+                    let old = nodes[current]?.values[index]
+                    nodes[current]?.values[index] = value
+                    return (top, old)
+                }
+                nodes[current]?.keys.insert(key, at: index)
+                nodes[current]?.values.insert(value, at: index)
+                return (top, nil)
+            }
+            // `found` here: the key is below the first child's lowest key, which it becomes.
+            if found { nodes[current]?.keys[index] = key }
+            guard let next = nodes[current]?.values[index] else { break }
+            let child = try shadow(next)
+            nodes[current]?.values[index] = child
+            if let count = nodes[child]?.count, count >= maxEntries {
                 try split(parent: current, index: index)
                 guard let parent = nodes[current] else { break }
                 current = parent.values[parent.childIndex(key)]
@@ -102,13 +108,11 @@ extension ThinMetadata {
             path.append((current, index))
             current = child
         }
-        guard var leaf = nodes[current], case let index = leaf.lowerBound(key), index < leaf.count,
-            leaf.keys[index] == key
+        guard let index = nodes[current]?.lowerBound(key), nodes[current]?.keys.indices.contains(index) == true,
+            nodes[current]?.keys[index] == key, let old = nodes[current]?.values.remove(at: index)
         else { throw MapperError(.EIO, "mapping tree lost key \(key)") }
-        let old = leaf.values.remove(at: index)
-        leaf.keys.remove(at: index)
-        nodes[current] = leaf
-        var emptied: UInt64? = leaf.count == 0 ? current : nil
+        nodes[current]?.keys.remove(at: index)
+        var emptied: UInt64? = nodes[current]?.count == 0 ? current : nil
         while let block = emptied {
             meta.decrement(Int(block))
             nodes[block] = nil
