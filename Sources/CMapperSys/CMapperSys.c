@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/sysinfo.h>
@@ -81,4 +82,23 @@ void cmapper_percpu_add_widened(uint64_t *words, uint64_t stride, uint64_t mask,
     (void)spins;
     (void)aborts;
     cmapper_percpu_add(words, stride, mask, counter, value);
+}
+
+static uint32_t cmapper_crc32c_table[256];
+static pthread_once_t cmapper_crc32c_once = PTHREAD_ONCE_INIT;
+
+static void cmapper_crc32c_init(void) {
+    for (uint32_t index = 0; index < 256; index++) {
+        uint32_t value = index;
+        for (int bit = 0; bit < 8; bit++) value = (value & 1) ? (value >> 1) ^ 0x82F63B78u : value >> 1;
+        cmapper_crc32c_table[index] = value;
+    }
+}
+
+uint32_t cmapper_crc32c(const void *bytes, size_t count) {
+    pthread_once(&cmapper_crc32c_once, cmapper_crc32c_init);
+    const uint8_t *byte = bytes;
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t index = 0; index < count; index++) crc = cmapper_crc32c_table[(crc ^ byte[index]) & 0xFF] ^ (crc >> 8);
+    return crc ^ 0xFFFFFFFFu;
 }

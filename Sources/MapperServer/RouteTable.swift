@@ -7,7 +7,7 @@ public enum RouteTable {
         ("/metrics", ["GET"]),
         ("/targets", ["GET"]),
         ("/backends", ["GET", "POST"]),
-        ("/backends/{name}", ["GET", "DELETE"]),
+        ("/backends/{name}", ["GET", "PUT", "DELETE"]),
         ("/paths", ["GET", "POST"]),
         ("/paths/{name}", ["GET", "DELETE"]),
         ("/paths/{name}/fail", ["POST"]),

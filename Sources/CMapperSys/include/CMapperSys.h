@@ -1,6 +1,7 @@
 #ifndef CMAPPERSYS_H
 #define CMAPPERSYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__linux__) && defined(__has_include) && defined(__has_builtin)
@@ -21,6 +22,10 @@ int cmapper_punch_hole(int fd, int64_t offset, int64_t length);
 
 /// lseek(2) with SEEK_DATA.
 int64_t cmapper_seek_data(int fd, int64_t offset);
+
+/// CRC-32C (Castagnoli, reflected, initial value and final xor 0xFFFFFFFF) of `count` bytes:
+/// the checksum of a thin pool's metadata blocks. Table-driven, portable C.
+uint32_t cmapper_crc32c(const void *bytes, size_t count);
 
 /// lseek(2) with SEEK_HOLE.
 int64_t cmapper_seek_hole(int fd, int64_t offset);
