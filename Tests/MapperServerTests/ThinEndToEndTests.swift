@@ -245,4 +245,38 @@ struct ThinEndToEndTests {
             "qemu-io", ["-f", "raw", "-c", "read -P 0x5a 0 64k", server.nbdURI("vol")])
         #expect(read.succeeded && !read.output.contains("Pattern verification failed"), "\(read.output)")
     }
+
+    @Test("a write held out of space is journaled: after kill -9 it is held again, and lands once the pool grows")
+    func heldWriteSurvivesCrash() async throws {
+        let server = try await poolServer(dataBlocks: 1)
+        let directory = server.directory
+        let block = Self.pattern(5, count: 4096)
+        expectStatus(try await server.call("PUT", "/v1/devices/vol/data?offset=0", bytes: block), 204, "first block")
+        expectStatus(try await server.call("POST", "/v1/devices/vol/flush"), 204, "flush")
+        let held = try await server.call(
+            "PUT", "/v1/devices/vol/data?offset=65536", bytes: block,
+            headers: ["Prefer": "respond-async", "Idempotency-Key": "held"])
+        expectStatus(held, 202, "held write")
+        let id = try #require(held.header("Bio-Id"))
+        let state = try await server.waitUntilDurable(id)
+        #expect(state["state"] as? String == "queued" && state["durable"] as? Bool == true, "\(state)")
+        server.kill9()
+
+        let restarted = ServerProcess(directory: directory)
+        try await restarted.start()
+        defer { _ = restarted.terminate() }
+        let after = try await restarted.call("GET", "/v1/bios/\(id)").json
+        #expect(after["state"] as? String == "queued", "\(after)")
+        expectStatus(
+            try await restarted.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(2 << 16)}"#), 200, "resize")
+        expectStatus(try await restarted.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
+        expectStatus(
+            try await restarted.call(
+                "PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"0 256 thin-pool meta data 128 0"}"#), 200,
+            "load")
+        expectStatus(try await restarted.call("POST", "/v1/devices/pool/resume"), 200, "resume")
+        #expect(try await restarted.waitForBio(id)["state"] as? String == "completed")
+        let data = try await restarted.call("GET", "/v1/devices/vol/data?offset=0&length=131072")
+        #expect(data.body == block + Data(count: 61440) + block + Data(count: 61440))
+    }
 }

@@ -225,6 +225,49 @@ struct ThinTargetTests {
         #expect(try await fixture.write(thin, sector: 16, sectors: 8, byte: 0x67) == nil)
     }
 
+    @Test("read_only: provisioned blocks take writes, others EIO; messages EROFS")
+    func readOnly() async throws {
+        let fixture = try EngineFixture()
+        let (pool, thin) = try await Self.pool(fixture)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 1) == nil)
+        #expect(try await Self.flush(fixture, thin) == nil)
+        try await pool.suspend()
+        try await fixture.manager.load(device: "pool", text: "0 2048 thin-pool meta data 128 2 1 read_only")
+        try await pool.resume()
+        let target = try #require(pool.liveTable?.targets.first?.target as? ThinPoolTarget)
+        #expect(target.status().contains(" - ro discard_passdown "))
+        #expect(try await fixture.write(thin, sector: 8, sectors: 8, byte: 2) == nil)
+        #expect(try await fixture.write(thin, sector: 128, sectors: 8, byte: 3) == .EIO)
+        await #expect(throws: MapperError.self) { try await pool.message("create_thin 5") }
+    }
+
+    @Test("a pool whose metadata cannot be read fails: status Fail, an event, I/O EIO")
+    func failedMetadata() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.device("meta", table: "0 2048 error")
+        try await fixture.backend("data", sectors: 2048)
+        let mark = fixture.engine.events.lastSeq
+        let pool = try await fixture.device("pool", table: "0 2048 thin-pool meta data 128 2")
+        #expect(pool.liveTable?.targets.first?.target.status() == "Fail")
+        #expect(await fixture.waitForEvent(.thinPoolFailed, after: mark)?.device == "pool")
+        await #expect(throws: MapperError.self) { try await pool.message("create_thin 0") }
+    }
+
+    @Test("reserve_metadata_snap shows a held root once committed; release drops it")
+    func metadataSnapshotMessages() async throws {
+        let fixture = try EngineFixture()
+        let (pool, thin) = try await Self.pool(fixture)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 1) == nil)
+        _ = try await pool.message("reserve_metadata_snap")
+        #expect(try await Self.flush(fixture, thin) == nil)
+        let target = try #require(pool.liveTable?.targets.first?.target as? ThinPoolTarget)
+        let fields = target.status().split(separator: " ")
+        #expect(fields.count == 9 && fields[3] != "-" && UInt64(fields[3]) != nil)
+        await #expect(throws: MapperError.self) { try await pool.message("reserve_metadata_snap") }
+        _ = try await pool.message("release_metadata_snap")
+        #expect(target.status().split(separator: " ")[3] == "-")
+    }
+
     @Test(
         "bad tables and messages are refused",
         arguments: [
