@@ -273,6 +273,7 @@ struct ThinTargetTests {
         arguments: [
             "table 0 2048 thin-pool meta data 100 2", "table 0 2048 thin-pool meta data 128 2 1 zero_everything",
             "table 0 64 thin-pool meta data 128 2", "table 0 2048 thin-pool meta meta 128 2",
+            "table 0 2048 thin-pool meta data 128 2", "table 0 8 zero\n8 2040 thin-pool meta data 128 2",
             "thin 0 128 thin data 0", "thin 0 128 thin pool 9", "thin 0 128 thin pool 0 origin",
             "message create_thin 0", "message create_snap 2 9", "message delete 9", "message set_transaction_id 3 4",
             "message release_metadata_snap", "message frobnicate", "message create_thin x",

@@ -21,6 +21,8 @@ struct ThinPoolArguments: Sendable {
     ]
 
     init(context: TargetContext) throws {
+        // The pool's data blocks count from the start of its device, where thin lines find it.
+        guard context.start == 0 else { throw MapperError(.EINVAL, "a thin-pool line must start at sector 0") }
         var reader = ArgReader(context.args)
         let metadataName = try reader.next("metadata device")
         let dataName = try reader.next("data device")

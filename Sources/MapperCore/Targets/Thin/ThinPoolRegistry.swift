@@ -4,26 +4,33 @@ import Synchronization
 /// tables that name it, so that a reloaded `thin-pool` line takes over the pool of the line it
 /// replaces, with its open metadata and the I/O it holds.
 public final class ThinPoolRegistry: Sendable {
-    private let pools = Mutex<[ObjectIdentifier: (pool: ThinPool, users: Int)]>([:])
+    private let pools = Mutex<[ObjectIdentifier: (pool: ThinPool, users: Int, owner: ObjectIdentifier?)]>([:])
 
     public init() {}
 
     /// The pool on `arguments`' metadata device, made if there is none; one more user.
-    func acquire(_ arguments: ThinPoolArguments, engine: EngineServices) throws -> ThinPool {
+    /// `owner` is the pool device whose line asks: a metadata device is one pool's, and one
+    /// pool device's (EBUSY for another, as dm refuses a second pool on it).
+    func acquire(_ arguments: ThinPoolArguments, owner: MappedDevice?, engine: EngineServices) throws -> ThinPool {
         let key = ObjectIdentifier(arguments.metadataDevice)
+        let asker = owner.map(ObjectIdentifier.init)
         return try pools.withLock { pools in
             if let entry = pools[key] {
+                if let existing = entry.owner, let asker, existing != asker {
+                    throw MapperError(
+                        .EBUSY, "metadata device '\(arguments.metadataDevice.name)' is in use by another thin-pool device")
+                }
                 guard entry.pool.dataBlockSectors == arguments.dataBlockSectors else {
                     throw MapperError(
                         .EINVAL,
                         "the pool on '\(arguments.metadataDevice.name)' has \(entry.pool.dataBlockSectors)-sector blocks"
                     )
                 }
-                pools[key] = (entry.pool, entry.users + 1)
+                pools[key] = (entry.pool, entry.users + 1, entry.owner ?? asker)
                 return entry.pool
             }
             let pool = ThinPool(arguments: arguments, engine: engine)
-            pools[key] = (pool, 1)
+            pools[key] = (pool, 1, asker)
             return pool
         }
     }
@@ -34,7 +41,7 @@ public final class ThinPoolRegistry: Sendable {
         let last = pools.withLock { pools -> Bool in
             guard let entry = pools[key], entry.pool === pool else { return false }
             if entry.users > 1 {
-                pools[key] = (pool, entry.users - 1)
+                pools[key] = (pool, entry.users - 1, entry.owner)
                 return false
             }
             pools[key] = nil

@@ -14,7 +14,7 @@ public final class ThinPoolTarget: Target, @unchecked Sendable {
     init(context: TargetContext) throws {
         self.context = context
         arguments = try ThinPoolArguments(context: context)
-        pool = try context.engine.thinPools.acquire(arguments, engine: context.engine)
+        pool = try context.engine.thinPools.acquire(arguments, owner: context.device, engine: context.engine)
         let current = pool.dataBlocks
         if current > arguments.dataBlocks {
             context.engine.thinPools.release(pool)
