@@ -269,7 +269,8 @@ struct ThinEndToEndTests {
         #expect(after["state"] as? String == "queued", "\(after)")
         expectStatus(
             try await restarted.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(2 << 16)}"#), 200, "resize")
-        expectStatus(try await restarted.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
+        expectStatus(
+            try await restarted.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
         expectStatus(
             try await restarted.call(
                 "PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"0 256 thin-pool meta data 128 0"}"#), 200,

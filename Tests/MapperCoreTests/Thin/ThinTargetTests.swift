@@ -185,6 +185,19 @@ struct ThinTargetTests {
         #expect(fixture.engine.events.events(after: mark).filter { $0.kind == .thinLowWater }.count == 1)
     }
 
+    @Test("a full pool whose blocks were discarded holds a write only until the commit that frees them")
+    func discardThenWrite() async throws {
+        let fixture = try EngineFixture()
+        let (_, thin) = try await Self.pool(fixture, dataBlocks: 2)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 256, byte: 1) == nil)
+        #expect(try await Self.flush(fixture, thin) == nil)
+        let discard = fixture.manager.makeBio(op: .discard, sector: 0, sectors: 128, buffer: nil)
+        #expect(try await thin.perform(discard) == nil)
+        // The freed block is not handed out before a commit; the write asks for one and lands.
+        #expect(try await fixture.write(thin, sector: 512, sectors: 8, byte: 2) == nil)
+        #expect(try await fixture.read(thin, sector: 512, sectors: 8).allSatisfy { $0 == 2 })
+    }
+
     @Test("held writes fail with ENOSPC once the no-space timeout passes, and new ones at once until the pool grows")
     func noSpaceTimeout() async throws {
         let fixture = try EngineFixture(thinNoSpaceTimeout: .milliseconds(20))

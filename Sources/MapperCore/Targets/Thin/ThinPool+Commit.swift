@@ -66,12 +66,20 @@ extension ThinPool {
             var durable = false
             if case .success(let (commit, dataDevice)) = prepared {
                 durable = await write(commit, dataDevice: dataDevice)
+                var freed: [ThinTarget] = []
                 let context = state.withLock { state -> TargetContext? in
                     if commit != nil { state.metadata?.commitEnded(durable: durable) }
+                    // Blocks the commit freed let the writes held for space go on.
+                    if durable, state.outOfSpaceSince != nil, (state.metadata?.data.free ?? 0) > 0 {
+                        state.outOfSpaceSince = nil
+                        state.noSpaceTimedOut = false
+                        freed = Array(state.thins.values)
+                    }
                     guard !durable, state.failure == nil else { return nil }
                     state.failure = "a metadata commit failed"
                     return state.context
                 }
+                for thin in freed { thin.retryHeld() }
                 if let context {
                     engine.logger.error("thin pool on '\(metadataDevice.name)': a metadata commit failed")
                     context.triggerEvent(kind: .thinPoolFailed, detail: "a metadata commit failed")

@@ -152,6 +152,11 @@ extension ThinPool {
             return (true, state.context)
         }
         thin.hold(clone)
+        // Blocks unmapped in this transaction are free once it is committed (dm commits
+        // before it gives up on an allocation); and the pool may have grown since the
+        // decision: then the write goes on at once.
+        requestCommit { _ in }
+        if state.withLock({ ($0.metadata?.data.free ?? 0) > 0 }) { thin.retryHeld() }
         guard first else { return }
         context?.triggerEvent(kind: .thinOutOfSpace, detail: "data device full: writes that need a block are held")
         let timeout = engine.thinNoSpaceTimeout

@@ -18,7 +18,8 @@ public final class ThinPoolRegistry: Sendable {
             if let entry = pools[key] {
                 if let existing = entry.owner, let asker, existing != asker {
                     throw MapperError(
-                        .EBUSY, "metadata device '\(arguments.metadataDevice.name)' is in use by another thin-pool device")
+                        .EBUSY,
+                        "metadata device '\(arguments.metadataDevice.name)' is in use by another thin-pool device")
                 }
                 guard entry.pool.dataBlockSectors == arguments.dataBlockSectors else {
                     throw MapperError(
