@@ -14,6 +14,20 @@ struct ThinEndToEndTests {
         #expect(reply.status == status, "\(what): \(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
     }
 
+    /// Takes snapshot 1 of thin device 0 (`vol`) and makes it device `snap` of `sectors`: the
+    /// origin suspended while the pool takes it, as dm asks.
+    private func snapshot(_ server: ServerProcess, sectors: Int) async throws {
+        expectStatus(try await server.call("POST", "/v1/devices/vol/suspend"), 200, "suspend")
+        expectStatus(
+            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_snap 1 0"}"#), 200,
+            "create_snap")
+        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
+        expectStatus(
+            try await server.call(
+                "POST", "/v1/devices", json: #"{"name":"snap","table":{"text":"0 \#(sectors) thin pool 1"}}"#),
+            201, "snap")
+    }
+
     /// Runs `mapperd thin-check` on the pool's metadata file.
     private func thinCheck(_ directory: URL) async throws -> ExternalTool.Result {
         try await ExternalTool.run(
@@ -22,39 +36,12 @@ struct ThinEndToEndTests {
 
     @Test("kill -9 with writes in flight: flushed writes and the snapshot survive, and thin-check passes")
     func crash() async throws {
-        let directory = try temporaryDataDirectory()
-        let server = ServerProcess(directory: directory, arguments: ["--no-nbd"])
-        try await server.start()
-        for (name, bytes) in [("meta", 4 << 20), ("data", 8 << 20)] {
-            expectStatus(
-                try await server.call(
-                    "POST", "/v1/backends", json: #"{"name":"\#(name)","file":"\#(name).img","sizeBytes":\#(bytes)}"#),
-                201, name)
-        }
         // 8 MiB of data (128 blocks of 64 KiB) behind a 32 MiB volume.
-        expectStatus(
-            try await server.call(
-                "POST", "/v1/devices", json: #"{"name":"pool","table":{"text":"0 16384 thin-pool meta data 128 16"}}"#),
-            201, "pool")
-        expectStatus(
-            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_thin 0"}"#), 200,
-            "create_thin")
-        expectStatus(
-            try await server.call(
-                "POST", "/v1/devices", json: #"{"name":"vol","table":{"text":"0 65536 thin pool 0"}}"#),
-            201, "vol")
+        let server = try await poolServer(dataBlocks: 128)
+        let directory = server.directory
         let first = Self.pattern(1, count: 1 << 20)
         expectStatus(try await server.call("PUT", "/v1/devices/vol/data?offset=0", bytes: first), 204, "write")
-        // The snapshot is taken with the origin suspended, as dm asks.
-        expectStatus(try await server.call("POST", "/v1/devices/vol/suspend"), 200, "suspend")
-        expectStatus(
-            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_snap 1 0"}"#), 200,
-            "create_snap")
-        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
-        expectStatus(
-            try await server.call(
-                "POST", "/v1/devices", json: #"{"name":"snap","table":{"text":"0 65536 thin pool 1"}}"#),
-            201, "snap")
+        try await snapshot(server, sectors: 65536)
         let second = Self.pattern(2, count: 64 << 10)
         expectStatus(try await server.call("PUT", "/v1/devices/vol/data?offset=0", bytes: second), 204, "overwrite")
         expectStatus(try await server.call("POST", "/v1/devices/vol/flush"), 204, "flush")
@@ -72,7 +59,7 @@ struct ThinEndToEndTests {
         #expect(check.succeeded, "\(check.output)")
         #expect(check.output.contains("thin devices 2"), "\(check.output)")
 
-        let restarted = ServerProcess(directory: directory, arguments: ["--no-nbd"])
+        let restarted = ServerProcess(directory: directory)
         try await restarted.start()
         defer { _ = restarted.terminate() }
         let volume = try await restarted.call("GET", "/v1/devices/vol/data?offset=0&length=1048576")
@@ -180,15 +167,7 @@ struct ThinEndToEndTests {
             ])
         // The snapshot is taken once fio has written some of its blocks (polled, not timed).
         try await until("fio's first writes") { try await writes(server, "vol") >= filled + 100 }
-        expectStatus(try await server.call("POST", "/v1/devices/vol/suspend"), 200, "suspend")
-        expectStatus(
-            try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_snap 1 0"}"#), 200,
-            "create_snap")
-        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
-        expectStatus(
-            try await server.call(
-                "POST", "/v1/devices", json: #"{"name":"snap","table":{"text":"0 16384 thin pool 1"}}"#),
-            201, "snap")
+        try await snapshot(server, sectors: 16384)
         let directory = server.directory
         let atSnapshot = try await sha(server, "snap", into: directory.appendingPathComponent("snap-1.raw"))
         let result = await fio.finish()
