@@ -66,6 +66,9 @@ extension ThinPool {
             var durable = false
             if case .success(let (commit, dataDevice)) = prepared {
                 durable = await write(commit, dataDevice: dataDevice)
+                // Blocks this commit released become free below: not before the reads and
+                // writes mapped to them before they were unmapped have ended.
+                if commit != nil { await epochs.flipAndDrain() }
                 var freed: [ThinTarget] = []
                 let context = state.withLock { state -> TargetContext? in
                     if commit != nil { state.metadata?.commitEnded(durable: durable) }

@@ -74,6 +74,9 @@ extension ThinPool {
         if changed { scheduleCommit() }
         switch decision {
         case .remap(let device, let sector):
+            // Counted until it ends (``ThinTarget/endIO(_:error:)``): a block a discard frees
+            // is not handed out again before it has.
+            clone.mapContext = epochs.enter()
             device.submit(remapped: clone, to: sector)
             return .submitted
         case .zeroes:

@@ -31,6 +31,8 @@ public final class ThinPool: @unchecked Sendable {
     let dataBlockSectors: UInt64
     let engine: EngineServices
     let state: Mutex<State>
+    /// The I/O remapped to the data device, by epoch: released blocks wait for it.
+    let epochs = ThinIOEpochs()
 
     /// The longest time between a change and its commit (dm's `COMMIT_PERIOD`).
     static let commitPeriod = Duration.seconds(1)

@@ -45,7 +45,14 @@ public final class ThinTarget: Target, @unchecked Sendable {
 
     public func map(_ clone: Clone) -> MapResult { pool.map(clone, thin: self) }
 
-    public var hasEndIO: Bool { false }
+    /// A remapped read or write leaves its epoch (``ThinIOEpochs``).
+    public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
+        if let mark = clone.mapContext {
+            clone.mapContext = nil
+            pool.epochs.leave(unsafeDowncast(mark, to: ThinIOEpochs.Mark.self))
+        }
+        return .done
+    }
 
     public func preresume() async { await pool.open() }
 
