@@ -69,6 +69,14 @@ public struct Clone: @unchecked Sendable {
         nonmutating set { storage.cloneMapContext = newValue }
     }
 
+    /// Whether the core calls the target's `endIO` for this clone: the target type's
+    /// ``Target/hasEndIO`` unless the target changed it for this clone in `map` (a thin pool
+    /// asks for it only for the I/O it must count).
+    var wantsEndIO: Bool {
+        get { storage.cloneHasEndIO }
+        nonmutating set { storage.cloneHasEndIO = newValue }
+    }
+
     public var op: BioOp { bio.op }
 
     /// Sector offset of the clone from the start of its target (dm's `dm_target_offset`).

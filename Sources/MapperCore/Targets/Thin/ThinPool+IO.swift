@@ -75,8 +75,13 @@ extension ThinPool {
         switch decision {
         case .remap(let device, let sector):
             // Counted until it ends (``ThinTarget/endIO(_:error:)``): a block a discard frees
-            // is not handed out again before it has.
-            clone.mapContext = epochs.enter()
+            // is not handed out again before it has. A file backend has ended its reads and
+            // writes when `submit` returns (they run inline: ``FileBackend``, and a test says
+            // so), so its I/O needs no count and no end-I/O call.
+            if !(device is FileBackend) {
+                clone.mapContext = epochs.enter()
+                clone.wantsEndIO = true
+            }
             device.submit(remapped: clone, to: sector)
             return .submitted
         case .zeroes:

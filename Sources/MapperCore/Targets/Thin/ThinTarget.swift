@@ -45,6 +45,9 @@ public final class ThinTarget: Target, @unchecked Sendable {
 
     public func map(_ clone: Clone) -> MapResult { pool.map(clone, thin: self) }
 
+    /// Only the remapped reads and writes the pool counts ask for ``endIO(_:error:)``.
+    public var hasEndIO: Bool { false }
+
     /// A remapped read or write leaves its epoch (``ThinIOEpochs``).
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
         if let mark = clone.mapContext {
