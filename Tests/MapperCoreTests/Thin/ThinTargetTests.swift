@@ -281,6 +281,23 @@ struct ThinTargetTests {
         #expect(target.status().split(separator: " ")[3] == "-")
     }
 
+    @Test("thin devices keep their pool when the pool line is replaced; a pool line on it again finds the same pool")
+    func thinHoldsPool() async throws {
+        let fixture = try EngineFixture()
+        let (pool, thin) = try await Self.pool(fixture)
+        let first = try #require(pool.liveTable?.targets.first?.target as? ThinPoolTarget).pool
+        try await pool.suspend()
+        try await fixture.manager.load(device: "pool", text: "0 2048 linear data 0")
+        try await pool.resume()
+        #expect(try await fixture.write(thin, sector: 0, sectors: 8, byte: 9) == nil)
+        try await pool.suspend()
+        try await fixture.manager.load(device: "pool", text: "0 2048 thin-pool meta data 128 2")
+        try await pool.resume()
+        let again = try #require(pool.liveTable?.targets.first?.target as? ThinPoolTarget).pool
+        #expect(again === first)
+        #expect(try await fixture.read(thin, sector: 0, sectors: 8).allSatisfy { $0 == 9 })
+    }
+
     @Test(
         "bad tables and messages are refused",
         arguments: [

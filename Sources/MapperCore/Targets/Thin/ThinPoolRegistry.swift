@@ -36,6 +36,19 @@ public final class ThinPoolRegistry: Sendable {
         }
     }
 
+    /// One more user of `pool` (a thin line: dm's thin devices hold their pool, so that the
+    /// pool outlives a pool line replaced by another kind of table while they use it).
+    func retain(_ pool: ThinPool) {
+        let key = ObjectIdentifier(pool.metadataDevice)
+        pools.withLock { pools in
+            if let entry = pools[key], entry.pool === pool {
+                pools[key] = (pool, entry.users + 1, entry.owner)
+            } else if pools[key] == nil {
+                pools[key] = (pool, 1, nil)
+            }
+        }
+    }
+
     /// One user less; the last one closes the pool.
     func release(_ pool: ThinPool) {
         let key = ObjectIdentifier(pool.metadataDevice)

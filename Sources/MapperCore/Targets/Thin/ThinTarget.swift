@@ -37,6 +37,7 @@ public final class ThinTarget: Target, @unchecked Sendable {
         guard pool.hasDevice(deviceID) else {
             throw MapperError(.EINVAL, "pool '\(poolName)' has no thin device \(deviceID) (create_thin it first)")
         }
+        context.engine.thinPools.retain(pool)
         pool.attach(self)
     }
 
@@ -79,6 +80,7 @@ public final class ThinTarget: Target, @unchecked Sendable {
     public func destroy() {
         failHeld(.ENOSPC)
         pool.detach(self)
+        context.engine.thinPools.release(pool)
     }
 
     // MARK: Held for space
