@@ -8,4 +8,15 @@ public protocol AllocationReporting: Sendable {
     /// `sectors` (fewer when `limit` extents are reached, never more). `sector + sectors` is
     /// within the device.
     func allocation(sector: UInt64, sectors: UInt64, limit: Int) -> [AllocationExtent]
+
+    /// Whether all of `sectors` sectors from `sector` read as zeros now (a run reported
+    /// `zero`). Default: from ``allocation(sector:sectors:limit:)``.
+    func readsAsZeros(sector: UInt64, sectors: UInt64) -> Bool
+}
+
+extension AllocationReporting {
+    public func readsAsZeros(sector: UInt64, sectors: UInt64) -> Bool {
+        let extents = allocation(sector: sector, sectors: sectors, limit: 2)
+        return extents.count == 1 && extents[0].zero && extents[0].sectors == sectors
+    }
 }

@@ -40,6 +40,15 @@ extension FileBackend: AllocationReporting {
         return extents
     }
 
+    /// One `lseek(SEEK_DATA)`: the range is a hole when the file's next data starts at its end
+    /// or later (or there is none).
+    public func readsAsZeros(sector: UInt64, sectors: UInt64) -> Bool {
+        let end = Int64((sector + sectors) << 9)
+        let data = cmapper_seek_data(fd, Int64(sector << 9))
+        if data < 0 { return errno == ENXIO }
+        return data >= end
+    }
+
     private static func sectorsDown(_ bytes: off_t) -> UInt64 {
         max(1, UInt64(bytes) >> 9)
     }

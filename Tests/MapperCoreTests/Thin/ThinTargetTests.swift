@@ -198,6 +198,26 @@ struct ThinTargetTests {
         #expect(try await fixture.read(thin, sector: 512, sectors: 8).allSatisfy { $0 == 2 })
     }
 
+    @Test("a reused block that still holds old data is zeroed around a partial write; a hole is not rewritten")
+    func zeroingOfReusedBlocks() async throws {
+        let fixture = try EngineFixture()
+        let (_, thin) = try await Self.pool(fixture, dataBlocks: 1, features: "1 no_discard_passdown")
+        let backend = try fixture.manager.backend(named: "data") as? FileBackend
+        #expect(backend?.readsAsZeros(sector: 0, sectors: 128) == true)
+        #expect(try await fixture.write(thin, sector: 0, sectors: 128, byte: 0x11) == nil)
+        #expect(backend?.readsAsZeros(sector: 0, sectors: 128) == false)
+        #expect(backend?.readsAsZeros(sector: 128, sectors: 128) == true)
+        let discard = fixture.manager.makeBio(op: .discard, sector: 0, sectors: 128, buffer: nil)
+        #expect(try await thin.perform(discard) == nil)
+        #expect(try await Self.flush(fixture, thin) == nil)
+        // The only data block, freed without passdown, still holds 0x11 in the file.
+        #expect(try fixture.fileBytes("data", offset: 0, count: 512).allSatisfy { $0 == 0x11 })
+        #expect(try await fixture.write(thin, sector: 136, sectors: 8, byte: 0x22) == nil)
+        let block = try await fixture.read(thin, sector: 128, sectors: 128)
+        #expect(block[(8 * 512)..<(16 * 512)].allSatisfy { $0 == 0x22 })
+        #expect(block[..<(8 * 512)].allSatisfy { $0 == 0 } && block[(16 * 512)...].allSatisfy { $0 == 0 })
+    }
+
     @Test("held writes fail with ENOSPC once the no-space timeout passes, and new ones at once until the pool grows")
     func noSpaceTimeout() async throws {
         let fixture = try EngineFixture(thinNoSpaceTimeout: .milliseconds(20))

@@ -10,7 +10,8 @@ extension ThinPool {
         case wait
         /// Written to newly allocated data block `to`, copying `from` around it (breaking
         /// sharing) or zeroes (`from == nil`), then mapped.
-        case provision(to: UInt64, from: UInt64?, zeroing: Bool, device: any BlockDevice)
+        case provision(
+            to: UInt64, from: UInt64?, zeroing: Bool, allocation: (any AllocationReporting)?, device: any BlockDevice)
         /// Unmaps the block; passes the discard down to data block `passdown` first, if any.
         case unmap(passdown: UInt64?, device: any BlockDevice)
         /// No free data block: the thin device holds it.
@@ -65,7 +66,8 @@ extension ThinPool {
                 state.provisioning[key] = []
                 changed = true
                 return .provision(
-                    to: fresh, from: mapping?.dataBlock, zeroing: !state.arguments.skipBlockZeroing, device: data)
+                    to: fresh, from: mapping?.dataBlock, zeroing: !state.arguments.skipBlockZeroing,
+                    allocation: state.arguments.dataAllocation, device: data)
             }
         }
         if let (context, free) = lowWater {
@@ -89,9 +91,10 @@ extension ThinPool {
             return .completed
         case .wait:
             return .submitted
-        case .provision(let to, let from, let zeroing, let device):
+        case .provision(let to, let from, let zeroing, let allocation, let device):
             ThinProvision(
-                pool: self, clone: clone, key: key, offset: offset, to: to, from: from, zeroing: zeroing, device: device
+                pool: self, clone: clone, key: key, offset: offset, to: to, from: from, zeroing: zeroing,
+                allocation: allocation, device: device
             ).start()
             return .submitted
         case .unmap(let passdown, let device):

@@ -15,6 +15,9 @@ struct ThinPoolArguments: Sendable {
     let readOnly: Bool
     let errorIfNoSpace: Bool
     let dataBlocks: Int
+    /// The data device, when it can tell which of its sectors read as zeros (looked up once:
+    /// a provisioning write asks it whether its new block needs zeroing).
+    let dataAllocation: (any AllocationReporting)?
 
     static let features = [
         "skip_block_zeroing", "ignore_discard", "no_discard_passdown", "read_only", "error_if_no_space",
@@ -66,6 +69,7 @@ struct ThinPoolArguments: Sendable {
         }
         metadataDevice = try context.getDevice(metadataName, offset: 0, length: metadataSectors)
         dataDevice = try context.getDevice(dataName, offset: 0, length: context.length)
+        dataAllocation = dataDevice as? any AllocationReporting
         if metadataDevice === dataDevice {
             throw MapperError(.EINVAL, "the metadata and data devices must differ")
         }

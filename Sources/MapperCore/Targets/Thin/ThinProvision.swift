@@ -15,6 +15,8 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
     private let to: UInt64
     private let from: UInt64?
     private let zeroing: Bool
+    /// The data device's allocation, to tell a block that reads as zeros already.
+    private let allocation: (any AllocationReporting)?
     private let device: any BlockDevice
     /// The whole block being assembled (`nil` when the clone's own buffer is written).
     private var block: IOBuffer?
@@ -22,7 +24,7 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
 
     init(
         pool: ThinPool, clone: Clone, key: ThinPool.Key, offset: UInt64, to: UInt64, from: UInt64?, zeroing: Bool,
-        device: any BlockDevice
+        allocation: (any AllocationReporting)?, device: any BlockDevice
     ) {
         self.pool = pool
         self.clone = clone
@@ -31,6 +33,7 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
         self.to = to
         self.from = from
         self.zeroing = zeroing
+        self.allocation = allocation
         self.device = device
     }
 
@@ -69,9 +72,7 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
 
     /// Whether data block `block` reads as zeroes now, as the data device reports it.
     private func readsAsZeroes(_ block: UInt64) -> Bool {
-        guard let reporting = device as? any AllocationReporting else { return false }
-        let extents = reporting.allocation(sector: block * blockSectors, sectors: blockSectors, limit: 2)
-        return extents.count == 1 && extents[0].zero && extents[0].sectors == blockSectors
+        allocation?.readsAsZeros(sector: block * blockSectors, sectors: blockSectors) ?? false
     }
 
     /// Writes the clone's own data at `sector` of the data device.
