@@ -28,6 +28,20 @@ struct ThinEndToEndTests {
             201, "snap")
     }
 
+    /// Grows the data backend to `blocks` 64 KiB blocks and reloads the pool that long through
+    /// a noflush suspend, as an operator does for a full pool.
+    private func growPool(_ server: ServerProcess, toBlocks blocks: Int) async throws {
+        expectStatus(
+            try await server.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(blocks << 16)}"#), 200, "resize")
+        expectStatus(
+            try await server.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
+        let table = "0 \(blocks * 128) thin-pool meta data 128 0"
+        expectStatus(
+            try await server.call("PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"\#(table)"}"#), 200, "load"
+        )
+        expectStatus(try await server.call("POST", "/v1/devices/pool/resume"), 200, "resume")
+    }
+
     /// Runs `mapperd thin-check` on the pool's metadata file.
     private func thinCheck(_ directory: URL) async throws -> ExternalTool.Result {
         try await ExternalTool.run(
@@ -195,15 +209,7 @@ struct ThinEndToEndTests {
         #expect(
             ((status["targets"] as? [[String: Any]])?.first?["status"] as? String)?.contains("out_of_data_space")
                 == true)
-        expectStatus(
-            try await server.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(4 << 16)}"#), 200, "resize")
-        expectStatus(
-            try await server.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
-        expectStatus(
-            try await server.call(
-                "PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"0 512 thin-pool meta data 128 0"}"#), 200,
-            "load")
-        expectStatus(try await server.call("POST", "/v1/devices/pool/resume"), 200, "resume")
+        try await growPool(server, toBlocks: 4)
         let result = await write.finish()
         #expect(result.succeeded && !result.output.contains("error"), "\(result.output)")
         let read = try await ExternalTool.run(
@@ -246,15 +252,7 @@ struct ThinEndToEndTests {
         defer { _ = restarted.terminate() }
         let after = try await restarted.call("GET", "/v1/bios/\(id)").json
         #expect(after["state"] as? String == "queued", "\(after)")
-        expectStatus(
-            try await restarted.call("PUT", "/v1/backends/data", json: #"{"sizeBytes":\#(2 << 16)}"#), 200, "resize")
-        expectStatus(
-            try await restarted.call("POST", "/v1/devices/pool/suspend", json: #"{"noflush":true}"#), 200, "suspend")
-        expectStatus(
-            try await restarted.call(
-                "PUT", "/v1/devices/pool/table/inactive", json: #"{"text":"0 256 thin-pool meta data 128 0"}"#), 200,
-            "load")
-        expectStatus(try await restarted.call("POST", "/v1/devices/pool/resume"), 200, "resume")
+        try await growPool(restarted, toBlocks: 2)
         #expect(try await restarted.waitForBio(id)["state"] as? String == "completed")
         let data = try await restarted.call("GET", "/v1/devices/vol/data?offset=0&length=131072")
         #expect(data.body == block + Data(count: 61440) + block + Data(count: 61440))
