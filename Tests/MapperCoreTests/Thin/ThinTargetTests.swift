@@ -218,6 +218,39 @@ struct ThinTargetTests {
         #expect(block[..<(8 * 512)].allSatisfy { $0 == 0 } && block[(16 * 512)...].allSatisfy { $0 == 0 })
     }
 
+    @Test("first writes zero the new blocks that hold old data and skip those that read as zeroes")
+    func zeroingAroundOldData() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("meta", sectors: 2048)
+        try await fixture.backend("data", sectors: 16 * 128)
+        // Data blocks 3 and 6 of the data file hold old data before the pool is made.
+        let handle = try FileHandle(forWritingTo: fixture.directory.appendingPathComponent("data.img"))
+        for block in [3, 6] {
+            try handle.seek(toOffset: UInt64(block) * 65536)
+            try handle.write(contentsOf: Data(repeating: 0xEE, count: 65536))
+        }
+        try handle.close()
+        let pool = try await fixture.device("pool", table: "0 \(16 * 128) thin-pool meta data 128 2")
+        _ = try await pool.message("create_thin 0")
+        let thin = try await fixture.device("t", table: "0 8192 thin pool 0")
+        // Blocks are handed out in order: thin block n gets data block n.
+        for block in UInt64(0)..<8 {
+            #expect(
+                try await fixture.write(thin, sector: block * 128 + 8, sectors: 8, byte: 0x30 + UInt8(block)) == nil)
+        }
+        let backend = try #require(try fixture.manager.backend(named: "data") as? FileBackend)
+        for block in UInt64(0)..<8 {
+            let bytes = try await fixture.read(thin, sector: block * 128, sectors: 128)
+            #expect(bytes[(8 * 512)..<(16 * 512)].allSatisfy { $0 == 0x30 + UInt8(block) }, "block \(block)")
+            #expect(
+                bytes[..<(8 * 512)].allSatisfy { $0 == 0 } && bytes[(16 * 512)...].allSatisfy { $0 == 0 },
+                "block \(block)")
+            // Only the blocks that held data were written whole.
+            #expect(
+                backend.readsAsZeros(sector: block * 128, sectors: 8) == ![3, 6].contains(block), "block \(block)")
+        }
+    }
+
     @Test("held writes fail with ENOSPC once the no-space timeout passes, and new ones at once until the pool grows")
     func noSpaceTimeout() async throws {
         let fixture = try EngineFixture(thinNoSpaceTimeout: .milliseconds(20))

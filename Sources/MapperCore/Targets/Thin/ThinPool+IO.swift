@@ -9,9 +9,10 @@ extension ThinPool {
         /// Waits for the block's provisioning, and is mapped again after it.
         case wait
         /// Written to newly allocated data block `to`, copying `from` around it (breaking
-        /// sharing) or zeroes (`from == nil`), then mapped.
+        /// sharing) or zeroes (`from == nil`, unless `to` reads as zeroes), then mapped.
         case provision(
-            to: UInt64, from: UInt64?, zeroing: Bool, allocation: (any AllocationReporting)?, device: any BlockDevice)
+            to: UInt64, from: UInt64?, zeroing: Bool, zeroes: ThinZeroedBlocks.Answer,
+            allocation: (any AllocationReporting)?, dataBlocks: UInt64, device: any BlockDevice)
         /// Unmaps the block; passes the discard down to data block `passdown` first, if any.
         case unmap(passdown: UInt64?, device: any BlockDevice)
         /// No free data block: the thin device holds it.
@@ -33,7 +34,8 @@ extension ThinPool {
         let decision = state.withLock { state -> Decision in
             // The metadata is used in place: a copy of it would copy every node.
             guard state.failure == nil, state.metadata != nil else { return .fail(.EIO) }
-            if state.provisioning[key] != nil {
+            // (Most I/O finds nothing provisioning: no key is hashed then.)
+            if !state.provisioning.isEmpty, state.provisioning[key] != nil {
                 state.provisioning[key]?.append(clone)
                 return .wait
             }
@@ -67,7 +69,8 @@ extension ThinPool {
                 changed = true
                 return .provision(
                     to: fresh, from: mapping?.dataBlock, zeroing: !state.arguments.skipBlockZeroing,
-                    allocation: state.arguments.dataAllocation, device: data)
+                    zeroes: state.zeroed.allocated(fresh), allocation: state.arguments.dataAllocation,
+                    dataBlocks: UInt64(state.arguments.dataBlocks), device: data)
             }
         }
         if let (context, free) = lowWater {
@@ -91,10 +94,10 @@ extension ThinPool {
             return .completed
         case .wait:
             return .submitted
-        case .provision(let to, let from, let zeroing, let allocation, let device):
+        case .provision(let to, let from, let zeroing, let zeroes, let allocation, let dataBlocks, let device):
             ThinProvision(
                 pool: self, clone: clone, key: key, offset: offset, to: to, from: from, zeroing: zeroing,
-                allocation: allocation, device: device
+                zeroes: zeroes, allocation: allocation, dataBlocks: dataBlocks, device: device
             ).start()
             return .submitted
         case .unmap(let passdown, let device):
@@ -122,6 +125,7 @@ extension ThinPool {
     func provisioned(_ clone: Clone, key: Key, dataBlock: UInt64, error: Errno?) {
         var outcome = CloneOutcome(error)
         let waiters = state.withLock { state -> [Clone] in
+            state.zeroed.provisionEnded()
             if error == nil, state.failure == nil {
                 do {
                     _ = try state.metadata?.insert(device: key.device, block: key.block, dataBlock: dataBlock)
@@ -136,6 +140,12 @@ extension ThinPool {
         }
         clone.end(outcome)
         for waiter in waiters { waiter.reissue() }
+    }
+
+    /// The data device answered that `zeroBlocks` data blocks from `block` read as zeroes (asked
+    /// while provisioning `block`, allocated under `generation`).
+    func learnedZeroes(block: UInt64, zeroBlocks: UInt64, generation: UInt64) {
+        state.withLock { $0.zeroed.learned(block: block, zeroBlocks: zeroBlocks, generation: generation) }
     }
 
     /// A whole-block discard's passdown ended (or none was needed): unmaps the block.

@@ -49,6 +49,8 @@ public final class ThinPool: @unchecked Sendable {
         var openWaiters: [CheckedContinuation<Void, Never>] = []
         /// Blocks of thin devices being provisioned, with the I/O waiting for each.
         var provisioning: [Key: [Clone]] = [:]
+        /// The data blocks known to read as zeroes.
+        var zeroed = ThinZeroedBlocks()
         var committing = false
         var commitWaiters: [@Sendable (Bool) -> Void] = []
         var commitScheduled = false
@@ -85,6 +87,7 @@ public final class ThinPool: @unchecked Sendable {
             let grew = (state.metadata?.data.count).map { arguments.dataBlocks > $0 } ?? false
             state.arguments = arguments
             state.context = context
+            state.zeroed.reset()
             guard grew else { return [] }
             state.metadata?.growData(to: arguments.dataBlocks)
             state.lowWaterAnnounced = false

@@ -5,7 +5,9 @@
 /// when the data device reports the new block as reading zeroes already (a hole in a sparse
 /// file, as a block is after its discard was passed down: ``AllocationReporting``), a partial
 /// write to a new block writes its own sectors only: zeroing it again would write sixteen
-/// times the data of a 4 KiB write to a 64 KiB block. Then
+/// times the data of a 4 KiB write to a 64 KiB block. The pool knows a run of such blocks
+/// (``ThinZeroedBlocks``); outside it, the data device is asked once for the run of zero
+/// blocks from the new one, which the pool learns. Then
 /// ``ThinPool/provisioned(_:key:dataBlock:error:)`` maps the block.
 final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
     private let pool: ThinPool
@@ -15,8 +17,12 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
     private let to: UInt64
     private let from: UInt64?
     private let zeroing: Bool
+    /// Whether the pool knows block `to` reads as zeroes, or the data device is to be asked.
+    private let zeroes: ThinZeroedBlocks.Answer
     /// The data device's allocation, to tell a block that reads as zeros already.
     private let allocation: (any AllocationReporting)?
+    /// The pool's data blocks.
+    private let dataBlocks: UInt64
     private let device: any BlockDevice
     /// The whole block being assembled (`nil` when the clone's own buffer is written).
     private var block: IOBuffer?
@@ -24,7 +30,8 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
 
     init(
         pool: ThinPool, clone: Clone, key: ThinPool.Key, offset: UInt64, to: UInt64, from: UInt64?, zeroing: Bool,
-        allocation: (any AllocationReporting)?, device: any BlockDevice
+        zeroes: ThinZeroedBlocks.Answer, allocation: (any AllocationReporting)?, dataBlocks: UInt64,
+        device: any BlockDevice
     ) {
         self.pool = pool
         self.clone = clone
@@ -33,7 +40,9 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
         self.to = to
         self.from = from
         self.zeroing = zeroing
+        self.zeroes = zeroes
         self.allocation = allocation
+        self.dataBlocks = dataBlocks
         self.device = device
     }
 
@@ -70,9 +79,18 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
         pool.provisioned(clone, key: key, dataBlock: to, error: error)
     }
 
-    /// Whether data block `block` reads as zeroes now, as the data device reports it.
+    /// Whether data block `block` (the new one) reads as zeroes: as the pool knows, or else as
+    /// the data device reports the run of zero blocks from it, which the pool then learns.
     private func readsAsZeroes(_ block: UInt64) -> Bool {
-        allocation?.readsAsZeros(sector: block * blockSectors, sectors: blockSectors) ?? false
+        guard case .ask(let generation) = zeroes else { return true }
+        guard let allocation, block < dataBlocks else { return false }
+        let run = allocation.allocation(
+            sector: block * blockSectors, sectors: (dataBlocks - block) * blockSectors, limit: 1)
+        guard let first = run.first, first.zero else { return false }
+        let zeroBlocks = min(first.sectors / blockSectors, dataBlocks - block)
+        guard zeroBlocks > 0 else { return false }
+        pool.learnedZeroes(block: block, zeroBlocks: zeroBlocks, generation: generation)
+        return true
     }
 
     /// Writes the clone's own data at `sector` of the data device.
