@@ -264,4 +264,29 @@ struct ThinMetadataTests {
         disk.apply(try metadata.prepareCommit())
         #expect(try disk.load().get().devices[0] != nil)
     }
+
+    @Test("one insertion step at a node, as a table: replace, insert, full, descend")
+    func insertSteps() {
+        typealias Step = ThinNode.InsertStep
+        let leaf = ThinNode(isLeaf: true, keys: [2, 4, 6], values: [20, 40, 60])
+        let inner = ThinNode(isLeaf: false, keys: [10, 20, 30], values: [100, 200, 300])
+        let rows: [(ThinNode, key: UInt64, max: Int, Step, keys: [UInt64], values: [UInt64])] = [
+            (leaf, 4, 5, .replaced(old: 40), [2, 4, 6], [20, 99, 60]),
+            // A full leaf still replaces a key it has: nothing to split.
+            (leaf, 6, 3, .replaced(old: 60), [2, 4, 6], [20, 40, 99]),
+            (leaf, 5, 5, .inserted, [2, 4, 5, 6], [20, 40, 99, 60]),
+            (leaf, 1, 5, .inserted, [1, 2, 4, 6], [99, 20, 40, 60]),
+            (leaf, 5, 3, .full, [2, 4, 6], [20, 40, 60]),
+            (inner, 25, 5, .descend(index: 1, child: 200), [10, 20, 30], [100, 200, 300]),
+            (inner, 30, 5, .descend(index: 2, child: 300), [10, 20, 30], [100, 200, 300]),
+            // Below every key: the first child, whose lowest key it becomes.
+            (inner, 3, 5, .descend(index: 0, child: 100), [3, 20, 30], [100, 200, 300]),
+            (inner, 25, 3, .full, [10, 20, 30], [100, 200, 300]),
+        ]
+        for (index, row) in rows.enumerated() {
+            var node = row.0
+            #expect(node.insertStep(key: row.key, value: 99, maxEntries: row.max) == row.3, "row \(index)")
+            #expect(node.keys == row.keys && node.values == row.values, "row \(index)")
+        }
+    }
 }

@@ -48,48 +48,46 @@ extension ThinMetadata {
 
     /// Inserts or replaces `key` in the tree at `root` (0: empty); returns the new root and the
     /// value replaced. The replaced value's reference is the caller's to drop.
+    ///
+    /// Each node on the way is shadowed, then changed in place in the node store (a copy of a
+    /// node held across a change would make the change copy its arrays); a full node is split
+    /// by its parent (a new root above a full root) before the insertion goes on in it, so a
+    /// split always finds room in the parent. A leaf that has the key is not split: its value
+    /// is replaced.
     mutating func insert(root: UInt64, key: UInt64, value: UInt64) throws -> (root: UInt64, old: UInt64?) {
         if root == 0 {
             return (try newNode(ThinNode(isLeaf: true, keys: [key], values: [value])), nil)
         }
         var top = try shadow(root)
-        if let node = nodes[top], node.count >= maxEntries, let first = node.keys.first {
-            let parent = try newNode(ThinNode(isLeaf: false, keys: [first], values: [top]))
-            try split(parent: parent, index: 0)
-            top = parent
-        }
         var current = top
-        // Nodes are changed in place in the dictionary (a copy held across a change would
-        // make the change copy the node's arrays).
-        while let (isLeaf, index, found) = nodes[current].map({ node -> (Bool, Int, Bool) in
-            if node.isLeaf {
-                let index = node.lowerBound(key)
-                return (true, index, index < node.count && node.keys[index] == key)
-            }
-            let index = node.childIndex(key)
-            return (false, index, key < node.keys[index])
-        }) {
-            if isLeaf {
-                if found {
-                    let old = nodes[current]?.values[index]
-                    nodes[current]?.values[index] = value
-                    return (top, old)
-                }
-                nodes[current]?.keys.insert(key, at: index)
-                nodes[current]?.values.insert(value, at: index)
+        var parent: (block: UInt64, index: Int)?
+        walk: while let step = nodes[current]?.insertStep(key: key, value: value, maxEntries: maxEntries) {
+            switch step {
+            case .replaced(let old):
+                return (top, old)
+            case .inserted:
                 return (top, nil)
-            }
-            // `found` here: the key is below the first child's lowest key, which it becomes.
-            if found { nodes[current]?.keys[index] = key }
-            guard let next = nodes[current]?.values[index] else { break }
-            let child = try shadow(next)
-            nodes[current]?.values[index] = child
-            if let count = nodes[child]?.count, count >= maxEntries {
-                try split(parent: current, index: index)
-                guard let parent = nodes[current] else { break }
-                current = parent.values[parent.childIndex(key)]
-            } else {
+            case .descend(let index, let next):
+                let child = try shadow(next)
+                if child != next { nodes[current]?.values[index] = child }
+                parent = (current, index)
                 current = child
+            case .full:
+                let above: (block: UInt64, index: Int)
+                if let parent {
+                    above = parent
+                } else {
+                    guard let first = nodes[current]?.keys.first else { break walk }
+                    top = try newNode(ThinNode(isLeaf: false, keys: [first], values: [current]))
+                    above = (top, 0)
+                }
+                try split(parent: above.block, index: above.index)
+                guard let node = nodes[above.block] else { break walk }
+                let index = node.childIndex(key)
+                // A key below a new root's only key becomes its lowest, as a step would make it.
+                if key < node.keys[index] { nodes[above.block]?.keys[index] = key }
+                parent = (above.block, index)
+                current = node.values[index]
             }
         }
         throw MapperError(.EIO, "mapping tree is missing a node")

@@ -27,4 +27,38 @@ struct ThinNode: Equatable, Sendable {
         if bound < keys.count, keys[bound] == key { return bound }
         return max(bound - 1, 0)
     }
+
+    /// What ``insertStep(key:value:maxEntries:)`` did at one node.
+    enum InsertStep: Equatable {
+        /// The node holds `maxEntries` entries: its parent splits it first.
+        case full
+        /// A leaf had the key: its value was replaced by the new one.
+        case replaced(old: UInt64)
+        /// A leaf did not have the key: it was inserted.
+        case inserted
+        /// An internal node: the insertion goes on in child `index`, at metadata block `child`
+        /// (the key became the child's lowest key if it was below it).
+        case descend(index: Int, child: UInt64)
+    }
+
+    /// One step of an insertion of `key` → `value`, done in place (called through the node
+    /// store's in-place access, so the node's arrays are not copied).
+    mutating func insertStep(key: UInt64, value: UInt64, maxEntries: Int) -> InsertStep {
+        if isLeaf {
+            let index = lowerBound(key)
+            if index < keys.count && keys[index] == key {
+                let old = values[index]
+                values[index] = value
+                return .replaced(old: old)
+            }
+            if keys.count >= maxEntries { return .full }
+            keys.insert(key, at: index)
+            values.insert(value, at: index)
+            return .inserted
+        }
+        if keys.count >= maxEntries { return .full }
+        let index = childIndex(key)
+        if key < keys[index] { keys[index] = key }
+        return .descend(index: index, child: values[index])
+    }
 }

@@ -15,31 +15,46 @@ struct ThinSpaceMap: Equatable, Sendable {
     private var released: [Int] = []
     /// Released before the commit in flight began: free once it is durable.
     private var releasedBeforeCommit: [Int] = []
-    /// Not allocatable although their count is 0 (released, or reserved by the format).
-    private var blocked: [Bool]
-    private var fresh: Set<Int> = []
+    /// Per block: ``blockedFlag`` (not allocatable although its count is 0: released, or
+    /// reserved by the format) and ``freshFlag`` (allocated in the current transaction). Flags
+    /// rather than a set: allocation is on every first write's path.
+    private var flags: [UInt8]
+    /// The blocks made fresh in the current transaction (some may no longer be: see `flags`).
+    private var freshList: [Int] = []
     private var cursor = 0
     /// Blocks with a count above 0, or released and not yet free.
     private(set) var used = 0
 
+    private static let blockedFlag: UInt8 = 1
+    private static let freshFlag: UInt8 = 2
+
     init(count: Int) {
         counts = Array(repeating: 0, count: count)
-        blocked = Array(repeating: false, count: count)
+        flags = Array(repeating: 0, count: count)
     }
+
+    /// Equal when every block has the same count and state (the order fresh blocks were
+    /// listed in does not matter).
+    static func == (lhs: ThinSpaceMap, rhs: ThinSpaceMap) -> Bool {
+        lhs.counts == rhs.counts && lhs.flags == rhs.flags && lhs.released == rhs.released
+            && lhs.releasedBeforeCommit == rhs.releasedBeforeCommit && lhs.cursor == rhs.cursor && lhs.used == rhs.used
+    }
+
+    private func isBlocked(_ block: Int) -> Bool { flags[block] & Self.blockedFlag != 0 }
 
     var count: Int { counts.count }
     var free: Int { counts.count - used }
 
     subscript(block: Int) -> UInt32 { counts[block] }
 
-    func isFresh(_ block: Int) -> Bool { fresh.contains(block) }
+    func isFresh(_ block: Int) -> Bool { flags[block] & Self.freshFlag != 0 }
 
-    /// The blocks allocated in the current transaction and still in use.
-    var freshBlocks: Set<Int> { fresh }
+    /// The blocks allocated in the current transaction and still in use, in ascending order.
+    var freshBlocks: [Int] { Set(freshList.filter(isFresh)).sorted() }
 
     /// Counts one more reference (loading: references found by walking the metadata).
     mutating func increment(_ block: Int) {
-        if counts[block] == 0 && !blocked[block] { used += 1 }
+        if counts[block] == 0 && !isBlocked(block) { used += 1 }
         counts[block] += 1
     }
 
@@ -49,10 +64,11 @@ struct ThinSpaceMap: Equatable, Sendable {
         precondition(counts[block] > 0, "space map: block \(block) released more often than referenced")
         counts[block] -= 1
         guard counts[block] == 0 else { return false }
-        if fresh.remove(block) != nil {
+        if isFresh(block) {
+            flags[block] &= ~Self.freshFlag
             used -= 1
         } else {
-            blocked[block] = true
+            flags[block] |= Self.blockedFlag
             released.append(block)
         }
         return true
@@ -63,10 +79,11 @@ struct ThinSpaceMap: Equatable, Sendable {
         guard used < counts.count else { return nil }
         var index = cursor
         for _ in 0..<counts.count {
-            if counts[index] == 0 && !blocked[index] {
+            if counts[index] == 0 && flags[index] == 0 {
                 counts[index] = 1
                 used += 1
-                fresh.insert(index)
+                flags[index] = Self.freshFlag
+                freshList.append(index)
                 cursor = index + 1 == counts.count ? 0 : index + 1
                 return index
             }
@@ -78,7 +95,8 @@ struct ThinSpaceMap: Equatable, Sendable {
     /// The current transaction is being written: its fresh blocks become ordinary, and what it
     /// released waits for that commit.
     mutating func beginCommit() {
-        fresh.removeAll(keepingCapacity: true)
+        for block in freshList { flags[block] &= ~Self.freshFlag }
+        freshList.removeAll(keepingCapacity: true)
         releasedBeforeCommit.append(contentsOf: released)
         released.removeAll(keepingCapacity: true)
     }
@@ -88,7 +106,7 @@ struct ThinSpaceMap: Equatable, Sendable {
     mutating func commitEnded(_ durable: Bool) {
         guard durable else { return }
         for block in releasedBeforeCommit where counts[block] == 0 {
-            blocked[block] = false
+            flags[block] &= ~Self.blockedFlag
             used -= 1
         }
         releasedBeforeCommit.removeAll(keepingCapacity: true)
@@ -98,6 +116,6 @@ struct ThinSpaceMap: Equatable, Sendable {
     mutating func grow(to count: Int) {
         guard count > counts.count else { return }
         counts.append(contentsOf: repeatElement(0, count: count - counts.count))
-        blocked.append(contentsOf: repeatElement(false, count: count - blocked.count))
+        flags.append(contentsOf: repeatElement(0, count: count - flags.count))
     }
 }
