@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "CMapperSys"),
@@ -40,6 +41,19 @@ let package = Package(
             dependencies: [
                 "MapperCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.process("Migrations")]
+        ),
+        .target(
+            name: "MapperPostgres",
+            dependencies: [
+                "MapperCore",
+                "MapperStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -69,6 +83,7 @@ let package = Package(
                 "MapperVersion",
                 "MapperCore",
                 "MapperStore",
+                "MapperPostgres",
                 "MapperAPI",
                 "MapperNBD",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -91,6 +106,7 @@ let package = Package(
                 "MapperCore",
                 "MapperStore",
                 "MapperServer",
+                "MapperPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -125,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MapperStoreTests",
-            dependencies: ["MapperCore", "MapperStore", "MapperTestSupport"]
+            dependencies: ["MapperCore", "MapperStore", "MapperPostgres", "MapperTestSupport"]
         ),
         .testTarget(
             name: "MapperNBDTests",

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MapperCore
 import MapperNBD
+import MapperPostgres
 import MapperStore
 
 /// Everything a running server holds: the data directory lock, the store, the engine rebuilt
@@ -9,7 +10,8 @@ import MapperStore
 public final class MapperRuntime: Sendable {
     public let configuration: ServerConfiguration
     public let manager: DeviceManager
-    public let store: SQLiteStore
+    /// The SQLite store, or the PostgreSQL one (``ServerConfiguration/storeLocation``).
+    public let store: any DurableStore
     public let recovery: RecoveryReport
     /// The NBD export, when configured (it listens once run in the service group).
     public let nbd: NBDServer?
@@ -35,9 +37,7 @@ public final class MapperRuntime: Sendable {
         } catch let error as StoreError {
             throw error.mapperError
         }
-        store = try SQLiteStore(
-            path: DataDirectory.databasePath(in: directory), configuration: configuration.store,
-            logger: logger)
+        store = try await Self.openStore(configuration: configuration, logger: logger)
         manager = DeviceManager(
             engine: store.engineServices(
                 queueLimits: configuration.queueLimits, logger: logger,
@@ -63,6 +63,19 @@ public final class MapperRuntime: Sendable {
                 "backends": "\(recovery.backends)", "paths": "\(recovery.paths)", "devices": "\(recovery.devices)",
                 "bios": "\(recovery.bios)", "problems": "\(recovery.problems.count)",
             ])
+    }
+
+    /// The store the configuration names: PostgreSQL for a `postgres://` location, else the
+    /// data directory's SQLite file. A location that does not parse is EINVAL; an unreachable
+    /// database EIO.
+    static func openStore(configuration: ServerConfiguration, logger: Logger) async throws -> any DurableStore {
+        guard let text = configuration.storeLocation else {
+            return try SQLiteStore(
+                path: DataDirectory.databasePath(in: configuration.dataDirectory), configuration: configuration.store,
+                logger: logger)
+        }
+        let location = try PostgresLocation(text)
+        return try await PostgresStore(location: location, configuration: configuration.store, logger: logger)
     }
 
     /// Move jobs keep their region logs as files `<job>-log<n>.log` in the data directory.

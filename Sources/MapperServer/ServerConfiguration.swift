@@ -20,6 +20,9 @@ public struct ServerConfiguration: Sendable {
     /// How long `Prefer: respond-async` waits for a bio to end or be durably queued.
     public var respondAsyncWait: Duration
     public var store: StoreConfiguration
+    /// Where the state lives when not in the data directory's SQLite file: a PostgreSQL
+    /// database (`--store postgres://…`). `nil`: the embedded SQLite store.
+    public var storeLocation: String?
     /// How much held I/O (queued, pushed back, deferred) a device and the server take before
     /// new bios are refused with EAGAIN (HTTP 503) or, over NBD, the socket stops being read.
     public var queueLimits: QueueLimits

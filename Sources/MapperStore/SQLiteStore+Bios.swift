@@ -15,6 +15,22 @@ public struct StoredBio: Sendable, Equatable {
     public let error: Errno?
     public let submittedAt: Date
     public let completedAt: Date?
+
+    package init(
+        id: UInt64, device: String, op: BioOp, sector: UInt64, sectors: UInt64, idempotencyKey: String?,
+        state: BioState, error: Errno?, submittedAt: Date, completedAt: Date?
+    ) {
+        self.id = id
+        self.device = device
+        self.op = op
+        self.sector = sector
+        self.sectors = sectors
+        self.idempotencyKey = idempotencyKey
+        self.state = state
+        self.error = error
+        self.submittedAt = submittedAt
+        self.completedAt = completedAt
+    }
 }
 
 extension SQLiteStore {

@@ -4,7 +4,7 @@ import MapperCore
 
 extension SQLiteStore {
     /// Reads the whole state in one read transaction.
-    public func snapshot(recentEvents: Int = 1000) async throws -> StoreSnapshot {
+    public func snapshot(recentEvents: Int) async throws -> StoreSnapshot {
         do {
             return try await pool.read { db in try Self.readSnapshot(db, recentEvents: recentEvents) }
         } catch let error as DatabaseError {
@@ -27,7 +27,9 @@ extension SQLiteStore {
             let fault = (try? FaultMode(name: mode, delayMs: row["delay_ms"])) ?? .none
             let interval: Int? = row["checker_interval_ms"]
             let timeout: Int? = row["checker_timeout_ms"]
-            let checker = interval.flatMap { interval in timeout.flatMap { try? CheckerConfig(intervalMs: interval, timeoutMs: $0) } }
+            let checker = interval.flatMap { interval in
+                timeout.flatMap { try? CheckerConfig(intervalMs: interval, timeoutMs: $0) }
+            }
             snapshot.paths.append(
                 .init(
                     name: row["name"], backend: row["backend"], active: row["active"], failCount: row["fail_count"],

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import Logging
-import ServiceLifecycle
 import MapperCore
+import ServiceLifecycle
 import Synchronization
 
 /// mapperd's state in SQLite (WAL, through GRDB): the ``StateStore`` and ``BioJournal`` of
@@ -17,13 +17,14 @@ import Synchronization
 ///
 /// As a `Service` (first in the application's service group, so it stops last) it runs until
 /// graceful shutdown and then commits what is queued and closes.
-public final class SQLiteStore: StateStore, Service, Sendable {
+public final class SQLiteStore: DurableStore, Sendable {
     public let path: String
     public let configuration: StoreConfiguration
     let pool: DatabasePool
     let writer: StoreWriter
     /// The bio journal; it shares the writer, so its entries and state changes commit in order.
-    public let journal: SQLiteBioJournal
+    public let sqliteJournal: SQLiteBioJournal
+    public var journal: any BioJournal { sqliteJournal }
     let logger: Logger
     private let recovering = Atomic<Bool>(false)
     private let deviceOrder = Atomic<Int>(0)
@@ -54,7 +55,9 @@ public final class SQLiteStore: StateStore, Service, Sendable {
             deviceOrder.store(created, ordering: .relaxed)
         } catch let error as DatabaseError {
             throw StoreError.unreadable(
-                path: path, reason: "\(error.message ?? "\(error.resultCode)") (\(error.extendedResultCode), sql: \(error.sql ?? "-"))")
+                path: path,
+                reason:
+                    "\(error.message ?? "\(error.resultCode)") (\(error.extendedResultCode), sql: \(error.sql ?? "-"))")
         } catch let error as MapperError {
             throw error
         } catch {
@@ -66,7 +69,7 @@ public final class SQLiteStore: StateStore, Service, Sendable {
             guard commits % 64 == 1 else { return }
             SQLiteStore.prune(db, retention: retention)
         }
-        journal = SQLiteBioJournal(writer: writer)
+        sqliteJournal = SQLiteBioJournal(writer: writer)
     }
 
     /// The writer's group-commit counters.

@@ -27,9 +27,9 @@ public struct RecoveryReport: Sendable {
 /// are fine come up, and nothing in the store is deleted.
 public enum StoreRecovery {
     public static func recover(
-        store: SQLiteStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger
+        store: any DurableStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger
     ) async throws -> RecoveryReport {
-        let snapshot = try await store.snapshot()
+        let snapshot = try await store.snapshot(recentEvents: 1000)
         await manager.engine.reserveBioIDs(through: try store.reserveBioIDs())
         manager.engine.events.preload(snapshot.recentEvents)
         store.isRecovering = true

@@ -7,6 +7,12 @@ public struct StoreSnapshot: Sendable {
         public let name: String
         public let source: BackendSource
         public let sizeSectors: UInt64
+
+        package init(name: String, source: BackendSource, sizeSectors: UInt64) {
+            self.name = name
+            self.source = source
+            self.sizeSectors = sizeSectors
+        }
     }
 
     public struct PathRecord: Sendable, Equatable {
@@ -18,6 +24,19 @@ public struct StoreSnapshot: Sendable {
         /// The path's own route to a remote backend, when not the backend's URI.
         public let uri: String?
         public let checker: CheckerConfig?
+
+        package init(
+            name: String, backend: String, active: Bool, failCount: Int, fault: FaultMode, uri: String?,
+            checker: CheckerConfig?
+        ) {
+            self.name = name
+            self.backend = backend
+            self.active = active
+            self.failCount = failCount
+            self.fault = fault
+            self.uri = uri
+            self.checker = checker
+        }
     }
 
     public struct DeviceRecord: Sendable, Equatable {
@@ -30,6 +49,21 @@ public struct StoreSnapshot: Sendable {
         public let inactive: [String]
         public let targetStates: [Int: [String: String]]
         public let noPathRetry: NoPathRetry
+
+        package init(
+            name: String, uuid: String?, readOnly: Bool, suspended: Bool, eventNr: UInt32, live: [String],
+            inactive: [String], targetStates: [Int: [String: String]], noPathRetry: NoPathRetry
+        ) {
+            self.name = name
+            self.uuid = uuid
+            self.readOnly = readOnly
+            self.suspended = suspended
+            self.eventNr = eventNr
+            self.live = live
+            self.inactive = inactive
+            self.targetStates = targetStates
+            self.noPathRetry = noPathRetry
+        }
     }
 
     /// A bio that had not ended, in recovery order.
@@ -45,6 +79,21 @@ public struct StoreSnapshot: Sendable {
         public let submittedAt: Date
         /// `queued`, `pushback`, `deferred` or `inflight`.
         public let state: BioState
+
+        package init(
+            id: UInt64, device: String, op: BioOp, sector: UInt64, sectors: UInt64, payload: IOBuffer?,
+            idempotencyKey: String?, submittedAt: Date, state: BioState
+        ) {
+            self.id = id
+            self.device = device
+            self.op = op
+            self.sector = sector
+            self.sectors = sectors
+            self.payload = payload
+            self.idempotencyKey = idempotencyKey
+            self.submittedAt = submittedAt
+            self.state = state
+        }
     }
 
     public var backends: [BackendRecord] = []
@@ -55,4 +104,6 @@ public struct StoreSnapshot: Sendable {
     /// had left a queue without ending, then deferred; each by its queue order.
     public var bios: [BioRecord] = []
     public var recentEvents: [EngineEvent] = []
+
+    package init() {}
 }

@@ -22,17 +22,17 @@ public final class StoreStatistics: Sendable {
     /// Duration of each committed transaction, in nanoseconds.
     public let commitLatency = AtomicHistogram(bounds: StoreStatistics.latencyBounds)
 
-    init() {}
+    package init() {}
 
     /// Transactions that committed.
     public var commits: UInt64 { itemsPerCommit.snapshot.count }
     /// Transactions that failed as a whole (their items got the error).
     public var failedCommits: UInt64 { failedCount.load(ordering: .relaxed) }
 
-    func committed(items: Int, nanos: UInt64) {
+    package func committed(items: Int, nanos: UInt64) {
         itemsPerCommit.record(UInt64(items))
         commitLatency.record(nanos)
     }
 
-    func failed() { failedCount.add(1, ordering: .relaxed) }
+    package func failed() { failedCount.add(1, ordering: .relaxed) }
 }

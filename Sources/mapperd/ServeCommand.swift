@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MapperCore
 import MapperNBD
+import MapperPostgres
 import MapperServer
 import MapperStore
 
@@ -44,6 +45,17 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Bytes of held I/O over all devices before new bios are refused (env MAPPERD_MAX_QUEUED_BYTES_TOTAL).")
     var maxQueuedBytesTotal: Int =
         environment["MAPPERD_MAX_QUEUED_BYTES_TOTAL"].flatMap(Int.init) ?? QueueLimits.defaults.totalBytes
+
+    @Option(
+        name: .customLong("store"),
+        help:
+            "Keep the state in PostgreSQL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or postgres://USER@/DATABASE?host=/socket/dir (env MAPPERD_STORE). Default: SQLite in the data directory."
+    )
+    var storeOption: String?
+    /// The option, else the environment (an empty variable is unset).
+    var storeLocation: String? {
+        storeOption ?? Self.environment["MAPPERD_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Option(name: .long, help: "SQLite durability: full (fsync every commit) or normal.")
     var durability: String = "full"
@@ -141,6 +153,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--nbd-busy-poll-us must be 0...1000000")
         }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
+        if let storeLocation {
+            do {
+                _ = try PostgresLocation(storeLocation)
+            } catch let error as MapperError {
+                throw ValidationError("--store: \(error.message)")
+            }
+        }
         do {
             _ = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
         } catch let error as MapperError {
@@ -173,6 +192,7 @@ struct ServeCommand: AsyncParsableCommand {
             store: StoreConfiguration(durability: StoreConfiguration.Durability(rawValue: durability) ?? .full),
             queueLimits: QueueLimits(deviceBytes: maxQueuedBytes, totalBytes: maxQueuedBytesTotal))
         configuration.checker = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
+        configuration.storeLocation = storeLocation
         configuration.thinNoSpaceTimeout = .seconds(noSpaceTimeoutS)
         configuration.nbdClient = NBDClientConfiguration(
             connectTimeout: .milliseconds(nbdConnectTimeoutMs), requestTimeout: .milliseconds(nbdRequestTimeoutMs))

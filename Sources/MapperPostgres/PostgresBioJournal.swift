@@ -1,0 +1,114 @@
+import Foundation
+import MapperCore
+import NIOCore
+import PostgresNIO
+
+/// The ``BioJournal`` on PostgreSQL: every queue transition becomes a statement in the writer's
+/// next group commit; a bio is acknowledged as durably queued after that commit. A write's
+/// payload is stored when the bio first enters a queue and dropped when it ends (the SQLite
+/// journal's rules, statement for statement).
+final class PostgresBioJournal: BioJournal {
+    let writer: PostgresWriter
+
+    init(writer: PostgresWriter) { self.writer = writer }
+
+    func bioQueued(
+        _ bio: Bio, device: String, location: BioLocation, order: Int64, firstEntry: Bool, ack: BioJournalAck
+    ) {
+        let state: String
+        switch location {
+        case .targetQueue: state = "queued"
+        case .pushback: state = "pushback"
+        case .deferred: state = "deferred"
+        }
+        let id = Int64(bio.id)
+        let clones: Int64 = state == "queued" ? 1 : 0
+        let done: PostgresWriter.Done = { error in
+            if error == nil { ack.accept() }
+        }
+        guard firstEntry else {
+            writer.enqueue(
+                { db, logger in
+                    try await db.query(
+                        """
+                        UPDATE bio SET device = \(device), state = \(state), queue_order = \(order),
+                            target_clones = CASE WHEN \(state) = 'queued' THEN target_clones + 1 ELSE target_clones END
+                        WHERE id = \(id)
+                        """, logger: logger)
+                }, done: done)
+            return
+        }
+        let op = bio.op.rawValue
+        let sector = Int64(bio.sector)
+        let sectors = Int64(bio.sectors)
+        let key = bio.idempotencyKey
+        let submitted = bio.submittedAt.timeIntervalSince1970
+        // The payload is read at commit time: the buffer does not change once the bio is queued
+        // (the journal's contract), and the caller, under its device's lock, copies nothing.
+        let buffer = bio.op == .write ? bio.buffer : nil
+        let offset = bio.bufferOffset
+        let length = bio.byteCount
+        writer.enqueue(
+            { db, logger in
+                try await db.query(
+                    """
+                    INSERT INTO bio(id, device, op, sector, sectors, idempotency_key, submitted_at, state, target_clones,
+                                    queue_order)
+                    VALUES (\(id), \(device), \(op), \(sector), \(sectors), \(key), \(submitted), \(state), \(clones), \(order))
+                    ON CONFLICT (id) DO UPDATE SET device = EXCLUDED.device, op = EXCLUDED.op, sector = EXCLUDED.sector,
+                        sectors = EXCLUDED.sectors, idempotency_key = EXCLUDED.idempotency_key,
+                        submitted_at = EXCLUDED.submitted_at, state = EXCLUDED.state,
+                        target_clones = EXCLUDED.target_clones, queue_order = EXCLUDED.queue_order,
+                        error = NULL, completed_at = NULL, device_removed = FALSE
+                    """, logger: logger)
+                if let buffer {
+                    let payload = ByteBuffer(
+                        bytes: UnsafeRawBufferPointer(start: buffer.pointer(at: offset), count: length))
+                    try await db.query(
+                        """
+                        INSERT INTO bio_payload(id, data) VALUES (\(id), \(payload))
+                        ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
+                        """, logger: logger)
+                }
+            }, done: done)
+    }
+
+    func bioDequeued(_ bioID: UInt64, device: String, location: BioLocation) {
+        let id = Int64(bioID)
+        switch location {
+        case .targetQueue:
+            writer.enqueue { db, logger in
+                try await db.query(
+                    """
+                    UPDATE bio SET target_clones = GREATEST(target_clones - 1, 0),
+                        state = CASE WHEN target_clones <= 1 AND state = 'queued' THEN 'inflight' ELSE state END
+                    WHERE id = \(id)
+                    """, logger: logger)
+            }
+        case .pushback, .deferred:
+            let from = location == .pushback ? "pushback" : "deferred"
+            writer.enqueue { db, logger in
+                try await db.query(
+                    "UPDATE bio SET state = 'inflight' WHERE id = \(id) AND state = \(from)", logger: logger)
+            }
+        }
+    }
+
+    func bioEnded(_ bioID: UInt64, device: String, error: Errno?) {
+        let id = Int64(bioID)
+        let now = Date().timeIntervalSince1970
+        let state = error == nil ? "completed" : "failed"
+        let name = error?.name
+        writer.enqueue { db, logger in
+            try await db.query(
+                """
+                UPDATE bio SET state = \(state), error = \(name), completed_at = \(now), target_clones = 0 WHERE id = \(id)
+                """, logger: logger)
+            try await db.query("DELETE FROM bio_payload WHERE id = \(id)", logger: logger)
+        }
+    }
+
+    func deviceRenamed(from: String, to: String) {
+        writer.enqueue { db, logger in try await PostgresStore.renameBios(from: from, to: to, db, logger: logger) }
+    }
+}

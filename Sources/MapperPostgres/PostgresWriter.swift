@@ -1,0 +1,213 @@
+import Logging
+import MapperCore
+import MapperStore
+import PostgresNIO
+import Synchronization
+
+/// The PostgreSQL store's single writer: queued work drains into one transaction at a time on
+/// its own connection (group commit). While one commit is on its way to the server's disk,
+/// new work piles up and goes into the next transaction together, as the SQLite store's
+/// writer does.
+///
+/// Threading: ``enqueue(_:done:)`` only appends under a lock and wakes the writer's loop; no
+/// caller waits for the database. The loop (``run()``, started by the store when it opens)
+/// runs until ``stop()`` and has drained. Completion callbacks run after the commit, on the
+/// loop's task; they must not block.
+///
+/// Each item runs in its own savepoint when the group fails: a failing item is rolled back
+/// and reported to its caller without failing the others. A transaction that fails as a whole
+/// (the server went away) fails every item in it with EIO; the next one connects again.
+final class PostgresWriter: Sendable {
+    typealias Work = @Sendable (PostgresConnection, Logger) async throws -> Void
+    typealias Done = @Sendable ((any Error)?) -> Void
+
+    private struct Item {
+        let work: Work
+        let done: Done?
+    }
+
+    private struct State {
+        var items: [Item] = []
+        /// The loop is waiting for work.
+        var idle: CheckedContinuation<Void, Never>?
+        var stopping = false
+        var stopped = false
+        var held = false
+        var commits = 0
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let link: PostgresLink
+    private let state = Mutex(State())
+    private let logger: Logger
+    /// Runs inside each transaction after the items, with the number of commits so far.
+    private let afterCommit: (@Sendable (PostgresConnection, Logger, Int) async -> Void)?
+    let statistics = StoreStatistics()
+
+    init(
+        link: PostgresLink, logger: Logger,
+        afterCommit: (@Sendable (PostgresConnection, Logger, Int) async -> Void)? = nil
+    ) {
+        self.link = link
+        self.logger = logger
+        self.afterCommit = afterCommit
+    }
+
+    /// Queues work for the next transaction; `done` is called after its commit (with
+    /// ``StoreError/closed`` once the writer has stopped).
+    func enqueue(_ work: @escaping Work, done: Done? = nil) {
+        let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.stopping else { return (false, nil) }
+            state.items.append(Item(work: work, done: done))
+            guard !state.held else { return (true, nil) }
+            defer { state.idle = nil }
+            return (true, state.idle)
+        }
+        if !accepted { done?(StoreError.closed) }
+        wake?.resume()
+    }
+
+    /// Queues work and returns once it is committed; rethrows its error.
+    func perform(_ work: @escaping Work) async throws {
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
+            enqueue(work) { continuation.resume(returning: $0) }
+        }
+        if let error { throw error }
+    }
+
+    var commitCount: Int { state.withLock { $0.commits } }
+
+    /// Holds back every commit from now on (fault injection, as the SQLite writer's).
+    func holdCommits() { state.withLock { $0.held = !$0.stopping } }
+
+    /// Commits what was held back, and everything after it as usual.
+    func releaseCommits() {
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.held = false
+            guard !state.items.isEmpty else { return nil }
+            defer { state.idle = nil }
+            return state.idle
+        }
+        wake?.resume()
+    }
+
+    var hold: (held: Bool, waiting: Int) { state.withLock { ($0.held, $0.items.count) } }
+
+    /// Commits what is queued (held-back work too), then stops the loop. Later work fails
+    /// with ``StoreError/closed``.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (done, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                state.stopping = true
+                state.held = false
+                if state.stopped { return (true, nil) }
+                state.stopWaiters.append(continuation)
+                defer { state.idle = nil }
+                return (false, state.idle)
+            }
+            wake?.resume()
+            if done { continuation.resume() }
+        }
+    }
+
+    private enum Step {
+        case commit([Item])
+        case wait
+        case stop([CheckedContinuation<Void, Never>])
+    }
+
+    /// The loop: commits queued items until stopped and drained.
+    func run() async {
+        while true {
+            let step = await withCheckedContinuation { (continuation: CheckedContinuation<Step, Never>) in
+                let step = state.withLock { state -> Step in
+                    if !state.items.isEmpty && !state.held {
+                        defer { state.items = [] }
+                        return .commit(state.items)
+                    }
+                    if state.stopping {
+                        state.stopped = true
+                        defer { state.stopWaiters = [] }
+                        return .stop(state.stopWaiters)
+                    }
+                    return .wait
+                }
+                continuation.resume(returning: step)
+            }
+            switch step {
+            case .commit(let items):
+                await commit(items)
+            case .wait:
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { state -> Bool in
+                        if (!state.items.isEmpty && !state.held) || state.stopping { return true }
+                        state.idle = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            case .stop(let waiters):
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+        }
+    }
+
+    /// Runs every item in one transaction; if one fails, the group is rolled back to its
+    /// savepoint and each item runs in a savepoint of its own, so only the failing ones fail.
+    private func commit(_ items: [Item]) async {
+        var errors = [(any Error)?](repeating: nil, count: items.count)
+        let started = ContinuousClock.now
+        let logger = self.logger
+        do {
+            try await link.use { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    try await connection.query("SAVEPOINT grouped", logger: logger)
+                    for item in items { try await item.work(connection, logger) }
+                } catch {
+                    try await connection.query("ROLLBACK TO SAVEPOINT grouped", logger: logger)
+                    for (index, item) in items.enumerated() {
+                        try await connection.query("SAVEPOINT single", logger: logger)
+                        do {
+                            try await item.work(connection, logger)
+                            try await connection.query("RELEASE SAVEPOINT single", logger: logger)
+                        } catch {
+                            errors[index] = error
+                            try await connection.query("ROLLBACK TO SAVEPOINT single", logger: logger)
+                        }
+                    }
+                }
+                let commits = state.withLock { state -> Int in
+                    state.commits += 1
+                    return state.commits
+                }
+                await afterCommit?(connection, logger, commits)
+                do {
+                    try await connection.query("COMMIT", logger: logger)
+                } catch {
+                    // Not committed: the connection is of no more use (it is closed, and the
+                    // next transaction connects again).
+                    try? await connection.close()
+                    throw error
+                }
+            }
+            let elapsed = ContinuousClock.now - started
+            let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            statistics.committed(items: items.count, nanos: UInt64(max(0, nanos)))
+        } catch {
+            statistics.failed()
+            logger.error("store commit failed", metadata: ["error": "\(error)", "items": "\(items.count)"])
+            let failure = (error as? MapperError) ?? MapperError(.EIO, "store commit failed: \(error)")
+            errors = [(any Error)?](repeating: failure, count: items.count)
+            await link.close()
+        }
+        for (item, error) in zip(items, errors) {
+            if let done = item.done {
+                done(error)
+            } else if let error {
+                logger.error("store write failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
