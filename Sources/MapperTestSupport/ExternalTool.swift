@@ -3,15 +3,15 @@ import Foundation
 /// A program that nobody here wrote (qemu-io, nbdinfo, fio, ...), run to completion without
 /// blocking a thread: its exit is awaited through the termination handler, its output goes
 /// to a temporary file (no pipe to fill up).
-struct ExternalTool: Sendable {
-    struct Result: Sendable {
-        let status: Int32
-        let output: String
-        var succeeded: Bool { status == 0 }
+public struct ExternalTool: Sendable {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let output: String
+        public var succeeded: Bool { status == 0 }
     }
 
     /// The program's path on `PATH` (or `/usr/sbin`, `/sbin`), if installed.
-    static func locate(_ name: String) -> String? {
+    public static func locate(_ name: String) -> String? {
         if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
@@ -22,12 +22,12 @@ struct ExternalTool: Sendable {
     }
 
     /// Whether every program is installed.
-    static func available(_ names: String...) -> Bool { names.allSatisfy { locate($0) != nil } }
+    public static func available(_ names: String...) -> Bool { names.allSatisfy { locate($0) != nil } }
 
     /// A started program; ``finish()`` waits for its exit.
-    final class Running: @unchecked Sendable {
-        let process = Process()
-        let outputFile: URL
+    public final class Running: @unchecked Sendable {
+        public let process = Process()
+        public let outputFile: URL
         private let exited: Task<Int32, Never>
 
         fileprivate init(_ path: String, _ arguments: [String]) throws {
@@ -51,7 +51,7 @@ struct ExternalTool: Sendable {
         }
 
         /// Waits for the exit; returns the status and everything the program printed.
-        func finish() async -> Result {
+        public func finish() async -> Result {
             let status = await exited.value
             let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(at: outputFile)
@@ -61,7 +61,7 @@ struct ExternalTool: Sendable {
 
     /// Starts `name` with `arguments`, ended by `timeout` after `seconds` (so that a client
     /// that hangs fails its test instead of hanging the suite).
-    static func start(_ name: String, _ arguments: [String], seconds: Int = 120) throws -> Running {
+    public static func start(_ name: String, _ arguments: [String], seconds: Int = 120) throws -> Running {
         guard let path = locate(name) else { throw ToolMissing(name: name) }
         if let timeout = locate("timeout") {
             return try Running(timeout, ["-k", "5", "\(seconds)", path] + arguments)
@@ -70,9 +70,9 @@ struct ExternalTool: Sendable {
     }
 
     /// Runs `name` with `arguments` to completion.
-    static func run(_ name: String, _ arguments: [String]) async throws -> Result {
+    public static func run(_ name: String, _ arguments: [String]) async throws -> Result {
         try await start(name, arguments).finish()
     }
 
-    struct ToolMissing: Error { let name: String }
+    public struct ToolMissing: Error { public let name: String }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MapperTestSupport
 import Testing
 
 /// The real binary on port 0 with a temporary data directory.
@@ -124,10 +125,13 @@ struct EndToEndTests {
         #expect(try await server.call("GET", "/v1/health").status == 200)
     }
 
-    @Test("kill -9 with writes queued: after a restart every write lands exactly once")
-    func killDashNine() async throws {
+    @Test("kill -9 with writes queued: after a restart every write lands exactly once", arguments: StoreKind.available)
+    func killDashNine(store: StoreKind) async throws {
         let directory = try temporaryDataDirectory()
-        let server = ServerProcess(directory: directory)
+        // On PostgreSQL the state is in the database, not the data directory (which keeps the
+        // backend files only).
+        let arguments = store == .postgres ? ["--store", try await PostgresTestServer.database()] : []
+        let server = ServerProcess(directory: directory, arguments: arguments)
         try await server.start()
         try await setUp(server)
         for path in ["p1", "p2"] { try await server.call("POST", "/v1/paths/\(path)/fail") }
@@ -135,11 +139,15 @@ struct EndToEndTests {
         for index in 0..<5 { ids.append(try await queuedWrite(server, offset: 65536 + index * 4096, key: "w\(index)")) }
         server.kill9()
 
-        let restarted = ServerProcess(directory: directory)
+        let restarted = ServerProcess(directory: directory, arguments: arguments)
         try await restarted.start()
         defer { _ = restarted.terminate() }
+        if store == .postgres {
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("mapperd.sqlite").path))
+        }
         for id in ids {
-            #expect(try await restarted.call("GET", "/v1/bios/\(id)").json["state"] as? String == "queued")
+            // Queued again once recovery's own journal entry for it has committed.
+            #expect(try await restarted.waitForBio(id, in: ["queued"])["state"] as? String == "queued")
         }
         #expect(try await restarted.call("GET", "/v1/paths/p1").json["state"] as? String == "failed")
         // A retry with the same key does not submit again.

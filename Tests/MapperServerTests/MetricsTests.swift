@@ -1,4 +1,5 @@
 import Foundation
+import MapperTestSupport
 import Testing
 
 /// `GET /metrics` (Prometheus' default `metrics_path`) over the real binary, parsed by

@@ -1,4 +1,5 @@
 import Foundation
+import MapperTestSupport
 import Testing
 
 /// NBD protocol corner cases probed with libnbd (`Scripts/nbd_conformance.py`) against the

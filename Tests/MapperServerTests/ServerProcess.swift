@@ -181,9 +181,15 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     func waitForBio(_ id: String, rounds: Int = 2000) async throws -> [String: Any] {
+        try await waitForBio(id, in: ["completed", "failed"], rounds: rounds)
+    }
+
+    /// Polls bio `id` (at most `rounds` requests) until its state is one of `states`; returns
+    /// it as last seen.
+    func waitForBio(_ id: String, in states: Set<String>, rounds: Int = 2000) async throws -> [String: Any] {
         for _ in 0..<rounds {
             let bio = try await call("GET", "/v1/bios/\(id)").json
-            if let state = bio["state"] as? String, state == "completed" || state == "failed" { return bio }
+            if let state = bio["state"] as? String, states.contains(state) { return bio }
         }
         return try await call("GET", "/v1/bios/\(id)").json
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MapperTestSupport
 import Testing
 
 /// Thin volumes over the real binary: a pool, a thin volume four times larger than its data,

@@ -1,23 +1,40 @@
 import Foundation
 import Logging
 import MapperCore
+import MapperPostgres
 import MapperStore
+import MapperTestSupport
 import Testing
 
 /// A data directory with a store and an engine over it, which can be "crashed" (dropped with
-/// no shutdown) and rebuilt from the same database file.
+/// no shutdown) and rebuilt from the same database (the data directory's SQLite file, or a
+/// PostgreSQL database of its own).
 final class StoreFixture: @unchecked Sendable {
     let directory: URL
-    private(set) var store: SQLiteStore
+    let kind: StoreKind
+    /// The PostgreSQL database's location.
+    private let location: String?
+    private(set) var store: any DurableStore
     private(set) var manager: DeviceManager
-    private var abandoned: [(SQLiteStore, DeviceManager)] = []
+    private var abandoned: [(any DurableStore, DeviceManager)] = []
 
-    init() throws {
+    init(_ kind: StoreKind = .sqlite) async throws {
+        self.kind = kind
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-store-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: directory.appendingPathComponent("mapperd.sqlite").path)
+        location = kind == .postgres ? try await PostgresTestServer.database() : nil
+        store = try await Self.open(kind, directory: directory, location: location)
         manager = DeviceManager(engine: store.engineServices())
+    }
+
+    private static func open(_ kind: StoreKind, directory: URL, location: String?) async throws -> any DurableStore {
+        switch kind {
+        case .sqlite:
+            return try SQLiteStore(path: directory.appendingPathComponent("mapperd.sqlite").path)
+        case .postgres:
+            return try await PostgresStore(location: PostgresLocation(location ?? ""))
+        }
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -29,7 +46,7 @@ final class StoreFixture: @unchecked Sendable {
     @discardableResult
     func crashAndRecover() async throws -> RecoveryReport {
         abandoned.append((store, manager))
-        store = try SQLiteStore(path: databasePath)
+        store = try await Self.open(kind, directory: directory, location: location)
         manager = DeviceManager(engine: store.engineServices())
         return try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: Logger(label: "test"))

@@ -2,20 +2,36 @@ import Foundation
 import Logging
 import MapperCore
 import MapperStore
+import MapperTestSupport
 import Testing
 
-@Suite("SQLite store")
+@Suite("store (SQLite and PostgreSQL)")
 struct StoreTests {
     @Test("the migration list is pinned and applied in order")
     func migrationsPinned() async throws {
-        #expect(try Migrations.bundled().map(\.name) == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs"])
-        let fixture = try StoreFixture()
-        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs"])
+        #expect(
+            try Migrations.bundled().map(\.name) == [
+                "0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs",
+            ])
+        let fixture = try await StoreFixture()
+        #expect(
+            try await fixture.store.appliedMigrations() == [
+                "0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs",
+            ])
     }
 
-    @Test("objects, tables, flags and events round-trip")
-    func roundTrip() async throws {
-        let fixture = try StoreFixture()
+    @Test("the PostgreSQL store applies its own migrations once", .enabled(if: PostgresTestServer.available))
+    func postgresMigrations() async throws {
+        let fixture = try await StoreFixture(.postgres)
+        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema"])
+        // Opened again (another host, or a restart): nothing applied twice.
+        try await fixture.crashAndRecover()
+        #expect(try await fixture.store.appliedMigrations() == ["0001_initial_schema"])
+    }
+
+    @Test("objects, tables, flags and events round-trip", arguments: StoreKind.available)
+    func roundTrip(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.manager.setFault(path: "p2", .delay(milliseconds: 3))
         try await fixture.manager.failPath(named: "p1")
@@ -33,7 +49,9 @@ struct StoreTests {
         #expect(snapshot.devices[0].live == [StoreFixture.multipath])
         #expect(snapshot.devices[0].suspended && snapshot.devices[0].eventNr == 1)
         #expect(
-            snapshot.devices[0].targetStates[0] == ["queueIfNoPath": "0", "savedQueueIfNoPath": "1", "disabledByRetry": "0"])
+            snapshot.devices[0].targetStates[0] == [
+                "queueIfNoPath": "0", "savedQueueIfNoPath": "1", "disabledByRetry": "0",
+            ])
         #expect(snapshot.devices[1].inactive == ["0 16 linear mp 0"])
         #expect(snapshot.devices[1].uuid == "U-1" && snapshot.devices[1].readOnly)
         #expect(snapshot.recentEvents.contains { $0.kind == .deviceRenamed })
@@ -42,9 +60,9 @@ struct StoreTests {
         #expect(try await fixture.store.snapshot().devices.map(\.name) == ["mp"])
     }
 
-    @Test("a crash with no shutdown loses nothing: objects and states come back")
-    func stateSurvivesCrash() async throws {
-        let fixture = try StoreFixture()
+    @Test("a crash with no shutdown loses nothing: objects and states come back", arguments: StoreKind.available)
+    func stateSurvivesCrash(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.manager.failPath(named: "p2")
         try await device.suspend()
@@ -64,9 +82,11 @@ struct StoreTests {
         #expect(recovered.liveTable?.targets.first?.target.status().contains("p2 F 1") == true)
     }
 
-    @Test("bios queued in a target come back in order and complete once path recovery happens")
-    func targetQueueRecovery() async throws {
-        let fixture = try StoreFixture()
+    @Test(
+        "bios queued in a target come back in order and complete once path recovery happens",
+        arguments: StoreKind.available)
+    func targetQueueRecovery(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.manager.failPath(named: "p1")
         try await fixture.manager.failPath(named: "p2")
@@ -98,9 +118,9 @@ struct StoreTests {
         #expect(again.bios == 0)
     }
 
-    @Test("deferred bios come back deferred, in order, on a suspended device")
-    func deferredRecovery() async throws {
-        let fixture = try StoreFixture()
+    @Test("deferred bios come back deferred, in order, on a suspended device", arguments: StoreKind.available)
+    func deferredRecovery(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await device.suspend()
         var ids: [UInt64] = []
@@ -117,9 +137,11 @@ struct StoreTests {
         #expect(try fixture.fileBytes("disk", sector: 24, sectors: 8) == [UInt8](repeating: 0x23, count: 4096))
     }
 
-    @Test("bios found in pushback are handled as an interrupted suspend: re-issued, queued again")
-    func pushbackRecovery() async throws {
-        let fixture = try StoreFixture()
+    @Test(
+        "bios found in pushback are handled as an interrupted suspend: re-issued, queued again",
+        arguments: StoreKind.available)
+    func pushbackRecovery(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         try await fixture.backend("disk", sectors: 4096)
         for name in ["p1", "p2"] { try await fixture.manager.createPath(name: name, backend: "disk") }
         let device = try await fixture.manager.createDevice(
@@ -155,9 +177,11 @@ struct StoreTests {
         _ = try? await suspend.value
     }
 
-    @Test("crash under load: every bio reported queued completes exactly once with its data")
-    func crashUnderLoad() async throws {
-        let fixture = try StoreFixture()
+    @Test(
+        "crash under load: every bio reported queued completes exactly once with its data",
+        arguments: StoreKind.available)
+    func crashUnderLoad(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.manager.failPath(named: "p1")
         try await fixture.manager.failPath(named: "p2")
@@ -174,7 +198,7 @@ struct StoreTests {
         }
         #expect(queued.allSatisfy { $0.isDurablyQueued })
         // Group commit: 64 concurrent bios took far fewer commits.
-        #expect(fixture.store.commitCount < 64)
+        #expect(fixture.store.statistics.commits < 64)
         let report = try await fixture.crashAndRecover()
         #expect(report.bios == 64)
         try await fixture.manager.reinstatePath(named: "p2")
@@ -190,9 +214,9 @@ struct StoreTests {
         #expect(try await fixture.crashAndRecover().bios == 0)
     }
 
-    @Test("queued reads cannot be delivered after a restart: they fail with EIO")
-    func queuedReadsAreLost() async throws {
-        let fixture = try StoreFixture()
+    @Test("queued reads cannot be delivered after a restart: they fail with EIO", arguments: StoreKind.available)
+    func queuedReadsAreLost(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.manager.failPath(named: "p1")
         try await fixture.manager.failPath(named: "p2")
@@ -204,9 +228,11 @@ struct StoreTests {
         #expect(try await fixture.store.bio(id: read.id)?.state == .failed)
     }
 
-    @Test("a missing or shrunk backend file is reported; other devices come up; nothing is deleted")
-    func damagedBackends() async throws {
-        let fixture = try StoreFixture()
+    @Test(
+        "a missing or shrunk backend file is reported; other devices come up; nothing is deleted",
+        arguments: StoreKind.available)
+    func damagedBackends(kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
         let device = try await fixture.multipathSetup()
         try await fixture.backend("gone", sectors: 64)
         try await fixture.backend("small", sectors: 64)
