@@ -129,6 +129,8 @@ let package = Package(
                 "MapperStore",
                 "MapperServer",
                 "MapperNBD",
+                "MapperPostgres",
+                "MapperTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import Foundation
 import MapperCore
+import MapperTestSupport
 
 /// `mapperd-bench <suite> [--seconds S] [--dirs DIR,DIR]`: benchmark suites that print one
 /// JSON line per case, each with the figure measured and a baseline measured in the same run.
@@ -25,7 +26,8 @@ enum BenchMain {
                 case "thin": try await ThinBench(options: options).run()
                 case "recover-once":
                     try await JournalBench.recoverOnce(
-                        directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."))
+                        directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."),
+                        kind: arguments.dropFirst(2).first.flatMap(StoreKind.init(rawValue:)) ?? .sqlite)
                 default:
                     usage()
                     return 2
@@ -47,7 +49,9 @@ enum BenchMain {
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
-                           and the start-up time to recover 10,000 and 100,000 queued bios
+                           and the start-up time to recover 10,000 and 100,000 queued bios; on
+                           SQLite, and on PostgreSQL too when it is installed (a throw-away
+                           cluster, fsync on)
                   http     GET /v1/health and 4 KiB GET/PUT data vs a bare Hummingbird router in the
                            same process (health document, pread/pwrite of the same file), wrk at 16
                            and 64 connections, nginx beside (needs wrk)

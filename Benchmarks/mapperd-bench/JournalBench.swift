@@ -1,11 +1,15 @@
 import Foundation
 import Logging
 import MapperCore
+import MapperPostgres
 import MapperStore
+import MapperTestSupport
 
 /// `mapperd-bench journal`: durable queueing of 4 KiB writes (64 submitters, durability
 /// full) against the same number of plain completed writes in the same run, and the time to
-/// recover 10,000 and 100,000 queued bios at start-up.
+/// recover 10,000 and 100,000 queued bios at start-up; on the SQLite store, and (when
+/// PostgreSQL is installed) on the PostgreSQL store too, against a throw-away cluster with
+/// `fsync` on (names ending `.postgres`).
 struct JournalBench {
     let options: BenchOptions
     static let submitters = 64
@@ -17,19 +21,39 @@ struct JournalBench {
             .appendingPathComponent("mapperd-bench-journal-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        if options.filter.map({ "journal.queue".contains($0) }) ?? true {
-            try await queueing(in: directory.appendingPathComponent("queue"))
+        for kind in StoreKind.available {
+            let suffix = kind == .postgres ? ".postgres" : ""
+            if kind == .postgres { PostgresTestServer.durableCommits = true }
+            if options.filter.map({ "journal.queue\(suffix)".contains($0) }) ?? true {
+                try await queueing(kind, in: directory.appendingPathComponent("queue\(suffix)"))
+            }
+            for count in [10_000, 100_000]
+            where options.filter.map({ "journal.recover.\(count)\(suffix)".contains($0) }) ?? true {
+                try await recovery(
+                    kind, count: count, in: directory.appendingPathComponent("recover-\(count)\(suffix)"))
+            }
         }
-        for count in [10_000, 100_000] where options.filter.map({ "journal.recover.\(count)".contains($0) }) ?? true {
-            try await recovery(count: count, in: directory.appendingPathComponent("recover-\(count)"))
+    }
+
+    /// A fresh store of `kind`: an SQLite file in `directory`, or a new PostgreSQL database
+    /// (its location is kept in `directory/store`, for the recovering child).
+    private static func openStore(_ kind: StoreKind, in directory: URL, fresh: Bool) async throws -> any DurableStore {
+        let file = directory.appendingPathComponent("store")
+        switch kind {
+        case .sqlite:
+            return try SQLiteStore(path: DataDirectory.databasePath(in: directory))
+        case .postgres:
+            if fresh { try Data(try await PostgresTestServer.database().utf8).write(to: file) }
+            return try await PostgresStore(
+                location: PostgresLocation(String(decoding: try Data(contentsOf: file), as: UTF8.self)))
         }
     }
 
     /// An engine over a fresh store in `directory`, with a backend `disk`, a failed path `p1`,
     /// a queueing multipath device `mp` and a linear device `lin`.
-    private func setUp(_ directory: URL) async throws -> (SQLiteStore, DeviceManager) {
+    private func setUp(_ kind: StoreKind, _ directory: URL) async throws -> (any DurableStore, DeviceManager) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let store = try SQLiteStore(path: DataDirectory.databasePath(in: directory))
+        let store = try await Self.openStore(kind, in: directory, fresh: true)
         let manager = DeviceManager(engine: store.engineServices())
         try await manager.createBackend(
             name: "disk", file: "disk.img", url: directory.appendingPathComponent("disk.img"), sizeBytes: 262_144 * 512)
@@ -59,34 +83,35 @@ struct JournalBench {
         return seconds(since: start)
     }
 
-    private func queueing(in directory: URL) async throws {
-        let (store, manager) = try await setUp(directory)
+    private func queueing(_ kind: StoreKind, in directory: URL) async throws {
+        let (store, manager) = try await setUp(kind, directory)
         let total = max(20_000, Int(options.seconds * 100_000))
-        let commitsBefore = store.commitCount
+        let commitsBefore = store.statistics.commits
         let queuedSeconds = await drive(manager, device: try manager.device(named: "mp"), total: total)
-        let commits = store.commitCount - commitsBefore
+        let commits = store.statistics.commits - commitsBefore
         let plainSeconds = await drive(manager, device: try manager.device(named: "lin"), total: total)
         let queued = Double(total) / queuedSeconds
         let plain = Double(total) / plainSeconds
         BenchReport.emit([
-            ("bench", "journal.queue.4k.c64"), ("biosPerSec", Int(queued)), ("baselineBiosPerSec", Int(plain)),
-            ("ratio", queued / plain), ("goalBiosPerSec", 20_000), ("bios", total), ("commits", commits),
-            ("durability", "full"),
+            ("bench", "journal.queue.4k.c64\(kind == .postgres ? ".postgres" : "")"), ("biosPerSec", Int(queued)),
+            ("baselineBiosPerSec", Int(plain)),
+            ("ratio", queued / plain), ("goalBiosPerSec", 20_000), ("bios", total), ("commits", Int(commits)),
+            ("durability", kind == .postgres ? "synchronous_commit on, fsync on" : "full"),
         ])
         await store.close()
     }
 
     /// Queues `count` bios, drops the engine, then recovers in a fresh process (a real
     /// restart: cold allocator, store opened from scratch) and reports that process's time.
-    private func recovery(count: Int, in directory: URL) async throws {
-        let (store, manager) = try await setUp(directory)
+    private func recovery(_ kind: StoreKind, count: Int, in directory: URL) async throws {
+        let (store, manager) = try await setUp(kind, directory)
         _ = await drive(manager, device: try manager.device(named: "mp"), total: count)
         await store.close()
         // Let the setup's writes reach the disk so they do not compete with the measurement.
         sync()
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["recover-once", directory.path]
+        child.arguments = ["recover-once", directory.path, kind.rawValue]
         let pipe = Pipe()
         child.standardOutput = pipe
         try child.run()
@@ -99,16 +124,17 @@ struct JournalBench {
             throw MapperError(.EIO, "recover-once failed: \(String(decoding: output, as: UTF8.self))")
         }
         BenchReport.emit([
-            ("bench", "journal.recover.\(count)"), ("seconds", fields[0]), ("budgetSeconds", 2.0),
+            ("bench", "journal.recover.\(count)\(kind == .postgres ? ".postgres" : "")"), ("seconds", fields[0]),
+            ("budgetSeconds", 2.0),
             ("ratio", fields[0] / 2.0), ("recovered", Int(fields[1])), ("queuedAfter", Int(fields[2])),
         ])
     }
 
     /// The child side of ``recovery(count:in:)``: opens the store in `directory`, recovers,
     /// prints `seconds recovered queued`.
-    static func recoverOnce(directory: URL) async throws {
+    static func recoverOnce(directory: URL, kind: StoreKind) async throws {
         let start = ContinuousClock.now
-        let store = try SQLiteStore(path: DataDirectory.databasePath(in: directory))
+        let store = try await openStore(kind, in: directory, fresh: false)
         let manager = DeviceManager(engine: store.engineServices())
         let report = try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: Logger(label: "bench"))

@@ -43,6 +43,15 @@ public enum PostgresTestServer {
         return path
     }
 
+    /// Whether the cluster this process starts syncs its commits to disk (`fsync`, as a real
+    /// server does; for benchmarks). Off by default: tests need no durability of the server's
+    /// host. Set before the first ``database()``.
+    public static var durableCommits: Bool {
+        get { durable.withLock { $0 } }
+        set { durable.withLock { $0 = newValue } }
+    }
+    private static let durable = Mutex(false)
+
     /// The start of this process's own cluster (once), giving its socket directory.
     private static let starting = Mutex<Task<String, any Error>?>(nil)
     /// The data directory of the cluster this process started, for the stop at exit.
@@ -77,7 +86,9 @@ public enum PostgresTestServer {
         if asRoot { try await run("/usr/bin/chown", ["postgres:postgres", log]) }
         let server = Process()
         let postgres = try tool("postgres")
-        let arguments = ["-D", data, "-k", root.path, "-c", "listen_addresses=", "-c", "fsync=off"]
+        let arguments = [
+            "-D", data, "-k", root.path, "-c", "listen_addresses=", "-c", "fsync=\(durableCommits ? "on" : "off")",
+        ]
         server.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : postgres)
         server.arguments = (asRoot ? ["-u", "postgres", "--", postgres] : []) + arguments
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
