@@ -38,39 +38,13 @@ final class PostgresBioJournal: BioJournal {
                 }, done: done)
             return
         }
-        let op = bio.op.rawValue
-        let sector = Int64(bio.sector)
-        let sectors = Int64(bio.sectors)
-        let key = bio.idempotencyKey
-        let submitted = bio.submittedAt.timeIntervalSince1970
-        // The payload is read at commit time: the buffer does not change once the bio is queued
-        // (the journal's contract), and the caller, under its device's lock, copies nothing.
-        let buffer = bio.op == .write ? bio.buffer : nil
-        let offset = bio.bufferOffset
-        let length = bio.byteCount
         writer.enqueue(
-            { db, logger in
-                try await db.query(
-                    """
-                    INSERT INTO bio(id, device, op, sector, sectors, idempotency_key, submitted_at, state, target_clones,
-                                    queue_order)
-                    VALUES (\(id), \(device), \(op), \(sector), \(sectors), \(key), \(submitted), \(state), \(clones), \(order))
-                    ON CONFLICT (id) DO UPDATE SET device = EXCLUDED.device, op = EXCLUDED.op, sector = EXCLUDED.sector,
-                        sectors = EXCLUDED.sectors, idempotency_key = EXCLUDED.idempotency_key,
-                        submitted_at = EXCLUDED.submitted_at, state = EXCLUDED.state,
-                        target_clones = EXCLUDED.target_clones, queue_order = EXCLUDED.queue_order,
-                        error = NULL, completed_at = NULL, device_removed = FALSE
-                    """, logger: logger)
-                if let buffer {
-                    let payload = ByteBuffer(
-                        bytes: UnsafeRawBufferPointer(start: buffer.pointer(at: offset), count: length))
-                    try await db.query(
-                        """
-                        INSERT INTO bio_payload(id, data) VALUES (\(id), \(payload))
-                        ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
-                        """, logger: logger)
-                }
-            }, done: done)
+            newBio: PostgresNewBio(
+                id: id, device: device, op: bio.op.rawValue, sector: Int64(bio.sector), sectors: Int64(bio.sectors),
+                key: bio.idempotencyKey, submitted: bio.submittedAt.timeIntervalSince1970, state: state, clones: clones,
+                order: order, buffer: bio.op == .write ? bio.buffer : nil, offset: bio.bufferOffset,
+                length: bio.byteCount),
+            done: done)
     }
 
     func bioDequeued(_ bioID: UInt64, device: String, location: BioLocation) {

@@ -14,7 +14,9 @@ import Synchronization
 /// runs until ``stop()`` and has drained. Completion callbacks run after the commit, on the
 /// loop's task; they must not block.
 ///
-/// Each item runs in its own savepoint when the group fails: a failing item is rolled back
+/// Consecutive first entries of bios (``PostgresNewBio``) go in as one statement per table:
+/// each statement is a round trip to the server, the cost that bounds a commit. Each item runs
+/// in its own savepoint when the group fails: a failing item is rolled back
 /// and reported to its caller without failing the others. A transaction that fails as a whole
 /// (the server went away) fails every item in it with EIO; the next one connects again.
 final class PostgresWriter: Sendable {
@@ -24,6 +26,8 @@ final class PostgresWriter: Sendable {
     private struct Item {
         let work: Work
         let done: Done?
+        /// A bio's first entry as data: consecutive ones are inserted together.
+        var newBio: PostgresNewBio? = nil
     }
 
     private struct State {
@@ -56,9 +60,23 @@ final class PostgresWriter: Sendable {
     /// Queues work for the next transaction; `done` is called after its commit (with
     /// ``StoreError/closed`` once the writer has stopped).
     func enqueue(_ work: @escaping Work, done: Done? = nil) {
+        enqueue(Item(work: work, done: done))
+    }
+
+    /// Queues a bio's first entry (its row and payload), to be inserted together with the
+    /// other first entries next to it in the queue.
+    func enqueue(newBio row: PostgresNewBio, done: Done?) {
+        enqueue(
+            Item(
+                work: { db, logger in try await PostgresNewBio.insert([row][...], db, logger: logger) }, done: done,
+                newBio: row))
+    }
+
+    private func enqueue(_ item: Item) {
+        let done = item.done
         let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard !state.stopping else { return (false, nil) }
-            state.items.append(Item(work: work, done: done))
+            state.items.append(item)
             guard !state.held else { return (true, nil) }
             defer { state.idle = nil }
             return (true, state.idle)
@@ -164,7 +182,20 @@ final class PostgresWriter: Sendable {
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     try await connection.query("SAVEPOINT grouped", logger: logger)
-                    for item in items { try await item.work(connection, logger) }
+                    var index = 0
+                    while index < items.count {
+                        // A run of first entries: one statement per table for all of them.
+                        var end = index
+                        while end < items.count, items[end].newBio != nil { end += 1 }
+                        if end - index > 1 {
+                            try await PostgresNewBio.insert(
+                                items[index..<end].compactMap(\.newBio)[...], connection, logger: logger)
+                            index = end
+                        } else {
+                            try await items[index].work(connection, logger)
+                            index += 1
+                        }
+                    }
                 } catch {
                     try await connection.query("ROLLBACK TO SAVEPOINT grouped", logger: logger)
                     for (index, item) in items.enumerated() {
