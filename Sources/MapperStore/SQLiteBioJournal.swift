@@ -13,12 +13,7 @@ public final class SQLiteBioJournal: BioJournal {
     public func bioQueued(
         _ bio: Bio, device: String, location: BioLocation, order: Int64, firstEntry: Bool, ack: BioJournalAck
     ) {
-        let state: String
-        switch location {
-        case .targetQueue: state = "queued"
-        case .pushback: state = "pushback"
-        case .deferred: state = "deferred"
-        }
+        let state = location.bioState.rawValue
         let id = Int64(bio.id)
         let clones = state == "queued" ? 1 : 0
         let done: StoreWriter.Done = { error in

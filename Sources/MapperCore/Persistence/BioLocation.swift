@@ -14,4 +14,13 @@ public enum BioLocation: Sendable, Hashable, CustomStringConvertible {
         case .deferred: return "deferred"
         }
     }
+
+    /// The state of a bio in this location, as journals record it.
+    public var bioState: BioState {
+        switch self {
+        case .targetQueue: .queued
+        case .pushback: .pushback
+        case .deferred: .deferred
+        }
+    }
 }
