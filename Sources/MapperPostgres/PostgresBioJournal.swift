@@ -30,7 +30,7 @@ final class PostgresBioJournal: BioJournal {
                             target_clones = CASE WHEN \(state) = 'queued' THEN target_clones + 1 ELSE target_clones END
                         WHERE id = \(id)
                         """, logger: logger)
-                }, done: done)
+                }, device: device, done: done)
             return
         }
         writer.enqueue(
@@ -46,7 +46,7 @@ final class PostgresBioJournal: BioJournal {
         let id = Int64(bioID)
         switch location {
         case .targetQueue:
-            writer.enqueue { db, logger in
+            writer.enqueue(device: device) { db, logger in
                 try await db.query(
                     """
                     UPDATE bio SET target_clones = GREATEST(target_clones - 1, 0),
@@ -56,7 +56,7 @@ final class PostgresBioJournal: BioJournal {
             }
         case .pushback, .deferred:
             let from = location == .pushback ? "pushback" : "deferred"
-            writer.enqueue { db, logger in
+            writer.enqueue(device: device) { db, logger in
                 try await db.query(
                     "UPDATE bio SET state = 'inflight' WHERE id = \(id) AND state = \(from)", logger: logger)
             }
@@ -68,7 +68,7 @@ final class PostgresBioJournal: BioJournal {
         let now = Date().timeIntervalSince1970
         let state = error == nil ? "completed" : "failed"
         let name = error?.name
-        writer.enqueue { db, logger in
+        writer.enqueue(device: device) { db, logger in
             try await db.query(
                 """
                 UPDATE bio SET state = \(state), error = \(name), completed_at = \(now), target_clones = 0 WHERE id = \(id)
@@ -78,6 +78,8 @@ final class PostgresBioJournal: BioJournal {
     }
 
     func deviceRenamed(from: String, to: String) {
-        writer.enqueue { db, logger in try await PostgresStore.renameBios(from: from, to: to, db, logger: logger) }
+        writer.enqueue(device: from) { db, logger in
+            try await PostgresStore.renameBios(from: from, to: to, db, logger: logger)
+        }
     }
 }

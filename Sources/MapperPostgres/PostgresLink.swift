@@ -51,6 +51,19 @@ final class PostgresLink: Sendable {
         }
     }
 
+    /// Closes the connection at once, without waiting for the user holding it (whose work
+    /// then fails): a statement that hangs (the database host went silent) is given up.
+    func abandon() {
+        let open = connection.withLock { state -> PostgresConnection? in
+            defer { state = nil }
+            return state
+        }
+        if let open, !open.isClosed {
+            let closing: EventLoopFuture<Void> = open.close()
+            closing.whenComplete { _ in withExtendedLifetime(open) {} }
+        }
+    }
+
     /// Closes the connection (a later ``use(_:)`` connects again).
     func close() async {
         await turn.lock()

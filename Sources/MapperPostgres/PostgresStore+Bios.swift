@@ -7,17 +7,20 @@ import Synchronization
 
 extension PostgresStore {
     /// Reserves this run's bio ids, as the SQLite store does: a new epoch of 2^32 ids above
-    /// every id the store has seen.
+    /// every id the store has seen. Hosts sharing the database each get an epoch of their own.
     public func reserveBioIDs() async throws -> UInt64 {
         let floor = Mutex<UInt64>(0)
         try await writer.perform { db, logger in
-            let epoch =
-                try await Self.scalar(db, "SELECT value FROM meta WHERE key = 'bio_id_epoch'", logger: logger) + 1
-            try await db.query(
+            // One statement: two hosts starting at once get different epochs.
+            var epoch: Int64 = 1
+            for try await value in try await db.query(
                 """
-                INSERT INTO meta(key, value) VALUES ('bio_id_epoch', \(epoch))
-                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-                """, logger: logger)
+                INSERT INTO meta(key, value) VALUES ('bio_id_epoch', 1)
+                ON CONFLICT (key) DO UPDATE SET value = meta.value + 1 RETURNING value
+                """, logger: logger
+            ).decode(Int64.self) {
+                epoch = value
+            }
             let maxID = UInt64(try await Self.scalar(db, "SELECT max(id) FROM bio", logger: logger))
             floor.withLock { $0 = max(UInt64(epoch) << 32, maxID) }
         }

@@ -9,16 +9,32 @@ extension PostgresStore {
     /// gets EIO when the write fails; without `done` the failure is logged. Writes nothing
     /// (and reports success) while ``isRecovering``.
     public func enqueue(_ change: StateChange, done: (@Sendable (MapperError?) -> Void)?) {
-        guard !isRecovering else {
+        guard !isRecovering, !isReplaying(change) else {
             done?(nil)
             return
         }
         var order = 0
         if case .deviceCreated = change { order = nextDeviceOrder() }
         let logger = self.logger
+        let owner = fence?.host.id
+        let device = change.device
+        // A creation is this host's once committed (the database refuses a name another host
+        // serves); the engine awaits it before writing anything else for the device.
+        var created: String?
+        if let fence {
+            switch change {
+            case .deviceCreated(let name, _, _): created = name
+            case .deviceRemoved(let name): fence.forget(name)
+            case .deviceRenamed(let from, let to): fence.rename(from, to: to)
+            default: break
+            }
+        }
         writer.enqueue(
-            { [order] connection, logger in try await Self.apply(change, order: order, connection, logger: logger) },
-            done: { error in
+            { [order] connection, logger in
+                try await Self.apply(change, order: order, owner: owner, connection, logger: logger)
+            }, device: device,
+            done: { [fence, created] error in
+                if error == nil, let created { fence?.own(created, epoch: 1) }
                 let failure = error.map { error -> MapperError in
                     if let error = error as? StoreError { return error.mapperError }
                     if let error = error as? MapperError { return error }
@@ -36,7 +52,10 @@ extension PostgresStore {
         writer.enqueue({ _, _ in }, done: { _ in done() })
     }
 
-    static func apply(_ change: StateChange, order: Int, _ db: PostgresConnection, logger: Logger) async throws {
+    /// Runs `change` (`owner`: this host, when the store is shared).
+    static func apply(
+        _ change: StateChange, order: Int, owner: String?, _ db: PostgresConnection, logger: Logger
+    ) async throws {
         switch change {
         case .backendAdded(let name, let source, let sectors):
             try await db.query(
@@ -70,11 +89,19 @@ extension PostgresStore {
         case .pathRemoved(let name):
             try await db.query("DELETE FROM path WHERE name = \(name)", logger: logger)
         case .deviceCreated(let name, let uuid, let readOnly):
+            if let owner {
+                for try await other in try await db.query(
+                    "SELECT owner FROM device WHERE name = \(name) AND owner IS NOT NULL AND owner <> \(owner)",
+                    logger: logger
+                ).decode(String.self) {
+                    throw MapperError(.EEXIST, "device '\(name)' exists and is served by host '\(other)'")
+                }
+            }
             try await db.query("DELETE FROM device WHERE name = \(name)", logger: logger)
             try await db.query(
                 """
-                INSERT INTO device(name, uuid, read_only, suspended, event_nr, created)
-                VALUES (\(name), \(uuid), \(readOnly), TRUE, 0, \(Int64(order)))
+                INSERT INTO device(name, uuid, read_only, suspended, event_nr, created, owner, epoch)
+                VALUES (\(name), \(uuid), \(readOnly), TRUE, 0, \(Int64(order)), \(owner), 1)
                 """, logger: logger)
         case .deviceChanged(let info):
             try await db.query(

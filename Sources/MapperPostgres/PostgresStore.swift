@@ -25,15 +25,23 @@ public final class PostgresStore: DurableStore, Sendable {
     let writeLink: PostgresLink
     let logger: Logger
     let postgresJournal: PostgresBioJournal
+    /// Ownership among hosts (nil: no host identity given; rows carry no owner).
+    let fence: PostgresFence?
+    /// The lease's own connection, so that a busy writer never delays a renewal.
+    let leaseLink: PostgresLink
     private let recovering = Atomic<Bool>(false)
+    /// Objects a claim is rebuilding (``setReplaying(_:)``).
+    let replaying = Mutex<Set<String>>([])
     private let deviceOrder = Atomic<Int>(0)
     private let loop: Task<Void, Never>
 
     /// Connects to the database at `location` and applies pending migrations. An unreachable
-    /// server, a refused login or a failed migration throws EIO naming the location.
+    /// server, a refused login or a failed migration throws EIO naming the location. With a
+    /// `host`, the store is shared: devices carry this host as owner, writes are fenced by
+    /// epoch, and ``ownership`` must be started before recovery.
     public init(
         location: PostgresLocation, configuration: StoreConfiguration = StoreConfiguration(),
-        logger: Logger = Logger(label: "mapperd.store")
+        host: HostIdentity? = nil, logger: Logger = Logger(label: "mapperd.store")
     ) async throws {
         self.location = location
         self.configuration = configuration
@@ -42,6 +50,7 @@ public final class PostgresStore: DurableStore, Sendable {
         quiet.logLevel = max(logger.logLevel, .notice)
         reader = PostgresLink(location: location, logger: quiet)
         writeLink = PostgresLink(location: location, logger: quiet)
+        leaseLink = PostgresLink(location: location, logger: quiet)
         let created: Int64
         do {
             try await PostgresMigrations.apply(on: writeLink, logger: quiet)
@@ -51,11 +60,20 @@ public final class PostgresStore: DurableStore, Sendable {
         } catch {
             await writeLink.close()
             await reader.close()
+            await leaseLink.close()
             throw error
         }
         deviceOrder.store(Int(created), ordering: .relaxed)
         let retention = configuration
-        let writer = PostgresWriter(link: writeLink, logger: logger) { connection, logger, commits in
+        let fence = host.map { PostgresFence(host: $0) }
+        self.fence = fence
+        var check: PostgresWriter.Fence?
+        if let fence {
+            check = { @Sendable (devices: Set<String>, db: PostgresConnection, logger: Logger) in
+                try await fence.check(devices, db, logger: logger)
+            }
+        }
+        let writer = PostgresWriter(link: writeLink, logger: logger, fence: check) { connection, logger, commits in
             // Prune ended bios and old events every 64 commits.
             guard commits % 64 == 1 else { return }
             await Self.prune(connection, retention: retention, logger: logger)
@@ -82,6 +100,7 @@ public final class PostgresStore: DurableStore, Sendable {
         await loop.value
         await writeLink.close()
         await reader.close()
+        await leaseLink.close()
     }
 
     public func run() async throws {

@@ -28,7 +28,14 @@ final class PostgresWriter: Sendable {
         let done: Done?
         /// A bio's first entry as data: consecutive ones are inserted together.
         var newBio: PostgresNewBio? = nil
+        /// The device whose rows the work writes (checked by the fence), if any.
+        var device: String? = nil
     }
+
+    /// Runs first in every transaction that writes for devices, with their names; returns
+    /// those this host may no longer write for (their items fail without running). It may
+    /// lock rows until the commit.
+    typealias Fence = @Sendable (Set<String>, PostgresConnection, Logger) async throws -> [String: MapperError]
 
     private struct State {
         var items: [Item] = []
@@ -46,21 +53,29 @@ final class PostgresWriter: Sendable {
     private let logger: Logger
     /// Runs inside each transaction after the items, with the number of commits so far.
     private let afterCommit: (@Sendable (PostgresConnection, Logger, Int) async -> Void)?
+    private let fence: Fence?
     let statistics = StoreStatistics()
 
     init(
-        link: PostgresLink, logger: Logger,
+        link: PostgresLink, logger: Logger, fence: Fence? = nil,
         afterCommit: (@Sendable (PostgresConnection, Logger, Int) async -> Void)? = nil
     ) {
         self.link = link
         self.logger = logger
+        self.fence = fence
         self.afterCommit = afterCommit
     }
 
     /// Queues work for the next transaction; `done` is called after its commit (with
-    /// ``StoreError/closed`` once the writer has stopped).
-    func enqueue(_ work: @escaping Work, done: Done? = nil) {
-        enqueue(Item(work: work, done: done))
+    /// ``StoreError/closed`` once the writer has stopped). Work that writes a device's rows
+    /// names the `device`, so the fence can refuse it.
+    func enqueue(_ work: @escaping Work, device: String? = nil, done: Done? = nil) {
+        enqueue(Item(work: work, done: done, device: device))
+    }
+
+    /// Queues work for a device's rows, without a completion.
+    func enqueue(device: String, _ work: @escaping Work) {
+        enqueue(Item(work: work, done: nil, device: device))
     }
 
     /// Queues a bio's first entry (its row and payload), to be inserted together with the
@@ -69,7 +84,7 @@ final class PostgresWriter: Sendable {
         enqueue(
             Item(
                 work: { db, logger in try await PostgresNewBio.insert([row][...], db, logger: logger) }, done: done,
-                newBio: row))
+                newBio: row, device: row.device))
     }
 
     private func enqueue(_ item: Item) {
@@ -180,25 +195,40 @@ final class PostgresWriter: Sendable {
         do {
             try await link.use { connection in
                 try await connection.query("BEGIN", logger: logger)
+                // The fence first: its row locks hold off a claim until this commit ends.
+                var runnable = Array(items.indices)
+                let devices = Set(items.compactMap(\.device))
+                if let fence, !devices.isEmpty {
+                    let refused = try await fence(devices, connection, logger)
+                    if !refused.isEmpty {
+                        runnable = runnable.filter { index in
+                            guard let device = items[index].device, let error = refused[device] else { return true }
+                            errors[index] = error
+                            return false
+                        }
+                    }
+                }
                 do {
                     try await connection.query("SAVEPOINT grouped", logger: logger)
-                    var index = 0
-                    while index < items.count {
+                    var position = 0
+                    while position < runnable.count {
                         // A run of first entries: one statement per table for all of them.
-                        var end = index
-                        while end < items.count, items[end].newBio != nil { end += 1 }
-                        if end - index > 1 {
+                        var end = position
+                        while end < runnable.count, items[runnable[end]].newBio != nil { end += 1 }
+                        if end - position > 1 {
                             try await PostgresNewBio.insert(
-                                items[index..<end].compactMap(\.newBio)[...], connection, logger: logger)
-                            index = end
+                                runnable[position..<end].compactMap { items[$0].newBio }[...], connection,
+                                logger: logger)
+                            position = end
                         } else {
-                            try await items[index].work(connection, logger)
-                            index += 1
+                            try await items[runnable[position]].work(connection, logger)
+                            position += 1
                         }
                     }
                 } catch {
                     try await connection.query("ROLLBACK TO SAVEPOINT grouped", logger: logger)
-                    for (index, item) in items.enumerated() {
+                    for index in runnable {
+                        let item = items[index]
                         try await connection.query("SAVEPOINT single", logger: logger)
                         do {
                             try await item.work(connection, logger)

@@ -19,6 +19,11 @@ public final class MapperRuntime: Sendable {
     public let checker: PathChecker
     /// Move jobs (a service of the server's group).
     public let jobs: JobManager
+    /// The lease on a shared store (a service of the server's group); nil with the SQLite
+    /// store.
+    public let leaseKeeper: LeaseKeeper?
+    /// Devices in a shared store that other hosts serve: name → owner (at start-up).
+    public let notServed: [String: String]
     let bios: BioRegistry
     let files: BackendFiles
     let logger: Logger
@@ -50,12 +55,34 @@ public final class MapperRuntime: Sendable {
         bios = BioRegistry()
         let manager = self.manager
         nbd = try configuration.nbd.map { try NBDServer(configuration: $0, manager: manager, logger: logger) }
+        var owned: Set<String>?
+        var leaseTaken = ContinuousClock.now
+        if let ownership = store.ownership {
+            leaseTaken = .now
+            let start = try await ownership.start()
+            owned = Set(start.owned.keys)
+            notServed = start.foreign
+            for (device, owner) in start.foreign.sorted(by: { $0.key < $1.key }) {
+                logger.notice(
+                    "device served by another host: not served here (claim it with POST /v1/devices/\(device)/claim once that host's lease ran out)",
+                    metadata: ["device": "\(device)", "owner": "\(owner)", "host": "\(ownership.hostID)"])
+            }
+            ownership.onDeviceLost { name in manager.forgetDevice(named: name) }
+        } else {
+            notServed = [:]
+        }
         recovery = try await StoreRecovery.recover(
-            store: store, into: manager, dataDirectory: directory, logger: logger)
+            store: store, into: manager, dataDirectory: directory, logger: logger, devices: owned)
         jobs.restore(try await store.moveJobs())
         for (name, recovered) in recovery.recovered {
             guard let device = try? manager.device(named: name) else { continue }
             for bio in recovered { _ = bios.register(bio, device: device) }
+        }
+        leaseKeeper = store.ownership.map { ownership in
+            LeaseKeeper(ownership: ownership, manager: manager, acquiredAt: leaseTaken, logger: logger)
+        }
+        if configuration.autoTakeover {
+            leaseKeeper?.setTakeover { [weak self] in await self?.claimExpired() }
         }
         logger.info(
             "state recovered",
@@ -75,7 +102,9 @@ public final class MapperRuntime: Sendable {
                 logger: logger)
         }
         let location = try PostgresLocation(text)
-        return try await PostgresStore(location: location, configuration: configuration.store, logger: logger)
+        return try await PostgresStore(
+            location: location, configuration: configuration.store,
+            host: HostIdentity(id: configuration.hostID, lease: configuration.lease), logger: logger)
     }
 
     /// Move jobs keep their region logs as files `<job>-log<n>.log` in the data directory.

@@ -55,6 +55,7 @@ public enum MapperServer {
             logger: logger)
         var services: [any Service] = [runtime.store, runtime.checker, runtime.jobs, app]
         if let nbd = runtime.nbd { services.append(nbd) }
+        if let keeper = runtime.leaseKeeper { services.insert(keeper, at: 1) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -28,6 +28,7 @@ public enum RouteTable {
         ("/devices/{name}/data", ["GET", "PUT"]),
         ("/devices/{name}/flush", ["POST"]),
         ("/devices/{name}/move", ["POST"]),
+        ("/devices/{name}/claim", ["POST"]),
         ("/jobs", ["GET"]),
         ("/jobs/{id}", ["GET"]),
         ("/jobs/{id}/pause", ["POST"]),
@@ -38,6 +39,7 @@ public enum RouteTable {
         ("/bios/{id}", ["GET"]),
         ("/events", ["GET"]),
         ("/nbd", ["GET"]),
+        ("/hosts", ["GET"]),
         ("/debug/faults", ["POST"]),
         ("/debug/store", ["PUT"]),
     ]

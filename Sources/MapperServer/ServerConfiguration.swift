@@ -37,6 +37,13 @@ public struct ServerConfiguration: Sendable {
     /// How long a thin pool out of data space holds writes before failing them with ENOSPC
     /// (`--no-space-timeout-s`, dm-thin's `no_space_timeout`); zero: for ever.
     public var thinNoSpaceTimeout: Duration = .seconds(60)
+    /// This host's id among hosts sharing a PostgreSQL store (`--host-id`; default the
+    /// hostname). Unused with the SQLite store.
+    public var hostID: String = ProcessInfo.processInfo.hostName
+    /// The host's lease on a shared store (`--lease-ms`).
+    public var lease: Duration = .seconds(10)
+    /// Claim devices of hosts whose lease ran out, without being asked (`--takeover auto`).
+    public var autoTakeover = false
 
     public init(
         host: String = "127.0.0.1", port: Int = 7420, dataDirectory: URL = URL(fileURLWithPath: "mapperd-data"),

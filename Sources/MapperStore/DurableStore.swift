@@ -16,6 +16,9 @@ public protocol DurableStore: AnyObject, StateStore, Service {
     /// The bio journal; it shares the store's writer, so its entries and state changes commit
     /// in order.
     var journal: any BioJournal { get }
+    /// Device ownership among hosts sharing the store, when it is shared (nil: this host owns
+    /// everything, as with the SQLite file).
+    var ownership: (any HostOwnership)? { get }
     /// Commits, items per commit and commit latency.
     var statistics: StoreStatistics { get }
     /// While set, state changes write nothing (start-up recovery replays the engine from the
@@ -53,6 +56,8 @@ public protocol DurableStore: AnyObject, StateStore, Service {
 }
 
 extension DurableStore {
+    public var ownership: (any HostOwnership)? { nil }
+
     /// The whole state, with the last 1000 events.
     public func snapshot() async throws -> StoreSnapshot { try await snapshot(recentEvents: 1000) }
 

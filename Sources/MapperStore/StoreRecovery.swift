@@ -15,6 +15,8 @@ public struct RecoveryReport: Sendable {
     public var recovered: [String: [Bio]] = [:]
     /// Queued reads failed with EIO (their readers are gone).
     public var lostReads = 0
+
+    public init() {}
 }
 
 /// Start-up recovery: rebuilds the engine from the store (SEMANTICS §9).
@@ -25,17 +27,53 @@ public struct RecoveryReport: Sendable {
 /// suspend: back to `deferred` and re-issued). A missing backend file, a file that shrank or
 /// a table that no longer loads is a problem in the report, never a crash; the objects that
 /// are fine come up, and nothing in the store is deleted.
+///
+/// On a store shared by hosts, start-up rebuilds only the devices this host owns (`devices`),
+/// and a claim (``restoreClaimed(device:store:into:dataDirectory:logger:)``) rebuilds one
+/// more device later, with the backends and paths this host has not seen yet.
 public enum StoreRecovery {
+    /// Start-up: everything in the store, or of the devices only those named in `devices`.
     public static func recover(
-        store: any DurableStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger
+        store: any DurableStore, into manager: DeviceManager, dataDirectory: URL, logger: Logger,
+        devices: Set<String>? = nil
     ) async throws -> RecoveryReport {
         let snapshot = try await store.snapshot(recentEvents: 1000)
         await manager.engine.reserveBioIDs(through: try store.reserveBioIDs())
         manager.engine.events.preload(snapshot.recentEvents)
         store.isRecovering = true
         defer { store.isRecovering = false }
-        var report = RecoveryReport()
+        return try await rebuild(
+            snapshot, devices: devices, store: store, into: manager, dataDirectory: dataDirectory, logger: logger)
+    }
 
+    /// A claim: the device `device` as the store has it, with its journaled bios back where
+    /// they were, plus the backends and paths this host does not have yet. Nothing the
+    /// rebuild does is written back (``HostOwnership/setReplaying(_:)``); the bios' new
+    /// places are journaled as usual.
+    public static func restoreClaimed(
+        device: String, store: any DurableStore, ownership: any HostOwnership, into manager: DeviceManager,
+        dataDirectory: URL, logger: Logger
+    ) async throws -> RecoveryReport {
+        let full = try await store.snapshot(recentEvents: 0)
+        let backends = full.backends.filter { (try? manager.backend(named: $0.name)) == nil }
+        let paths = full.paths.filter { (try? manager.path(named: $0.name)) == nil }
+        var snapshot = StoreSnapshot()
+        snapshot.backends = backends
+        snapshot.paths = paths
+        snapshot.devices = full.devices.filter { $0.name == device }
+        snapshot.bios = full.bios.filter { $0.device == device }
+        guard !snapshot.devices.isEmpty else { throw MapperError(.ENOENT, "no device named '\(device)' in the store") }
+        ownership.setReplaying(Set(backends.map(\.name) + paths.map(\.name) + [device]))
+        defer { ownership.setReplaying([]) }
+        return try await rebuild(
+            snapshot, devices: [device], store: store, into: manager, dataDirectory: dataDirectory, logger: logger)
+    }
+
+    private static func rebuild(
+        _ snapshot: StoreSnapshot, devices: Set<String>?, store: any DurableStore, into manager: DeviceManager,
+        dataDirectory: URL, logger: Logger
+    ) async throws -> RecoveryReport {
+        var report = RecoveryReport()
         for record in snapshot.backends {
             guard case .file(let file) = record.source else {
                 do {
@@ -85,7 +123,7 @@ public enum StoreRecovery {
         }
         let biosByDevice = Dictionary(grouping: snapshot.bios, by: \.device)
         var lost: [UInt64] = []
-        for record in stackingOrder(snapshot.devices) {
+        for record in stackingOrder(snapshot.devices) where devices?.contains(record.name) ?? true {
             var bios: [Bio] = []
             for saved in biosByDevice[record.name] ?? [] {
                 guard saved.op != .read else {
@@ -120,7 +158,9 @@ public enum StoreRecovery {
             }
         }
         report.lostReads = lost.count
-        for device in manager.devices where device.noPathRetry != .queue { device.applyNoPathRetry() }
+        for device in manager.devices where device.noPathRetry != .queue && devices?.contains(device.name) ?? true {
+            device.applyNoPathRetry()
+        }
         try await store.markLost(lost)
         for problem in report.problems { logger.error("recovery problem", metadata: ["detail": "\(problem)"]) }
         return report

@@ -24,7 +24,7 @@ struct Mapperctl: AsyncParsableCommand {
             RemoveCommand.self, RenameCommand.self, MessageCommand.self, WaitCommand.self, TableCommand.self,
             StatusCommand.self, InfoCommand.self, LsCommand.self, DepsCommand.self, TargetsCommand.self,
             VersionCommand.self, ShowCommand.self, BackendCommand.self, PathCommand.self, BioCommand.self,
-            EventsCommand.self, MoveCommand.self, JobCommand.self,
+            EventsCommand.self, MoveCommand.self, JobCommand.self, HostsCommand.self, ClaimCommand.self,
         ]
     )
 

@@ -57,6 +57,25 @@ struct ServeCommand: AsyncParsableCommand {
         storeOption ?? Self.environment["MAPPERD_STORE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    @Option(
+        name: .long,
+        help: "This host's id among hosts sharing a PostgreSQL store (env MAPPERD_HOST_ID). Default: the hostname.")
+    var hostId: String? = environment["MAPPERD_HOST_ID"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Option(
+        name: .long,
+        help:
+            "Milliseconds of this host's lease on a shared store, renewed every third of it (env MAPPERD_LEASE_MS)."
+    )
+    var leaseMs: Int = environment["MAPPERD_LEASE_MS"].flatMap(Int.init) ?? 10000
+
+    @Option(
+        name: .long,
+        help:
+            "manual: devices of a host whose lease ran out wait for POST /v1/devices/{name}/claim; auto: this host claims them (env MAPPERD_TAKEOVER)."
+    )
+    var takeover: String = environment["MAPPERD_TAKEOVER"] ?? "manual"
+
     @Option(name: .long, help: "SQLite durability: full (fsync every commit) or normal.")
     var durability: String = "full"
 
@@ -153,6 +172,18 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--nbd-busy-poll-us must be 0...1000000")
         }
         if let nbdDefaultExport { try DeviceManager.validateName(nbdDefaultExport, what: "--nbd-default-export") }
+        guard (300...600_000).contains(leaseMs) else { throw ValidationError("--lease-ms must be 300...600000") }
+        guard ["manual", "auto"].contains(takeover) else { throw ValidationError("--takeover must be manual or auto") }
+        if let hostId {
+            do {
+                try DeviceManager.validateName(hostId, what: "--host-id")
+            } catch let error as MapperError {
+                throw ValidationError(error.message)
+            }
+        }
+        if storeLocation == nil, hostId != nil || takeover == "auto" {
+            throw ValidationError("--host-id and --takeover need a shared store (--store postgres://…)")
+        }
         if let storeLocation {
             do {
                 _ = try PostgresLocation(storeLocation)
@@ -194,6 +225,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.checker = try CheckerConfig(intervalMs: pollingIntervalMs, timeoutMs: checkerTimeoutMs)
         configuration.storeLocation = storeLocation
         configuration.thinNoSpaceTimeout = .seconds(noSpaceTimeoutS)
+        if let hostId { configuration.hostID = hostId }
+        configuration.lease = .milliseconds(leaseMs)
+        configuration.autoTakeover = takeover == "auto"
         configuration.nbdClient = NBDClientConfiguration(
             connectTimeout: .milliseconds(nbdConnectTimeoutMs), requestTimeout: .milliseconds(nbdRequestTimeoutMs))
         guard configuration.isLoopback || token != nil else {

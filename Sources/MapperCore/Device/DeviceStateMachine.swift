@@ -124,6 +124,10 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
     /// The last suspend was asked with nolockfs (recorded only; there is no filesystem).
     private(set) var nolockfs = false
     private(set) var removed = false
+    /// The host may not answer I/O on this device (its lease is about to expire, or the
+    /// device's ownership is in doubt): new bios wait in `deferred` and nothing is re-issued
+    /// until ``unfence()``. Orthogonal to suspend.
+    private(set) var fenced = false
     private(set) var deferred: [Held] = []
     private(set) var pushback: [Held] = []
     /// Original bios with at least one clone in a target queue.
@@ -287,6 +291,7 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
     /// `io_lock` for writing while it flushes `deferred`). A suspended or removed device
     /// keeps blocking.
     mutating func takeDeferred() -> (bios: [Held], table: TableRef?)? {
+        guard !fenced else { return nil }
         guard deferred.isEmpty else {
             let bios = deferred
             deferred = []
@@ -294,6 +299,23 @@ struct DeviceStateMachine<Held: Sendable, TableRef: Sendable>: Sendable {
         }
         if !suspended && !suspending && !removed { blockIO = false }
         return nil
+    }
+
+    // MARK: Fence
+
+    /// The host fences itself: new bios wait in `deferred` (journaled as any deferred bio),
+    /// bios already issued run to their end, nothing waiting is re-issued.
+    mutating func fence() {
+        fenced = true
+        blockIO = true
+    }
+
+    /// The fence lifts: a device that is neither suspended nor being suspended or removed
+    /// re-issues what waited (as a resume does); otherwise its own resume will.
+    mutating func unfence() -> [Action] {
+        guard fenced else { return [] }
+        fenced = false
+        return suspended || suspending || removed ? [] : [.reissueDeferred]
     }
 
     // MARK: Remove

@@ -381,6 +381,31 @@ public final class DeviceManager: Sendable {
         try await engine.store.record(.deviceRemoved(name: name))
     }
 
+    /// Fences every device (``MappedDevice/fence()``), or lifts the fence of every device:
+    /// the host's lease is about to run out, or was renewed.
+    public func setFenced(_ fenced: Bool) {
+        for device in devices {
+            if fenced { device.fence() } else { device.unfence() }
+        }
+    }
+
+    /// Drops a device this host no longer owns (another host claimed it). At once, in the
+    /// caller's step: the device is fenced (nothing more reaches its targets), its name is
+    /// dropped (so no later ``setFenced(_:)`` lifts that fence) and outside opens are revoked
+    /// (NBD clients are disconnected, so no reply reaches them). Then it is torn down as a
+    /// forced removal in the background. The store refuses to write anything for a device
+    /// it has marked as lost, so the new owner's rows are left as they are.
+    public func forgetDevice(named name: String) {
+        guard let device = try? device(named: name) else { return }
+        device.fence()
+        nodes.withLock { nodes in
+            if nodes[name] === device { nodes[name] = nil }
+        }
+        device.holders.revokeExternal()
+        engine.events.append(kind: .deviceRemoved, device: name, detail: "claimed by another host")
+        Task { try? await device.tearDown(force: true) }
+    }
+
     /// Adds a check asked before every rename: it returns why the device named so may not be
     /// renamed (the rename then fails with EBUSY), or `nil`.
     public func addRenameCheck(_ check: @escaping @Sendable (String) -> String?) {

@@ -19,6 +19,17 @@ public enum StateChange: Sendable, Equatable {
     case targetStates(device: String, states: [Int: [String: String]])
     /// A move job was made or changed.
     case jobChanged(MoveJob)
+
+    /// The device whose state this changes (a renamed device by its old name), if any.
+    public var device: String? {
+        switch self {
+        case .deviceCreated(let name, _, _), .deviceRemoved(let name): name
+        case .deviceChanged(let info): info.name
+        case .deviceRenamed(let from, _): from
+        case .tableChanged(let device, _, _), .targetStates(let device, _): device
+        case .backendAdded, .backendRemoved, .pathAdded, .pathChanged, .pathRemoved, .jobChanged: nil
+        }
+    }
 }
 
 /// The two table slots of a device.
