@@ -24,6 +24,7 @@ enum BenchMain {
                 case "memory": try await MemoryBench(options: options).run()
                 case "move": try await MoveBench(options: options).run()
                 case "thin": try await ThinBench(options: options).run()
+                case "failover": try await FailoverBench(options: options).run()
                 case "recover-once":
                     try await JournalBench.recoverOnce(
                         directory: URL(fileURLWithPath: arguments.dropFirst().first ?? "."),
@@ -45,7 +46,7 @@ enum BenchMain {
         FileHandle.standardError.write(
             Data(
                 """
-                usage: mapperd-bench engine|journal|http|nbd|memory|move|thin [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
+                usage: mapperd-bench engine|journal|http|nbd|memory|move|thin|failover [--seconds S] [--dirs DIR[,DIR...]] [--filter TEXT]
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
@@ -66,6 +67,9 @@ enum BenchMain {
                   thin     4 KiB random I/O to provisioned thin blocks and first writes that provision
                            64 KiB blocks vs a linear device, NBD's way; snapshot time at 10k/100k/1M
                            mapped blocks
+                  failover kill -9 of a device's owner to the first I/O answered by the other host,
+                           with --lease-ms 3000, by claim and by --takeover auto (two mapperd
+                           processes built next to this one, PostgreSQL, nbdkit)
 
                 """.utf8))
     }

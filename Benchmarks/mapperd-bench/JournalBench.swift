@@ -21,17 +21,24 @@ struct JournalBench {
             .appendingPathComponent("mapperd-bench-journal-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        var rates: [StoreKind: Double] = [:]
         for kind in StoreKind.available {
             let suffix = kind == .postgres ? ".postgres" : ""
             if kind == .postgres { PostgresTestServer.durableCommits = true }
             if options.filter.map({ "journal.queue\(suffix)".contains($0) }) ?? true {
-                try await queueing(kind, in: directory.appendingPathComponent("queue\(suffix)"))
+                rates[kind] = try await queueing(kind, in: directory.appendingPathComponent("queue\(suffix)"))
             }
             for count in [10_000, 100_000]
             where options.filter.map({ "journal.recover.\(count)\(suffix)".contains($0) }) ?? true {
                 try await recovery(
                     kind, count: count, in: directory.appendingPathComponent("recover-\(count)\(suffix)"))
             }
+        }
+        if let sqlite = rates[.sqlite], let postgres = rates[.postgres] {
+            BenchReport.emit([
+                ("bench", "journal.queue.4k.c64.postgres-vs-sqlite"), ("biosPerSec", Int(postgres)),
+                ("baselineBiosPerSec", Int(sqlite)), ("ratio", postgres / sqlite), ("goalRatio", 0.5),
+            ])
         }
     }
 
@@ -44,8 +51,10 @@ struct JournalBench {
             return try SQLiteStore(path: DataDirectory.databasePath(in: directory))
         case .postgres:
             if fresh { try Data(try await PostgresTestServer.database().utf8).write(to: file) }
+            // With a host identity, as a server has: every commit is fenced by epoch.
             return try await PostgresStore(
-                location: PostgresLocation(String(decoding: try Data(contentsOf: file), as: UTF8.self)))
+                location: PostgresLocation(String(decoding: try Data(contentsOf: file), as: UTF8.self)),
+                host: HostIdentity(id: "bench", lease: .seconds(10)))
         }
     }
 
@@ -54,6 +63,7 @@ struct JournalBench {
     private func setUp(_ kind: StoreKind, _ directory: URL) async throws -> (any DurableStore, DeviceManager) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try await Self.openStore(kind, in: directory, fresh: true)
+        _ = try await store.ownership?.start()
         let manager = DeviceManager(engine: store.engineServices())
         try await manager.createBackend(
             name: "disk", file: "disk.img", url: directory.appendingPathComponent("disk.img"), sizeBytes: 262_144 * 512)
@@ -70,7 +80,15 @@ struct JournalBench {
         await withTaskGroup(of: Void.self) { group in
             for submitter in 0..<Self.submitters {
                 group.addTask {
-                    let buffer = IOBuffer(copying: [UInt8](repeating: UInt8(submitter), count: 4096))
+                    // Bytes like a disk's (they do not compress), different per submitter.
+                    var seed = UInt64(submitter + 1) &* 0x9E37_79B9_7F4A_7C15
+                    let bytes = (0..<4096).map { _ -> UInt8 in
+                        seed ^= seed << 13
+                        seed ^= seed >> 7
+                        seed ^= seed << 17
+                        return UInt8(truncatingIfNeeded: seed)
+                    }
+                    let buffer = IOBuffer(copying: bytes)
                     for index in stride(from: submitter, to: total, by: Self.submitters) {
                         let bio = manager.makeBio(
                             op: .write, sector: UInt64(index % 32768) * 8, sectors: 8, buffer: buffer)
@@ -83,7 +101,8 @@ struct JournalBench {
         return seconds(since: start)
     }
 
-    private func queueing(_ kind: StoreKind, in directory: URL) async throws {
+    /// Returns the durable queueing rate (bios per second).
+    private func queueing(_ kind: StoreKind, in directory: URL) async throws -> Double {
         let (store, manager) = try await setUp(kind, directory)
         let total = max(20_000, Int(options.seconds * 100_000))
         let commitsBefore = store.statistics.commits
@@ -99,6 +118,7 @@ struct JournalBench {
             ("durability", kind == .postgres ? "synchronous_commit on, fsync on" : "full"),
         ])
         await store.close()
+        return queued
     }
 
     /// Queues `count` bios, drops the engine, then recovers in a fresh process (a real
@@ -135,9 +155,12 @@ struct JournalBench {
     static func recoverOnce(directory: URL, kind: StoreKind) async throws {
         let start = ContinuousClock.now
         let store = try await openStore(kind, in: directory, fresh: false)
+        // As a server starts: take the lease and adopt this host's devices, then recover them.
+        let owned = try await store.ownership?.start().owned
         let manager = DeviceManager(engine: store.engineServices())
         let report = try await StoreRecovery.recover(
-            store: store, into: manager, dataDirectory: directory, logger: Logger(label: "bench"))
+            store: store, into: manager, dataDirectory: directory, logger: Logger(label: "bench"),
+            devices: owned.map { Set($0.keys) })
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let queued = try manager.device(named: "mp").info.io.queued

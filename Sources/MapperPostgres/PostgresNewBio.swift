@@ -23,7 +23,8 @@ struct PostgresNewBio: Sendable {
     let offset: Int
     let length: Int
 
-    /// Rows per statement (each row binds 10 values; PostgreSQL takes at most 65,535).
+    /// Rows per statement (bounded so that one statement's arrays stay a few MiB of payload
+    /// at most per thousand 4 KiB writes).
     static let rowsPerStatement = 1000
 
     /// Inserts (or replaces) `rows`, in order, and their payloads.
@@ -36,54 +37,64 @@ struct PostgresNewBio: Sendable {
         }
     }
 
+    /// One statement, whatever the number of rows: the rows' columns and the payloads go as
+    /// arrays (so the statement's text never changes and the server parses nothing new), and
+    /// both tables are written by it (a data-modifying `WITH`), one round trip in all.
     private static func insertChunk(
         _ rows: ArraySlice<PostgresNewBio>, _ db: PostgresConnection, logger: Logger
     ) async throws {
-        var bindings = PostgresBindings(capacity: rows.count * 10)
-        var values: [String] = []
-        var payloadBindings = PostgresBindings()
-        var payloadValues: [String] = []
+        var ids: [Int64] = []
+        var devices: [String] = []
+        var ops: [String] = []
+        var sectors: [Int64] = []
+        var lengths: [Int64] = []
+        var keys: [String] = []
+        var keyed: [Bool] = []
+        var submitted: [Double] = []
+        var states: [String] = []
+        var clones: [Int64] = []
+        var orders: [Int64] = []
+        var payloadIDs: [Int64] = []
+        var payloads: [ByteBuffer] = []
         for row in rows {
-            let base = bindings.count
-            values.append("(" + (1...10).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
-            try bindings.append(row.id)
-            try bindings.append(row.device)
-            try bindings.append(row.op)
-            try bindings.append(row.sector)
-            try bindings.append(row.sectors)
-            try bindings.append(row.key)
-            try bindings.append(row.submitted)
-            try bindings.append(row.state)
-            try bindings.append(row.clones)
-            try bindings.append(row.order)
+            ids.append(row.id)
+            devices.append(row.device)
+            ops.append(row.op)
+            sectors.append(row.sector)
+            lengths.append(row.sectors)
+            keys.append(row.key ?? "")
+            keyed.append(row.key != nil)
+            submitted.append(row.submitted)
+            states.append(row.state)
+            clones.append(row.clones)
+            orders.append(row.order)
             if let buffer = row.buffer {
-                let payload = ByteBuffer(
-                    bytes: UnsafeRawBufferPointer(start: buffer.pointer(at: row.offset), count: row.length))
-                payloadValues.append("($\(payloadBindings.count + 1), $\(payloadBindings.count + 2))")
-                try payloadBindings.append(row.id)
-                try payloadBindings.append(payload)
+                payloadIDs.append(row.id)
+                payloads.append(
+                    ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.pointer(at: row.offset), count: row.length)))
             }
         }
         // A bio listed twice in one statement cannot be updated twice by it: the writer then
         // runs each entry alone (its savepoint path), which is always correct.
         try await db.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO bio(id, device, op, sector, sectors, idempotency_key, submitted_at, state, target_clones,
-                                    queue_order)
-                    VALUES \(values.joined(separator: ", "))
-                    ON CONFLICT (id) DO UPDATE SET device = EXCLUDED.device, op = EXCLUDED.op, sector = EXCLUDED.sector,
-                        sectors = EXCLUDED.sectors, idempotency_key = EXCLUDED.idempotency_key,
-                        submitted_at = EXCLUDED.submitted_at, state = EXCLUDED.state,
-                        target_clones = EXCLUDED.target_clones, queue_order = EXCLUDED.queue_order,
-                        error = NULL, completed_at = NULL, device_removed = FALSE
-                    """, binds: bindings), logger: logger)
-        guard !payloadValues.isEmpty else { return }
-        try await db.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO bio_payload(id, data) VALUES \(payloadValues.joined(separator: ", "))
-                    ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
-                    """, binds: payloadBindings), logger: logger)
+            """
+            WITH rows AS (
+                INSERT INTO bio(id, device, op, sector, sectors, idempotency_key, submitted_at, state, target_clones,
+                                queue_order)
+                SELECT id, device, op, sector, sectors, CASE WHEN keyed THEN key END, submitted, state, clones, ord
+                FROM unnest(\(ids)::bigint[], \(devices)::text[], \(ops)::text[], \(sectors)::bigint[],
+                            \(lengths)::bigint[], \(keys)::text[], \(keyed)::boolean[], \(submitted)::float8[],
+                            \(states)::text[], \(clones)::bigint[], \(orders)::bigint[])
+                    AS r(id, device, op, sector, sectors, key, keyed, submitted, state, clones, ord)
+                ON CONFLICT (id) DO UPDATE SET device = EXCLUDED.device, op = EXCLUDED.op, sector = EXCLUDED.sector,
+                    sectors = EXCLUDED.sectors, idempotency_key = EXCLUDED.idempotency_key,
+                    submitted_at = EXCLUDED.submitted_at, state = EXCLUDED.state,
+                    target_clones = EXCLUDED.target_clones, queue_order = EXCLUDED.queue_order,
+                    error = NULL, completed_at = NULL, device_removed = FALSE
+                RETURNING id)
+            INSERT INTO bio_payload(id, data)
+            SELECT id, data FROM unnest(\(payloadIDs)::bigint[], \(payloads)::bytea[]) AS p(id, data)
+            ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
+            """, logger: logger)
     }
 }
