@@ -190,6 +190,8 @@ final class PostgresWriter: Sendable {
     /// savepoint and each item runs in a savepoint of its own, so only the failing ones fail.
     private func commit(_ items: [Item]) async {
         var errors = [(any Error)?](repeating: nil, count: items.count)
+        // Items the fence refused.
+        var fenced = Set<Int>()
         let started = ContinuousClock.now
         let logger = self.logger
         do {
@@ -204,6 +206,7 @@ final class PostgresWriter: Sendable {
                         runnable = runnable.filter { index in
                             guard let device = items[index].device, let error = refused[device] else { return true }
                             errors[index] = error
+                            fenced.insert(index)
                             return false
                         }
                     }
@@ -263,11 +266,13 @@ final class PostgresWriter: Sendable {
             errors = [(any Error)?](repeating: failure, count: items.count)
             await link.close()
         }
-        for (item, error) in zip(items, errors) {
+        for (index, (item, error)) in zip(items, errors).enumerated() {
             if let done = item.done {
                 done(error)
             } else if let error {
-                logger.error("store write failed", metadata: ["error": "\(error)"])
+                // Refused by the fence: the device is another host's now, which was logged once.
+                let level: Logger.Level = fenced.contains(index) ? .debug : .error
+                logger.log(level: level, "store write failed", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -7,13 +7,15 @@ extension MapperRuntime {
     /// Claims `name` for this host (``HostOwnership/claim(device:)``: EBUSY while its owner's
     /// lease plus grace has not run out), rebuilds it from the store with its journaled bios
     /// back where they were, and serves it (over NBD too). A device this host serves already
-    /// is returned as it is. ENOTSUP on the SQLite store.
+    /// is returned as it is (on the SQLite store every device is this host's; an unknown name
+    /// is ENOENT).
     @discardableResult
     public func claim(device name: String) async throws -> (device: MappedDevice, report: RecoveryReport) {
-        guard let ownership = store.ownership else {
-            throw MapperError(.ENOTSUP, "the store is not shared (SQLite): this host serves every device")
-        }
         if let device = try? manager.device(named: name) { return (device, RecoveryReport()) }
+        guard let ownership = store.ownership else {
+            // The SQLite store is this host's alone: every device it has is served here.
+            throw MapperError(.ENOENT, "no device named '\(name)'")
+        }
         let epoch = try await ownership.claim(device: name)
         let report = try await StoreRecovery.restoreClaimed(
             device: name, store: store, ownership: ownership, into: manager, dataDirectory: configuration.dataDirectory,
@@ -33,7 +35,15 @@ extension MapperRuntime {
     }
 
     /// Claims every device of hosts whose lease ran out plus the grace (`--takeover auto`).
+    /// One scan at a time: a scan that finds one running returns at once.
     func claimExpired() async {
+        let started = takeoverScan.withLock { running -> Bool in
+            if running { return false }
+            running = true
+            return true
+        }
+        guard started else { return }
+        defer { takeoverScan.withLock { $0 = false } }
         guard let ownership = store.ownership, let hosts = try? await ownership.hosts() else { return }
         for host in hosts where host.id != ownership.hostID && host.claimable {
             for device in host.devices.keys.sorted() {

@@ -4,6 +4,7 @@ import MapperCore
 import MapperNBD
 import MapperPostgres
 import MapperStore
+import Synchronization
 
 /// Everything a running server holds: the data directory lock, the store, the engine rebuilt
 /// from it, and the in-memory bio registry.
@@ -22,8 +23,8 @@ public final class MapperRuntime: Sendable {
     /// The lease on a shared store (a service of the server's group); nil with the SQLite
     /// store.
     public let leaseKeeper: LeaseKeeper?
-    /// Devices in a shared store that other hosts serve: name → owner (at start-up).
-    public let notServed: [String: String]
+    /// An automatic takeover scan is running (``claimExpired()``).
+    let takeoverScan = Mutex(false)
     let bios: BioRegistry
     let files: BackendFiles
     let logger: Logger
@@ -61,19 +62,17 @@ public final class MapperRuntime: Sendable {
             leaseTaken = .now
             let start = try await ownership.start()
             owned = Set(start.owned.keys)
-            notServed = start.foreign
             for (device, owner) in start.foreign.sorted(by: { $0.key < $1.key }) {
                 logger.notice(
                     "device served by another host: not served here (claim it with POST /v1/devices/\(device)/claim once that host's lease ran out)",
                     metadata: ["device": "\(device)", "owner": "\(owner)", "host": "\(ownership.hostID)"])
             }
             ownership.onDeviceLost { name in manager.forgetDevice(named: name) }
-        } else {
-            notServed = [:]
         }
         recovery = try await StoreRecovery.recover(
             store: store, into: manager, dataDirectory: directory, logger: logger, devices: owned)
-        jobs.restore(try await store.moveJobs())
+        // On a shared store, only the jobs of the devices this host serves.
+        jobs.restore(try await store.moveJobs().filter { owned?.contains($0.device) ?? true })
         for (name, recovered) in recovery.recovered {
             guard let device = try? manager.device(named: name) else { continue }
             for bio in recovered { _ = bios.register(bio, device: device) }

@@ -131,6 +131,64 @@ struct FailoverEndToEndTests {
         #expect(claimed.code == "EBUSY" && String(decoding: claimed.body, as: UTF8.self).contains("host 'b'"))
     }
 
+    @Test(
+        "an NBD client's write unanswered when its server dies: reported failed, landed once by the new owner",
+        .enabled(
+            if: FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/nbd.py"),
+            "python3-libnbd is not installed"))
+    func nbdClientAcrossFailover() async throws {
+        let store = try await PostgresTestServer.database()
+        let storage = try temporaryDataDirectory()
+        let nbdkit = NBDKit(["file", try Self.image(in: storage).path])
+        try nbdkit.start()
+        let a = try Self.host("a", store: store, lease: 1000)
+        let b = try Self.host("b", store: store, lease: 1000)
+        try await a.start()
+        try await b.start()
+        defer { _ = b.terminate() }
+        #expect(try await a.call("POST", "/v1/backends", json: #"{"name":"lun","uri":"\#(nbdkit.uri)"}"#).status == 201)
+        for path in ["p1", "p2"] {
+            #expect(try await a.call("POST", "/v1/paths", json: #"{"name":"\#(path)","backend":"lun"}"#).status == 201)
+            try await a.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"error"}"#)
+            try await a.call("POST", "/v1/paths/\(path)/fail")
+        }
+        #expect(
+            try await a.call("POST", "/v1/devices", json: #"{"name":"mp","table":{"text":"\#(Self.table)"}}"#).status
+                == 201)
+        let go = storage.appendingPathComponent("go")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Scripts/nbd_failover_client.py")
+        let client = try ExternalTool.start("/usr/bin/python3", [script.path, a.nbdURI("mp"), go.path])
+        // The client's write is held on a, durably: journaled as queued.
+        var durable = false
+        var rounds = 0
+        while !durable && rounds < 20000 {
+            let bios = try await a.call("GET", "/v1/bios?device=mp&state=queued").json["bios"] as? [[String: Any]]
+            durable = bios?.first?["durable"] as? Bool == true
+            rounds += 1
+        }
+        #expect(durable)
+        a.kill9()
+        _ = try await Self.claim("mp", on: b)
+        for path in ["p1", "p2"] {
+            try await b.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"none"}"#)
+            try await b.call("POST", "/v1/paths/\(path)/reinstate")
+        }
+        let writes = { () async throws -> [[String: Any]] in
+            (try await b.call("GET", "/v1/bios?device=mp").json["bios"] as? [[String: Any]] ?? [])
+                .filter { $0["op"] as? String == "write" }
+        }
+        rounds = 0
+        while try await writes().first?["state"] as? String != "completed" && rounds < 20000 { rounds += 1 }
+        try Data(b.nbdURI("mp").utf8).write(to: go)
+        let result = await client.finish()
+        #expect(result.status == 0, "\(result.output)")
+        // Never answered by a (it died holding it), landed by b, and only once.
+        #expect(result.output.contains("write failed") && result.output.contains("landed"), "\(result.output)")
+        let landed = try await writes()
+        #expect(landed.count == 1 && landed.first?["state"] as? String == "completed")
+    }
+
     @Test("with --takeover auto the other host takes the device by itself once the lease and grace ran out")
     func automaticTakeover() async throws {
         let store = try await PostgresTestServer.database()
@@ -168,7 +226,7 @@ struct FailoverEndToEndTests {
         #expect(b.log.contains("device claimed"))
     }
 
-    @Test("the owner cut off from the database holds I/O within its lease; the claim comes only after")
+    @Test("the owner cut off from the database serves on, then holds I/O within its lease; the claim comes only after")
     func partition() async throws {
         let store = try await PostgresTestServer.database()
         let socketDirectory = try #require(store.components(separatedBy: "host=").last)
@@ -241,8 +299,9 @@ struct FailoverEndToEndTests {
         #expect(firstB.status == 204)
         let firstBAcknowledged = ContinuousClock.now
         let lastA = try #require(lastAcknowledged.withLock { $0 })
-        // a held its I/O within its lease of the cut, before b could claim: no overlap.
-        #expect(lastA < cut + .milliseconds(lease))
+        // a served on while the database was out of reach, held its I/O within its lease of the
+        // cut, and before b could claim: no overlap.
+        #expect(lastA > cut && lastA < cut + .milliseconds(lease))
         #expect(lastA < claimSent && claimSent < firstBAcknowledged)
         #expect(a.log.contains("lease not renewed in time: holding I/O"))
         // Asked while the database is out of reach, a answers from what it knows.

@@ -22,6 +22,25 @@ struct RouterTests {
         }
     }
 
+    @Test("hosts and claims on the SQLite store: this host alone, serving every device")
+    func hostsOnSQLite() async throws {
+        let fixture = try await RouterFixture()
+        try await fixture.run { client in
+            #expect(
+                try await client.call(.post, "/v1/devices", json: #"{"name":"z","table":{"text":"0 8 zero"}}"#).status
+                    == 201)
+            let hosts = try await client.call(.get, "/v1/hosts").json
+            let list = hosts["hosts"] as? [[String: Any]] ?? []
+            #expect(list.count == 1 && list.first?["id"] as? String == hosts["self"] as? String)
+            #expect((list.first?["devices"] as? [[String: Any]])?.first?["name"] as? String == "z")
+            #expect(hosts["fenced"] as? Bool == false)
+            let claimed = try await client.call(.post, "/v1/devices/z/claim")
+            #expect(claimed.status == 200 && claimed.json["name"] as? String == "z")
+            #expect(try await client.call(.post, "/v1/devices/nope/claim").code == "ENOENT")
+            #expect(try await client.call(.post, "/v1/devices/bad%20name/claim").code == "EINVAL")
+        }
+    }
+
     @Test("backends: create sparse, conflict, confinement to the data directory, delete")
     func backends() async throws {
         let fixture = try await RouterFixture()
