@@ -51,6 +51,32 @@ struct FailoverEndToEndTests {
         }
     }
 
+    /// On `server`: backend `lun` on `storage`, paths p1 and p2 to it, both failing I/O and
+    /// checks (so the checker cannot bring them back) and failed, and device `mp` (multipath,
+    /// queue_if_no_path) over them: its writes queue.
+    static func multipathWithoutPaths(on server: ServerProcess, storage: NBDKit) async throws {
+        #expect(
+            try await server.call("POST", "/v1/backends", json: #"{"name":"lun","uri":"\#(storage.uri)"}"#).status
+                == 201)
+        for path in ["p1", "p2"] {
+            #expect(
+                try await server.call("POST", "/v1/paths", json: #"{"name":"\#(path)","backend":"lun"}"#).status == 201)
+            try await server.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"error"}"#)
+            try await server.call("POST", "/v1/paths/\(path)/fail")
+        }
+        #expect(
+            try await server.call("POST", "/v1/devices", json: #"{"name":"mp","table":{"text":"\#(table)"}}"#).status
+                == 201)
+    }
+
+    /// On `server`: p1 and p2 work again and are reinstated, so the queued writes land.
+    static func pathsBack(on server: ServerProcess) async throws {
+        for path in ["p1", "p2"] {
+            try await server.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"none"}"#)
+            try await server.call("POST", "/v1/paths/\(path)/reinstate")
+        }
+    }
+
     enum FailoverError: Error { case neverClaimable, proxyDidNotStart }
 
     @Test("kill -9 of the owner with 100 writes queued: another host claims the device and each lands once")
@@ -65,16 +91,7 @@ struct FailoverEndToEndTests {
         try await b.start()
         defer { _ = b.terminate() }
 
-        #expect(try await a.call("POST", "/v1/backends", json: #"{"name":"lun","uri":"\#(nbdkit.uri)"}"#).status == 201)
-        for path in ["p1", "p2"] {
-            #expect(try await a.call("POST", "/v1/paths", json: #"{"name":"\#(path)","backend":"lun"}"#).status == 201)
-            // Failing I/O and checks: the checker cannot bring the path back on its own.
-            try await a.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"error"}"#)
-            try await a.call("POST", "/v1/paths/\(path)/fail")
-        }
-        #expect(
-            try await a.call("POST", "/v1/devices", json: #"{"name":"mp","table":{"text":"\#(Self.table)"}}"#).status
-                == 201)
+        try await Self.multipathWithoutPaths(on: a, storage: nbdkit)
         var ids: [String] = []
         for index in 0..<100 {
             let reply = try await a.call(
@@ -98,10 +115,7 @@ struct FailoverEndToEndTests {
         _ = try await Self.claim("mp", on: b)
         // The writes are b's now, queued as they were on a, under the ids a gave them.
         for id in ids { #expect(try await b.waitForBio(id, in: ["queued"])["state"] as? String == "queued") }
-        for path in ["p1", "p2"] {
-            try await b.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"none"}"#)
-            try await b.call("POST", "/v1/paths/\(path)/reinstate")
-        }
+        try await Self.pathsBack(on: b)
         for id in ids { #expect(try await b.waitForBio(id)["state"] as? String == "completed") }
         for index in 0..<100 {
             #expect(
@@ -146,15 +160,7 @@ struct FailoverEndToEndTests {
         try await a.start()
         try await b.start()
         defer { _ = b.terminate() }
-        #expect(try await a.call("POST", "/v1/backends", json: #"{"name":"lun","uri":"\#(nbdkit.uri)"}"#).status == 201)
-        for path in ["p1", "p2"] {
-            #expect(try await a.call("POST", "/v1/paths", json: #"{"name":"\#(path)","backend":"lun"}"#).status == 201)
-            try await a.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"error"}"#)
-            try await a.call("POST", "/v1/paths/\(path)/fail")
-        }
-        #expect(
-            try await a.call("POST", "/v1/devices", json: #"{"name":"mp","table":{"text":"\#(Self.table)"}}"#).status
-                == 201)
+        try await Self.multipathWithoutPaths(on: a, storage: nbdkit)
         let go = storage.appendingPathComponent("go")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Scripts/nbd_failover_client.py")
@@ -170,10 +176,7 @@ struct FailoverEndToEndTests {
         #expect(durable)
         a.kill9()
         _ = try await Self.claim("mp", on: b)
-        for path in ["p1", "p2"] {
-            try await b.call("PUT", "/v1/paths/\(path)/fault", json: #"{"mode":"none"}"#)
-            try await b.call("POST", "/v1/paths/\(path)/reinstate")
-        }
+        try await Self.pathsBack(on: b)
         let writes = { () async throws -> [[String: Any]] in
             (try await b.call("GET", "/v1/bios?device=mp").json["bios"] as? [[String: Any]] ?? [])
                 .filter { $0["op"] as? String == "write" }
