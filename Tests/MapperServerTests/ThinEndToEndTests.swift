@@ -251,7 +251,9 @@ struct ThinEndToEndTests {
         let restarted = ServerProcess(directory: directory)
         try await restarted.start()
         defer { _ = restarted.terminate() }
-        let after = try await restarted.call("GET", "/v1/bios/\(id)").json
+        // Held again once recovery's own journal entry for it has committed (until then it
+        // reads inflight).
+        let after = try await restarted.waitForBio(id, in: ["queued"])
         #expect(after["state"] as? String == "queued", "\(after)")
         try await growPool(restarted, toBlocks: 2)
         #expect(try await restarted.waitForBio(id)["state"] as? String == "completed")
