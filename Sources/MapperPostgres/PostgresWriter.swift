@@ -14,11 +14,14 @@ import Synchronization
 /// runs until ``stop()`` and has drained. Completion callbacks run after the commit, on the
 /// loop's task; they must not block.
 ///
-/// Consecutive first entries of bios (``PostgresNewBio``) go in as one statement per table:
-/// each statement is a round trip to the server, the cost that bounds a commit. Each item runs
-/// in its own savepoint when the group fails: a failing item is rolled back
-/// and reported to its caller without failing the others. A transaction that fails as a whole
-/// (the server went away) fails every item in it with EIO; the next one connects again.
+/// Round trips to the server bound a commit, so a transaction is opened (`BEGIN`, and the
+/// fence's row locks for the devices of the work already waiting) *before* it takes the
+/// queued work: the callers the last commit woke queue their next entries meanwhile, and the
+/// transaction carries them too. Consecutive first entries of bios (``PostgresNewBio``) then
+/// go in as one statement. If any statement fails, the transaction is rolled back and run
+/// again with each item in a savepoint of its own: a failing item is rolled back and reported
+/// to its caller without failing the others. A transaction that fails as a whole (the server
+/// went away) fails every item in it with EIO; the next one connects again.
 final class PostgresWriter: Sendable {
     typealias Work = @Sendable (PostgresConnection, Logger) async throws -> Void
     typealias Done = @Sendable ((any Error)?) -> Void
@@ -83,7 +86,7 @@ final class PostgresWriter: Sendable {
     func enqueue(newBio row: PostgresNewBio, done: Done?) {
         enqueue(
             Item(
-                work: { db, logger in try await PostgresNewBio.insert([row][...], db, logger: logger) }, done: done,
+                work: { db, logger in try await row.replace(db, logger: logger) }, done: done,
                 newBio: row, device: row.device))
     }
 
@@ -144,7 +147,8 @@ final class PostgresWriter: Sendable {
     }
 
     private enum Step {
-        case commit([Item])
+        /// Work is waiting: open a transaction, then take it.
+        case commit
         case wait
         case stop([CheckedContinuation<Void, Never>])
     }
@@ -154,10 +158,7 @@ final class PostgresWriter: Sendable {
         while true {
             let step = await withCheckedContinuation { (continuation: CheckedContinuation<Step, Never>) in
                 let step = state.withLock { state -> Step in
-                    if !state.items.isEmpty && !state.held {
-                        defer { state.items = [] }
-                        return .commit(state.items)
-                    }
+                    if !state.items.isEmpty && !state.held { return .commit }
                     if state.stopping {
                         state.stopped = true
                         defer { state.stopWaiters = [] }
@@ -168,9 +169,8 @@ final class PostgresWriter: Sendable {
                 continuation.resume(returning: step)
             }
             switch step {
-            case .commit(let items):
-                await commit(items)
-                await gather()
+            case .commit:
+                await commit()
             case .wait:
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let ready = state.withLock { state -> Bool in
@@ -187,24 +187,26 @@ final class PostgresWriter: Sendable {
         }
     }
 
-    /// Lets the callers woken by a commit queue their next work before the next transaction
-    /// starts: yields while the queue grows (a few rounds at most), so that the next commit
-    /// carries their entries instead of leaving them for the one after. Adds no waiting when
-    /// nothing else is ready to run.
-    private func gather() async {
-        var seen = state.withLock { $0.items.count }
-        for _ in 0..<8 {
-            await Task.yield()
-            let now = state.withLock { $0.items.count }
-            if now == seen { return }
-            seen = now
+    /// The devices of the work waiting now.
+    private var waitingDevices: Set<String> {
+        state.withLock { state in Set(state.items.compactMap(\.device)) }
+    }
+
+    /// Takes the work waiting now (nothing while commits are held back).
+    private func take() -> [Item] {
+        state.withLock { state in
+            guard !state.held else { return [] }
+            defer { state.items = [] }
+            return state.items
         }
     }
 
-    /// Runs every item in one transaction; if one fails, the group is rolled back to its
-    /// savepoint and each item runs in a savepoint of its own, so only the failing ones fail.
-    private func commit(_ items: [Item]) async {
-        var errors = [(any Error)?](repeating: nil, count: items.count)
+    /// Opens a transaction, takes the waiting work, and commits it: all items together, or,
+    /// if a statement fails, again in a new transaction with each item in a savepoint of its
+    /// own, so only the failing ones fail.
+    private func commit() async {
+        var items: [Item] = []
+        var errors: [(any Error)?] = []
         // Items the fence refused.
         var fenced = Set<Int>()
         let started = ContinuousClock.now
@@ -212,44 +214,39 @@ final class PostgresWriter: Sendable {
         do {
             try await link.use { connection in
                 try await connection.query("BEGIN", logger: logger)
-                // The fence first: its row locks hold off a claim until this commit ends.
-                var runnable = Array(items.indices)
-                let devices = Set(items.compactMap(\.device))
-                if let fence, !devices.isEmpty {
-                    let refused = try await fence(devices, connection, logger)
-                    if !refused.isEmpty {
-                        runnable = runnable.filter { index in
-                            guard let device = items[index].device, let error = refused[device] else { return true }
-                            errors[index] = error
-                            fenced.insert(index)
-                            return false
-                        }
-                    }
+                // The fence first, for the devices of the work already waiting: its row locks
+                // hold off a claim until this commit ends. More work arrives meanwhile.
+                var guarded = FencedDevices()
+                try await guarded.check(waitingDevices, with: fence, connection, logger: logger)
+                items = take()
+                errors = [(any Error)?](repeating: nil, count: items.count)
+                guard !items.isEmpty else {
+                    try await connection.query("ROLLBACK", logger: logger)
+                    return
+                }
+                try await guarded.check(Set(items.compactMap(\.device)), with: fence, connection, logger: logger)
+                let runnable = items.indices.filter { index in
+                    guard let device = items[index].device, let error = guarded.refused[device] else { return true }
+                    errors[index] = error
+                    fenced.insert(index)
+                    return false
                 }
                 do {
-                    try await connection.query("SAVEPOINT grouped", logger: logger)
-                    var position = 0
-                    while position < runnable.count {
-                        // A run of first entries: one statement per table for all of them.
-                        var end = position
-                        while end < runnable.count, items[runnable[end]].newBio != nil { end += 1 }
-                        if end - position > 1 {
-                            try await PostgresNewBio.insert(
-                                runnable[position..<end].compactMap { items[$0].newBio }[...], connection,
-                                logger: logger)
-                            position = end
-                        } else {
-                            try await items[runnable[position]].work(connection, logger)
-                            position += 1
-                        }
-                    }
+                    try await Self.runGrouped(runnable.map { items[$0] }, connection, logger: logger)
                 } catch {
-                    try await connection.query("ROLLBACK TO SAVEPOINT grouped", logger: logger)
+                    try await connection.query("ROLLBACK", logger: logger)
+                    try await connection.query("BEGIN", logger: logger)
+                    var again = FencedDevices()
+                    try await again.check(Set(items.compactMap(\.device)), with: fence, connection, logger: logger)
                     for index in runnable {
-                        let item = items[index]
+                        if let device = items[index].device, let error = again.refused[device] {
+                            errors[index] = error
+                            fenced.insert(index)
+                            continue
+                        }
                         try await connection.query("SAVEPOINT single", logger: logger)
                         do {
-                            try await item.work(connection, logger)
+                            try await items[index].work(connection, logger)
                             try await connection.query("RELEASE SAVEPOINT single", logger: logger)
                         } catch {
                             errors[index] = error
@@ -271,14 +268,17 @@ final class PostgresWriter: Sendable {
                     throw error
                 }
             }
+            guard !items.isEmpty else { return }
             let elapsed = ContinuousClock.now - started
             let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             statistics.committed(items: items.count, nanos: UInt64(max(0, nanos)))
         } catch {
             statistics.failed()
+            if items.isEmpty { items = take() }
             logger.error("store commit failed", metadata: ["error": "\(error)", "items": "\(items.count)"])
             let failure = (error as? MapperError) ?? MapperError(.EIO, "store commit failed: \(error)")
             errors = [(any Error)?](repeating: failure, count: items.count)
+            fenced = []
             await link.close()
         }
         for (index, (item, error)) in zip(items, errors).enumerated() {
@@ -288,6 +288,24 @@ final class PostgresWriter: Sendable {
                 // Refused by the fence: the device is another host's now, which was logged once.
                 let level: Logger.Level = fenced.contains(index) ? .debug : .error
                 logger.log(level: level, "store write failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Runs `items` in order; a run of first entries goes in as one statement (which fails if
+    /// one of them was journaled before: then each item runs alone).
+    private static func runGrouped(_ items: [Item], _ connection: PostgresConnection, logger: Logger) async throws {
+        var position = 0
+        while position < items.count {
+            var end = position
+            while end < items.count, items[end].newBio != nil { end += 1 }
+            if end > position {
+                try await PostgresNewBio.insert(
+                    items[position..<end].compactMap(\.newBio)[...], connection, logger: logger)
+                position = end
+            } else {
+                try await items[position].work(connection, logger)
+                position += 1
             }
         }
     }
