@@ -16,6 +16,8 @@ public final class DeviceManager: Sendable {
     private let pathRecorder: PathStateRecorder
     /// Wakes the ``PathChecker`` when paths or their checkers change.
     public let checkerWake = Wakeup()
+    /// Whether the host is fenced (``setFenced(_:)``): a device created meanwhile starts fenced.
+    private let hostFenced = Mutex(false)
 
     public init(engine: EngineServices = EngineServices()) {
         self.engine = engine
@@ -332,6 +334,10 @@ public final class DeviceManager: Sendable {
             }
             nodes[name] = device
         }
+        // After the name is taken: a fence that comes later finds the device by name.
+        hostFenced.withLock { fenced in
+            if fenced { device.fence() }
+        }
         do {
             try await engine.store.record(.deviceCreated(name: name, uuid: uuid, readOnly: readOnly))
             if let table {
@@ -382,12 +388,23 @@ public final class DeviceManager: Sendable {
     }
 
     /// Fences every device (``MappedDevice/fence()``), or lifts the fence of every device:
-    /// the host's lease is about to run out, or was renewed.
+    /// the host's lease is about to run out, or was renewed. A device created while the host
+    /// is fenced starts fenced (a new device must not answer I/O the host's others hold).
+    /// Calls come one at a time (the lease keeper's loop).
+    ///
+    /// Ordering with ``createDevice(name:uuid:readOnly:table:)``: the flag changes under its
+    /// lock and the devices are listed after; a creation takes its name first and reads the
+    /// flag under the same lock after. So a new device is either listed here or sees the new
+    /// flag (and a device fenced at creation is listed by the unfence that follows).
     public func setFenced(_ fenced: Bool) {
+        hostFenced.withLock { $0 = fenced }
         for device in devices {
             if fenced { device.fence() } else { device.unfence() }
         }
     }
+
+    /// Whether the host is fenced.
+    public var isFenced: Bool { hostFenced.withLock { $0 } }
 
     /// Drops a device this host no longer owns (another host claimed it). At once, in the
     /// caller's step: the device is fenced (nothing more reaches its targets), its name is
