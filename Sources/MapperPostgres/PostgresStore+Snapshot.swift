@@ -14,7 +14,8 @@ extension PostgresStore {
             return try await reader.use { db in
                 try await db.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
                 do {
-                    let snapshot = try await Self.readSnapshot(db, recentEvents: recentEvents, logger: logger)
+                    let snapshot = try await Self.readSnapshot(
+                        db, recentEvents: recentEvents, host: eventHost, logger: logger)
                     try await db.query("COMMIT", logger: logger)
                     return snapshot
                 } catch {
@@ -30,7 +31,7 @@ extension PostgresStore {
     }
 
     private static func readSnapshot(
-        _ db: PostgresConnection, recentEvents: Int, logger: Logger
+        _ db: PostgresConnection, recentEvents: Int, host: String, logger: Logger
     ) async throws -> StoreSnapshot {
         var snapshot = StoreSnapshot()
         for try await (name, file, uri, sectors) in try await db.query(
@@ -107,8 +108,10 @@ extension PostgresStore {
         }
         var events: [EngineEvent] = []
         for try await (seq, at, kind, device, path, detail) in try await db.query(
-            "SELECT seq, at, kind, device, path, detail FROM event ORDER BY seq DESC LIMIT \(Int64(recentEvents))",
-            logger: logger
+            """
+            SELECT seq, at, kind, device, path, detail FROM event WHERE host = \(host) OR host = ''
+            ORDER BY seq DESC LIMIT \(Int64(recentEvents))
+            """, logger: logger
         ).decode((Int64, Double, String, String?, String?, String).self) {
             // A kind this version does not know (written by a newer one) is left out.
             guard let kind = EngineEvent.Kind(rawValue: kind) else { continue }

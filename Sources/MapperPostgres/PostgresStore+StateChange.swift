@@ -173,15 +173,16 @@ extension PostgresStore {
             "UPDATE bio SET device_removed = TRUE WHERE device = \(name) AND NOT device_removed", logger: logger)
     }
 
-    /// Queues an event for the event table (no wait).
+    /// Queues an event for the event table (no wait), under this host's id (``eventHost``).
     public func recordEvent(_ event: EngineEvent) {
+        let host = eventHost
         writer.enqueue { db, logger in
             try await db.query(
                 """
-                INSERT INTO event(seq, at, kind, device, path, detail)
-                VALUES (\(Int64(event.seq)), \(event.at.timeIntervalSince1970), \(event.kind.rawValue), \(event.device),
-                        \(event.path), \(event.detail))
-                ON CONFLICT (seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind, device = EXCLUDED.device,
+                INSERT INTO event(host, seq, at, kind, device, path, detail)
+                VALUES (\(host), \(Int64(event.seq)), \(event.at.timeIntervalSince1970), \(event.kind.rawValue),
+                        \(event.device), \(event.path), \(event.detail))
+                ON CONFLICT (host, seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind, device = EXCLUDED.device,
                     path = EXCLUDED.path, detail = EXCLUDED.detail
                 """, logger: logger)
         }

@@ -29,6 +29,9 @@ public final class PostgresStore: DurableStore, Sendable {
     let fence: PostgresFence?
     /// The lease's own connection, so that a busy writer never delays a renewal.
     let leaseLink: PostgresLink
+    /// Whose events this store writes and reads: the host's id ('' without one). Each host
+    /// numbers its events itself.
+    let eventHost: String
     private let recovering = Atomic<Bool>(false)
     /// Objects a claim is rebuilding (``setReplaying(_:)``).
     let replaying = Mutex<Set<String>>([])
@@ -67,6 +70,8 @@ public final class PostgresStore: DurableStore, Sendable {
         let retention = configuration
         let fence = host.map { PostgresFence(host: $0) }
         self.fence = fence
+        let eventHost = host?.id ?? ""
+        self.eventHost = eventHost
         var check: PostgresWriter.Fence?
         if let fence {
             check = { @Sendable (devices: Set<String>, db: PostgresConnection, logger: Logger) in
@@ -76,7 +81,7 @@ public final class PostgresStore: DurableStore, Sendable {
         let writer = PostgresWriter(link: writeLink, logger: logger, fence: check) { connection, logger, commits in
             // Prune ended bios and old events every 64 commits.
             guard commits % 64 == 1 else { return }
-            await Self.prune(connection, retention: retention, logger: logger)
+            await Self.prune(connection, retention: retention, host: eventHost, logger: logger)
         }
         self.writer = writer
         postgresJournal = PostgresBioJournal(writer: writer)
@@ -136,7 +141,9 @@ public final class PostgresStore: DurableStore, Sendable {
         return 0
     }
 
-    static func prune(_ connection: PostgresConnection, retention: StoreConfiguration, logger: Logger) async {
+    static func prune(
+        _ connection: PostgresConnection, retention: StoreConfiguration, host: String, logger: Logger
+    ) async {
         let cutoff = Date().timeIntervalSince1970 - retention.retentionSeconds
         do {
             try await connection.query("SAVEPOINT prune", logger: logger)
@@ -152,8 +159,10 @@ public final class PostgresStore: DurableStore, Sendable {
                 (SELECT id FROM bio WHERE completed_at IS NOT NULL ORDER BY id DESC LIMIT \(retention.retentionCount))
                 """, logger: logger)
             try await connection.query(
-                "DELETE FROM event WHERE seq <= (SELECT max(seq) FROM event) - \(retention.eventRetention)",
-                logger: logger)
+                """
+                DELETE FROM event WHERE host = \(host)
+                    AND seq <= (SELECT max(seq) FROM event WHERE host = \(host)) - \(retention.eventRetention)
+                """, logger: logger)
             try await connection.query("RELEASE SAVEPOINT prune", logger: logger)
         } catch {
             // Best effort: undone alone, and the next round tries again.

@@ -113,4 +113,28 @@ struct OwnershipTests {
         // The old incarnation's epochs are stale now.
         await again.close()
     }
+
+    @Test("each host keeps its own events: the same number on two hosts replaces nothing")
+    func eventsPerHost() async throws {
+        let location = try await PostgresTestServer.database()
+        let a = try await Self.store(location, host: "a")
+        let b = try await Self.store(location, host: "b")
+        for (store, host) in [(a, "a"), (b, "b")] {
+            for seq in 1...3 {
+                store.recordEvent(
+                    EngineEvent(
+                        seq: UInt64(seq), at: Date(), kind: .deviceCreated, device: "\(host)\(seq)", path: nil,
+                        detail: ""))
+            }
+            await store.committed()
+        }
+        #expect(try await a.snapshot().recentEvents.map(\.device) == ["a1", "a2", "a3"])
+        #expect(try await b.snapshot().recentEvents.map(\.device) == ["b1", "b2", "b3"])
+        // A restart of a continues its own numbering from its own events.
+        await a.close()
+        let restarted = try await Self.store(location, host: "a")
+        #expect(try await restarted.snapshot().recentEvents.last?.seq == 3)
+        await restarted.close()
+        await b.close()
+    }
 }

@@ -25,13 +25,13 @@ struct StoreTests {
         let fixture = try await StoreFixture(.postgres)
         #expect(
             try await fixture.store.appliedMigrations() == [
-                "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed",
+                "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed", "0004_event_host",
             ])
         // Opened again (another host, or a restart): nothing applied twice.
         try await fixture.crashAndRecover()
         #expect(
             try await fixture.store.appliedMigrations() == [
-                "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed",
+                "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed", "0004_event_host",
             ])
     }
 
