@@ -50,7 +50,8 @@ enum BenchMain {
                   engine   4 KiB random I/O through linear (and multipath) devices vs raw pread/pwrite,
                            and the load time of a 100,000-line table
                   journal  durable queueing of 4 KiB writes (64 submitters) vs plain completed writes,
-                           and the start-up time to recover 10,000 and 100,000 queued bios; on
+                           the end of an outage (20,000 queued bios dequeued and ended), and the
+                           start-up time to recover 10,000 and 100,000 queued bios; on
                            SQLite, and on PostgreSQL too when it is installed (a throw-away
                            cluster, fsync on)
                   http     GET /v1/health and 4 KiB GET/PUT data vs a bare Hummingbird router in the

@@ -6,8 +6,9 @@ import MapperStore
 import MapperTestSupport
 
 /// `mapperd-bench journal`: durable queueing of 4 KiB writes (64 submitters, durability
-/// full) against the same number of plain completed writes in the same run, and the time to
-/// recover 10,000 and 100,000 queued bios at start-up; on the SQLite store, and (when
+/// full) against the same number of plain completed writes in the same run, the end of an
+/// outage (``drainCount`` queued bios dequeued and ended), and the time to recover 10,000 and
+/// 100,000 queued bios at start-up; on the SQLite store, and (when
 /// PostgreSQL is installed) on the PostgreSQL store too, against a throw-away cluster with
 /// `fsync` on (names ending `.postgres`). Queueing runs three rounds with the stores
 /// interleaved and keeps each store's best round.
@@ -50,6 +51,18 @@ struct JournalBench {
             BenchReport.emit([
                 ("bench", "journal.queue.4k.c64.postgres-vs-sqlite"), ("biosPerSec", Int(postgres)),
                 ("baselineBiosPerSec", Int(sqlite)), ("ratio", postgres / sqlite), ("goalRatio", 0.5),
+            ])
+        }
+        var drained: [StoreKind: Double] = [:]
+        for kind in StoreKind.available
+        where options.filter.map({ "journal.drain.\(Self.drainCount)\(Self.suffix(kind))".contains($0) }) ?? true {
+            if kind == .postgres { PostgresTestServer.durableCommits = true }
+            drained[kind] = try await drain(kind, in: directory.appendingPathComponent("drain\(Self.suffix(kind))"))
+        }
+        if let sqlite = drained[.sqlite], let postgres = drained[.postgres] {
+            BenchReport.emit([
+                ("bench", "journal.drain.\(Self.drainCount).postgres-vs-sqlite"), ("biosPerSec", Int(postgres)),
+                ("baselineBiosPerSec", Int(sqlite)), ("ratio", postgres / sqlite),
             ])
         }
         for kind in StoreKind.available {
@@ -145,6 +158,37 @@ struct JournalBench {
         return Queueing(
             queued: Double(total) / queuedSeconds, plain: Double(total) / plainSeconds, bios: total,
             commits: Int(commits))
+    }
+
+    /// Bios queued (every path down) before the drain.
+    static let drainCount = 20_000
+
+    /// Queues ``drainCount`` writes with every path down, then reinstates the path and times
+    /// how long until every one has ended and the store has committed their ends (what an
+    /// outage's end costs the journal); returns bios per second.
+    private func drain(_ kind: StoreKind, in directory: URL) async throws -> Double {
+        let (store, manager) = try await setUp(kind, directory)
+        let device = try manager.device(named: "mp")
+        let buffer = IOBuffer(copying: [UInt8](repeating: 0xA5, count: 4096))
+        var bios: [Bio] = []
+        for index in 0..<Self.drainCount {
+            let bio = manager.makeBio(op: .write, sector: UInt64(index % 32768) * 8, sectors: 8, buffer: buffer)
+            try device.submit(bio)
+            bios.append(bio)
+        }
+        for bio in bios { await bio.waitUntilEndedOrDurablyQueued() }
+        let start = ContinuousClock.now
+        try await manager.reinstatePath(named: "p1")
+        for bio in bios { _ = await bio.wait() }
+        await store.committed()
+        let rate = Double(Self.drainCount) / seconds(since: start)
+        BenchReport.emit([
+            ("bench", "journal.drain.\(Self.drainCount)\(Self.suffix(kind))"), ("biosPerSec", Int(rate)),
+            ("bios", Self.drainCount),
+        ])
+        await store.close()
+        try? FileManager.default.removeItem(at: directory)
+        return rate
     }
 
     /// Queues `count` bios, drops the engine, then recovers in a fresh process (a real

@@ -6,7 +6,8 @@ import PostgresNIO
 /// The ``BioJournal`` on PostgreSQL: every queue transition becomes a statement in the writer's
 /// next group commit; a bio is acknowledged as durably queued after that commit. A write's
 /// payload is stored when the bio first enters a queue and dropped when it ends (the SQLite
-/// journal's rules, statement for statement).
+/// journal's rules, statement for statement). First entries, dequeues from a target's queue
+/// and ends are also handed to the writer as data, which applies runs of them together.
 final class PostgresBioJournal: BioJournal {
     let writer: PostgresWriter
 
@@ -46,7 +47,7 @@ final class PostgresBioJournal: BioJournal {
         let id = Int64(bioID)
         switch location {
         case .targetQueue:
-            writer.enqueue(device: device) { db, logger in
+            writer.enqueue(transition: .dequeued(id: id), device: device) { db, logger in
                 try await db.query(
                     """
                     UPDATE bio SET target_clones = GREATEST(target_clones - 1, 0),
@@ -68,7 +69,7 @@ final class PostgresBioJournal: BioJournal {
         let now = Date().timeIntervalSince1970
         let state = error == nil ? "completed" : "failed"
         let name = error?.name
-        writer.enqueue(device: device) { db, logger in
+        writer.enqueue(transition: .ended(id: id, state: state, error: name, at: now), device: device) { db, logger in
             try await db.query(
                 """
                 UPDATE bio SET state = \(state), error = \(name), completed_at = \(now), target_clones = 0 WHERE id = \(id)

@@ -31,6 +31,8 @@ final class PostgresWriter: Sendable {
         let done: Done?
         /// A bio's first entry as data: consecutive ones are inserted together.
         var newBio: PostgresNewBio? = nil
+        /// A dequeue or an end as data: consecutive ones are applied together.
+        var transition: PostgresBioTransition? = nil
         /// The device whose rows the work writes (checked by the fence), if any.
         var device: String? = nil
     }
@@ -88,6 +90,12 @@ final class PostgresWriter: Sendable {
             Item(
                 work: { db, logger in try await row.replace(db, logger: logger) }, done: done,
                 newBio: row, device: row.device))
+    }
+
+    /// Queues a bio's dequeue or end (`work` is the same entry as one statement), to be
+    /// applied together with the others next to it in the queue.
+    func enqueue(transition: PostgresBioTransition, device: String, _ work: @escaping Work) {
+        enqueue(Item(work: work, done: nil, transition: transition, device: device))
     }
 
     private func enqueue(_ item: Item) {
@@ -293,7 +301,8 @@ final class PostgresWriter: Sendable {
     }
 
     /// Runs `items` in order; a run of first entries goes in as one statement (which fails if
-    /// one of them was journaled before: then each item runs alone).
+    /// one of them was journaled before: then each item runs alone), a run of dequeues and
+    /// ends as two (``PostgresBioTransition``).
     private static func runGrouped(_ items: [Item], _ connection: PostgresConnection, logger: Logger) async throws {
         var position = 0
         while position < items.count {
@@ -302,6 +311,13 @@ final class PostgresWriter: Sendable {
             if end > position {
                 try await PostgresNewBio.insert(
                     items[position..<end].compactMap(\.newBio)[...], connection, logger: logger)
+                position = end
+                continue
+            }
+            while end < items.count, items[end].transition != nil { end += 1 }
+            if end - position > 1 {
+                try await PostgresBioTransition.apply(
+                    items[position..<end].compactMap(\.transition), connection, logger: logger)
                 position = end
             } else {
                 try await items[position].work(connection, logger)
