@@ -21,7 +21,8 @@
 /// deeper queue keeps the connection busy on its own, and polling would only take CPU from
 /// the client), and back within twice the window the last time (a client that pauses longer
 /// costs no spinning; the first idle period polls, to find out). Times are the event loop's
-/// monotonic clock in nanoseconds.
+/// monotonic clock in nanoseconds, read only when a decision needs them (never while a
+/// connection has requests in flight, nor with busy polling off).
 ///
 /// Ending: `DISC` and a server shutdown both drain (parked requests are answered `ESHUTDOWN`,
 /// in-flight ones settle until the close deadline, then the connection closes); after a
@@ -107,8 +108,9 @@ struct NBDTransmission: Sendable, Equatable {
 
     /// Opens the busy-poll window if the connection falls idle at `now` (it was not already)
     /// and its client is in lockstep.
-    private mutating func pollIfIdle(now: UInt64) -> [Action] {
+    private mutating func pollIfIdle(now: () -> UInt64) -> [Action] {
         guard limits.busyPollNanos > 0, isIdle, idleSince == nil else { return [] }
+        let now = now()
         idleSince = now
         let lockstep = requestsSinceIdle == 1
         requestsSinceIdle = 0
@@ -144,17 +146,17 @@ struct NBDTransmission: Sendable, Equatable {
     }
 
     /// A read burst begins (bytes arrived) at `now`.
-    mutating func burstBegan(now: UInt64) {
+    mutating func burstBegan(now: @autoclosure () -> UInt64) {
         inReadBurst = true
         if let since = idleSince {
-            lastIdleGap = now &- since
+            lastIdleGap = now() &- since
             idleSince = nil
         }
     }
 
     /// The read burst ended at `now`: flush what it wrote (and poll, if that left the
     /// connection idle).
-    mutating func burstEnded(now: UInt64) -> [Action] {
+    mutating func burstEnded(now: @autoclosure () -> UInt64) -> [Action] {
         inReadBurst = false
         let flush = flushIfNeeded()
         return flush + pollIfIdle(now: now)
@@ -199,7 +201,7 @@ struct NBDTransmission: Sendable, Equatable {
 
     /// A request in flight ended at `now` (its reply, if any, is written with ``wrote()``
     /// first).
-    mutating func ended(bytes: Int, now: UInt64) -> [Action] {
+    mutating func ended(bytes: Int, now: @autoclosure () -> UInt64) -> [Action] {
         precondition(inFlight > 0, "a request ended that was not in flight")
         inFlight -= 1
         inFlightBytes -= bytes
