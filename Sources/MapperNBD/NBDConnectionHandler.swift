@@ -1,9 +1,10 @@
 import Logging
+import MapperCore
+import NIOCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import MapperCore
-import NIOCore
 
 /// One client connection: the handshake through ``NBDNegotiation``, then one bio per
 /// request, replies written out of order as bios end.
@@ -26,7 +27,7 @@ import NIOCore
 /// or until ``Limits/closeDeadline``, then close (``NBDCloseDrain``). The connection holds
 /// its device open; a forced removal closes it.
 final class NBDConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = NBDClientMessage
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -43,7 +44,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     static let zeros = IOBuffer(count: zeroChunk)
     static let zeroChunk = 1 << 20
 
+    /// Parses what the socket delivers (the handler decodes its own bytes: no pipeline hop).
     let decoder: NBDFrameDecoder
+    /// The start of a message whose end has not arrived yet, copied out of the socket's buffer.
+    private var leftover: ByteBuffer?
     var negotiation: NBDNegotiation
     let exports: DeviceExports
     let stats: NBDConnectionStats
@@ -119,6 +123,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        leftover = nil
         roomWait?.cancel()
         roomWait = nil
         parked = []
@@ -128,7 +133,32 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         transmission.burstBegan(now: Self.now)
-        switch unwrapInboundIn(data) {
+        var bytes = unwrapInboundIn(data)
+        if var held = leftover {
+            leftover = nil
+            held.writeBuffer(&bytes)
+            bytes = held
+        }
+        do {
+            // Each message is handled before the next is parsed: handling an option may
+            // change what the decoder expects next.
+            while !closed, let message = try decoder.next(&bytes) {
+                receive(message, context: context)
+            }
+        } catch {
+            errorCaught(context: context, error: error)
+            return
+        }
+        if bytes.readableBytes > 0 && !closed {
+            // A copy of its own: NIO reuses the socket's receive buffer when nobody holds it.
+            var tail = context.channel.allocator.buffer(capacity: bytes.readableBytes)
+            tail.writeBuffer(&bytes)
+            leftover = tail
+        }
+    }
+
+    private func receive(_ message: NBDClientMessage, context: ChannelHandlerContext) {
+        switch message {
         case .clientFlags(let flags):
             var out = ByteBuffer()
             act(negotiation.clientFlags(flags), out: &out, context: context)
@@ -196,7 +226,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             reply(request, error: error, message: message, context: context)
             return
         }
-        let byteRanged = [NBD.cmdRead, NBD.cmdWrite, NBD.cmdTrim, NBD.cmdWriteZeroes].contains(request.type)
+        let byteRanged =
+            switch request.type {
+            case NBD.cmdRead, NBD.cmdWrite, NBD.cmdTrim, NBD.cmdWriteZeroes: true
+            default: false
+            }
         if byteRanged && (request.offset % 512 != 0 || request.length % 512 != 0)
             && !(request.type == NBD.cmdWriteZeroes && request.has(NBD.cmdFlagFastZero))
         {
@@ -376,7 +410,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 if next < end {
                     let bytes = min(UInt64(Self.zeroChunk), end - next)
                     pending.stage = .zeroes(next: next + bytes, end: end, fua: fua)
-                    issue(pending, op: .write, sector: next >> 9, sectors: bytes >> 9, buffer: Self.zeros, device: device)
+                    issue(
+                        pending, op: .write, sector: next >> 9, sectors: bytes >> 9, buffer: Self.zeros, device: device)
                     return
                 }
                 if fua {
@@ -412,7 +447,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             let count = Int(request.length)
             var out = context.channel.allocator.buffer(capacity: count + 32)
             if negotiation.structuredReplies {
-                NBDReply.offsetData(handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
+                NBDReply.offsetData(
+                    handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
             } else {
                 NBDReply.simpleRead(handle: request.handle, data: data, count: count, into: &out)
             }
@@ -502,7 +538,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                     metadata: ["deadline": "\(deadline)"])
             }
             // Let replies written on the loop go out before closing.
-            channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
+            channel.eventLoop.execute {
+                channel.flush(); channel.close(promise: nil)
+            }
         }
     }
 

@@ -33,8 +33,10 @@ enum NBDRequestCheck {
     ) -> (UInt32, String)? {
         if let problem = flagProblem(request, export: export) { return problem }
         let type = request.type
-        let ranged = [NBD.cmdRead, NBD.cmdWrite, NBD.cmdTrim, NBD.cmdWriteZeroes, NBD.cmdCache, NBD.cmdBlockStatus]
-        guard ranged.contains(type) else { return nil }
+        switch type {
+        case NBD.cmdRead, NBD.cmdWrite, NBD.cmdTrim, NBD.cmdWriteZeroes, NBD.cmdCache, NBD.cmdBlockStatus: break
+        default: return nil
+        }
         let writes = type == NBD.cmdWrite || type == NBD.cmdTrim || type == NBD.cmdWriteZeroes
         if writes && export.readOnly { return (NBD.EPERM, "export '\(export.name)' is read-only") }
         if type == NBD.cmdBlockStatus && !(structuredReplies && baseAllocation) {
@@ -59,6 +61,8 @@ enum NBDRequestCheck {
     /// The flag rules alone: unknown bits, and known flags on commands they do not belong to.
     static func flagProblem(_ request: NBDRequest, export: NBDExport) -> (UInt32, String)? {
         let flags = request.flags
+        // Most requests carry no flag: nothing to look at (and no rule table to build).
+        guard flags != 0 else { return nil }
         guard flags & ~knownFlags == 0 else {
             return (NBD.EINVAL, "unknown command flags 0x\(String(flags, radix: 16))")
         }

@@ -155,10 +155,11 @@ public final class NBDServer: Service, Sendable {
 
     private func setUp(_ channel: any Channel, requireTLS: Bool) throws {
         let id = nextID.add(1, ordering: .relaxed).newValue
-        let client = channel.remoteAddress.map { address -> String in
-            if let ip = address.ipAddress, let port = address.port { return "\(ip):\(port)" }
-            return "unix"
-        } ?? "unix"
+        let client =
+            channel.remoteAddress.map { address -> String in
+                if let ip = address.ipAddress, let port = address.port { return "\(ip):\(port)" }
+                return "unix"
+            } ?? "unix"
         let stats = NBDConnectionStats(id: id, client: client)
         let decoder = NBDFrameDecoder()
         let handler = NBDConnectionHandler(
@@ -167,9 +168,7 @@ public final class NBDServer: Service, Sendable {
                 maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes,
                 closeDeadline: configuration.closeDeadline, busyPoll: configuration.busyPoll),
             tlsRequired: requireTLS, onTLS: startTLS(stats), sectorLocks: sectorLocks, logger: logger)
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(decoder), handler,
-        ])
+        try channel.pipeline.syncOperations.addHandler(handler)
         state.withLock { $0.connections[id] = (stats, channel) }
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.connections.removeValue(forKey: id) }

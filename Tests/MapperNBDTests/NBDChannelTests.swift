@@ -15,7 +15,8 @@ struct NBDChannelTests {
     func decoderSplits() throws {
         let payload = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         var input = NBDWire.request(NBD.cmdRead, handle: 7, offset: 4096, length: 512)
-        var write = NBDWire.request(NBD.cmdWrite, handle: 8, offset: 0, length: 1024, flags: NBD.cmdFlagFUA, payload: payload)
+        var write = NBDWire.request(
+            NBD.cmdWrite, handle: 8, offset: 0, length: 1024, flags: NBD.cmdFlagFUA, payload: payload)
         input.writeBuffer(&write)
         var flush = NBDWire.request(NBD.cmdFlush, handle: 9)
         input.writeBuffer(&flush)
@@ -88,7 +89,8 @@ struct NBDChannelTests {
         var read = NBDWire.request(NBD.cmdRead, handle: 2, length: 512)
         input.writeBuffer(&read)
         let expected: [NBDClientMessage] = [
-            .request(NBDRequest(flags: 0, type: NBD.cmdWrite, handle: 1, offset: 0, length: 2048, payloadDiscarded: true)),
+            .request(
+                NBDRequest(flags: 0, type: NBD.cmdWrite, handle: 1, offset: 0, length: 2048, payloadDiscarded: true)),
             .request(NBDRequest(flags: 0, type: NBD.cmdRead, handle: 2, offset: 0, length: 512)),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(
@@ -120,16 +122,21 @@ struct NBDChannelTests {
                 decoder: decoder, exports: DeviceExports(manager: fixture.manager),
                 stats: NBDConnectionStats(id: 1, client: "test"), limits: .init(), tlsRequired: false, onTLS: nil,
                 logger: .init(label: "test"))
-            try await channel.pipeline.addHandlers([ByteToMessageHandler(decoder), handler]).get()
+            try await channel.pipeline.addHandler(handler).get()
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         }
 
         func send(_ buffer: ByteBuffer) async throws { try await channel.writeInbound(buffer) }
 
         /// What the server wrote next: waits for its first write, then takes every write
-        /// already made, as one buffer.
+        /// already made, as one buffer. Fails after 10 s without a write (a server that never
+        /// answers fails the test instead of hanging it).
         func received() async throws -> ByteBuffer {
-            var all = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            let channel = self.channel
+            let first = try await withDeadline(.now + .seconds(10)) {
+                try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            }
+            var all = try #require(first, "no reply within 10 s")
             while var part = try await channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&part) }
             return all
         }
@@ -144,9 +151,11 @@ struct NBDChannelTests {
             try await send(flags)
             if structured {
                 try await send(NBDWire.option(NBD.optStructuredReply))
-                try await send(NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
+                try await send(
+                    NBDWire.option(NBD.optSetMetaContext, NBDWire.metaData(export, queries: ["base:allocation"])))
             }
-            try await send(NBDWire.option(NBD.optGo, NBDWire.infoData(export, requests: blockSizes ? [NBD.infoBlockSize] : [])))
+            try await send(
+                NBDWire.option(NBD.optGo, NBDWire.infoData(export, requests: blockSizes ? [NBD.infoBlockSize] : [])))
             var replies = try await received()
             #expect(NBDWire.optionReplies(&replies).last?.type == NBD.repAck)
             #expect(decoder.phase == .transmission)
@@ -176,7 +185,9 @@ struct NBDChannelTests {
         var flushed = try await rig.received()
         #expect(NBDWire.simpleReply(&flushed) == .init(error: 0, handle: 0xCC))
 
-        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 0xDD, offset: 1 << 20, length: 512, payload: Array(repeating: 0, count: 512)))
+        try await rig.send(
+            NBDWire.request(
+                NBD.cmdWrite, handle: 0xDD, offset: 1 << 20, length: 512, payload: Array(repeating: 0, count: 512)))
         var beyond = try await rig.received()
         #expect(NBDWire.simpleReply(&beyond) == .init(error: NBD.ENOSPC, handle: 0xDD))
 
@@ -186,10 +197,65 @@ struct NBDChannelTests {
         #expect(device.info.openCount == 0)
     }
 
+    @Test("bytes as a client pipelines them: flags, GO and requests in one buffer; a request cut mid-header")
+    func pipelined() async throws {
+        let rig = try await Rig()
+        _ = try await rig.received()  // the greeting
+        let payload = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 29) }
+        var all = ByteBuffer()
+        all.writeInteger(NBD.clientFlagFixedNewstyle | NBD.clientFlagNoZeroes)
+        var go = NBDWire.option(NBD.optGo, NBDWire.infoData("lin", requests: [NBD.infoBlockSize]))
+        all.writeBuffer(&go)
+        var write = NBDWire.request(NBD.cmdWrite, handle: 1, offset: 4096, length: 1024, payload: payload)
+        all.writeBuffer(&write)
+        var read = NBDWire.request(NBD.cmdRead, handle: 2, offset: 4096, length: 1024)
+        all.writeBuffer(&read)
+        var flush = NBDWire.request(NBD.cmdFlush, handle: 3)
+        all.writeBuffer(&flush)
+        // First buffer: everything up to the middle of the flush's header.
+        let cut = all.readableBytes - 17
+        try await rig.send(all.getSlice(at: all.readerIndex, length: cut)!)
+        var replies = try await rig.received()
+        // GO's replies (INFO, INFO, ACK), read one by one: the requests' replies follow them.
+        var types: [UInt32] = []
+        while types.last != NBD.repAck,
+            replies.getInteger(at: replies.readerIndex, as: UInt64.self) == NBD.optionReplyMagic
+        {
+            replies.moveReaderIndex(forwardBy: 12)
+            let type = replies.readInteger(as: UInt32.self)
+            let length = replies.readInteger(as: UInt32.self)
+            types.append(try #require(type))
+            replies.moveReaderIndex(forwardBy: Int(try #require(length)))
+        }
+        #expect(types.count >= 2 && types.dropLast().allSatisfy { $0 == NBD.repInfo } && types.last == NBD.repAck)
+        #expect(rig.decoder.phase == .transmission)
+        if replies.readableBytes == 0 { replies = try await rig.received() }
+        #expect(NBDWire.simpleReply(&replies) == .init(error: 0, handle: 1))
+        if replies.readableBytes == 0 { replies = try await rig.received() }
+        #expect(NBDWire.simpleReply(&replies) == .init(error: 0, handle: 2))
+        #expect(replies.readBytes(length: 1024) == payload)
+        // The rest of the flush, and a whole read after it, in the second buffer. The flush
+        // (an fsync, off the loop) may be answered after the read.
+        var rest = all.getSlice(at: all.readerIndex + cut, length: 17)!
+        var again = NBDWire.request(NBD.cmdRead, handle: 4, offset: 4096, length: 512)
+        rest.writeBuffer(&again)
+        try await rig.send(rest)
+        var answered: [UInt64: UInt32] = [:]
+        var last = ByteBuffer()
+        while answered.count < 2 {
+            if last.readableBytes == 0 { last = try await rig.received() }
+            let reply = try #require(NBDWire.simpleReply(&last))
+            answered[reply.handle] = reply.error
+            if reply.handle == 4 { #expect(last.readBytes(length: 512) == Array(payload[0..<512])) }
+        }
+        #expect(answered == [3: 0, 4: 0])
+    }
+
     @Test("structured replies: reads as OFFSET_DATA, errors as ERROR chunks, block status for a zero target")
     func structured() async throws {
         let rig = try await Rig()
-        try await rig.fixture.manager.createDevice(name: "z", table: TableParser.parse("0 64 zero\n64 64 linear disk 0"))
+        try await rig.fixture.manager.createDevice(
+            name: "z", table: TableParser.parse("0 64 zero\n64 64 linear disk 0"))
         try await rig.handshake("z", structured: true)
         try await rig.send(NBDWire.request(NBD.cmdRead, handle: 1, offset: 0, length: 1024))
         var read = try await rig.received()
@@ -217,7 +283,9 @@ struct NBDChannelTests {
         #expect(descriptors.readInteger(as: UInt32.self) == NBD.stateHole | NBD.stateZero)
         #expect(descriptors.readableBytes == 0)
 
-        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 4, offset: 64 << 9, length: 4096, payload: Array(repeating: 1, count: 4096)))
+        try await rig.send(
+            NBDWire.request(
+                NBD.cmdWrite, handle: 4, offset: 64 << 9, length: 4096, payload: Array(repeating: 1, count: 4096)))
         _ = try await rig.received()
         try await rig.send(NBDWire.request(NBD.cmdBlockStatus, handle: 5, offset: 0, length: 128 << 9))
         var after = try await rig.received()
@@ -253,7 +321,9 @@ struct NBDChannelTests {
         let rig = try await Rig()
         try await rig.handshake("lin")
         try await rig.fixture.manager.renameDevice(named: "lin", to: "renamed")
-        try await rig.send(NBDWire.request(NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
+        try await rig.send(
+            NBDWire.request(
+                NBD.cmdWrite, handle: 1, offset: 0, length: 512, payload: Array(repeating: 0x11, count: 512)))
         var reply = try await rig.received()
         #expect(NBDWire.simpleReply(&reply) == .init(error: 0, handle: 1))
         #expect(try rig.fixture.fileBytes("disk", offset: 0, count: 512) == Array(repeating: 0x11, count: 512))
