@@ -48,6 +48,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     let decoder: NBDFrameDecoder
     /// The start of a message whose end has not arrived yet, copied out of the socket's buffer.
     private var leftover: ByteBuffer?
+    /// Replies written since the last flush (``writeReply(capacity:context:_:)``).
+    private var unflushed: ByteBuffer?
     var negotiation: NBDNegotiation
     let exports: DeviceExports
     let stats: NBDConnectionStats
@@ -124,6 +126,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         leftover = nil
+        unflushed = nil
         roomWait?.cancel()
         roomWait = nil
         parked = []
@@ -293,11 +296,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         var extents = device.allocation(
             sector: covering.lowerBound, sectors: UInt64(covering.count), limit: limit)
         if extents.count > limit { extents.removeLast(extents.count - limit) }
-        var out = context.channel.allocator.buffer(capacity: 24 + 8 * extents.count)
-        NBDReply.blockStatus(
-            handle: request.handle, contextID: NBDNegotiation.baseAllocationID, extents: extents,
-            skip: Int(request.offset % 512), into: &out)
-        write(out, context: context)
+        writeReply(capacity: 24 + 8 * extents.count, context: context) { out in
+            NBDReply.blockStatus(
+                handle: request.handle, contextID: NBDNegotiation.baseAllocationID, extents: extents,
+                skip: Int(request.offset % 512), into: &out)
+        }
     }
 
     private func submit(
@@ -445,15 +448,16 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
         } else if request.type == NBD.cmdRead, let data {
             let count = Int(request.length)
-            var out = context.channel.allocator.buffer(capacity: count + 32)
-            if negotiation.structuredReplies {
-                NBDReply.offsetData(
-                    handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
-            } else {
-                NBDReply.simpleRead(handle: request.handle, data: data, count: count, into: &out)
+            let structured = negotiation.structuredReplies
+            writeReply(capacity: count + 32, context: context) { out in
+                if structured {
+                    NBDReply.offsetData(
+                        handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
+                } else {
+                    NBDReply.simpleRead(handle: request.handle, data: data, count: count, into: &out)
+                }
             }
             stats.bytesRead.add(UInt64(count), ordering: .relaxed)
-            write(out, context: context)
         } else {
             if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
             reply(request, error: 0, message: "", context: context)
@@ -464,28 +468,43 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// An error or data-less reply. Reads get a structured error chunk once structured
     /// replies are on; everything else a simple reply.
     func reply(_ request: NBDRequest, error: UInt32, message: String, context: ChannelHandlerContext) {
-        var out = context.channel.allocator.buffer(capacity: 64)
-        if error != 0 && negotiation.structuredReplies
+        let chunk =
+            error != 0 && negotiation.structuredReplies
             && (request.type == NBD.cmdRead || request.type == NBD.cmdBlockStatus)
-        {
-            NBDReply.structuredError(handle: request.handle, error: error, message: message, into: &out)
-        } else {
-            NBDReply.simple(handle: request.handle, error: error, into: &out)
+        writeReply(capacity: 64 + message.utf8.count, context: context) { out in
+            if chunk {
+                NBDReply.structuredError(handle: request.handle, error: error, message: message, into: &out)
+            } else {
+                NBDReply.simple(handle: request.handle, error: error, into: &out)
+            }
         }
-        write(out, context: context)
     }
 
-    private func write(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(buffer), promise: nil)
+    /// Encodes one reply (about `capacity` bytes) after the replies not flushed yet: they go to
+    /// the channel as one write when the transmission machine says flush (one buffer and one
+    /// pending write per flush, not per reply).
+    private func writeReply(capacity: Int, context: ChannelHandlerContext, _ encode: (inout ByteBuffer) -> Void) {
+        if unflushed == nil {
+            unflushed = context.channel.allocator.buffer(capacity: max(capacity, Self.replyBufferSize))
+        }
+        encode(&unflushed!)
         perform(transmission.wrote(), context)
     }
+
+    /// The smallest buffer replies are gathered in.
+    static let replyBufferSize = 16 << 10
 
     /// Carries out the transmission machine's actions.
     func perform(_ actions: [NBDTransmission.Action], _ context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .read: context.read()
-            case .flush: context.flush()
+            case .flush:
+                if let replies = unflushed {
+                    unflushed = nil
+                    context.write(wrapOutboundOut(replies), promise: nil)
+                }
+                context.flush()
             case .drainThenClose: drainThenClose(context)
             case .close: context.close(promise: nil)
             case .pollTick:
