@@ -35,7 +35,8 @@ extension NBDConnectionHandler {
         // The buffer lives until the reply has copied it.
         withExtendedLifetime(outcome.data) {
             replyEnded(
-                request, error: outcome.error, data: outcome.data.map { UnsafeRawPointer($0.pointer(at: outcome.dataOffset)) },
+                request, error: outcome.error,
+                data: outcome.data.map { UnsafeRawPointer($0.pointer(at: outcome.dataOffset)) },
                 context: context)
         }
     }

@@ -49,11 +49,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// The start of a message whose end has not arrived yet, copied out of the socket's buffer.
     private var leftover: ByteBuffer?
     /// Replies written since the last flush (``writeReply(capacity:context:_:)``).
-    private var unflushed: ByteBuffer?
+    var unflushed: ByteBuffer?
     var negotiation: NBDNegotiation
     let exports: DeviceExports
     let stats: NBDConnectionStats
-    private let limits: Limits
+    let limits: Limits
     let logger: Logger
     let onTLS: (@Sendable (ChannelHandlerContext) throws -> Void)?
     let sectorLocks: NBDSectorLocks
@@ -65,7 +65,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     var session: ExportSession?
     /// The connection's bios: made without a lock, renewed once a reply has been sent.
     var bios: BioCache?
-    private var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
+    var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
     var unaligned: [UInt64: Task<Void, Never>] = [:]
     var unalignedCount: UInt64 = 0
@@ -385,7 +385,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Answers the parked requests with `ESHUTDOWN` (the connection is ending).
-    private func abandonParked(_ context: ChannelHandlerContext) {
+    func abandonParked(_ context: ChannelHandlerContext) {
         roomWait?.cancel()
         roomWait = nil
         let abandoned = parked
@@ -441,59 +441,6 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         bios?.recycle(&bio)
     }
 
-    /// Replies to a request that ended: its error, a read's `data` (the request's length of
-    /// bytes), or success; then ends the request in ``transmission`` (which may flush and read on).
-    func replyEnded(_ request: NBDRequest, error: Errno?, data: UnsafeRawPointer?, context: ChannelHandlerContext) {
-        if let error {
-            reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
-        } else if request.type == NBD.cmdRead, let data {
-            let count = Int(request.length)
-            let structured = negotiation.structuredReplies
-            writeReply(capacity: count + 32, context: context) { out in
-                if structured {
-                    NBDReply.offsetData(
-                        handle: request.handle, offset: request.offset, data: data, count: count, into: &out)
-                } else {
-                    NBDReply.simpleRead(handle: request.handle, data: data, count: count, into: &out)
-                }
-            }
-            stats.bytesRead.add(UInt64(count), ordering: .relaxed)
-        } else {
-            if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
-            reply(request, error: 0, message: "", context: context)
-        }
-        perform(transmission.ended(bytes: Int(request.length), now: Self.now), context)
-    }
-
-    /// An error or data-less reply. Reads get a structured error chunk once structured
-    /// replies are on; everything else a simple reply.
-    func reply(_ request: NBDRequest, error: UInt32, message: String, context: ChannelHandlerContext) {
-        let chunk =
-            error != 0 && negotiation.structuredReplies
-            && (request.type == NBD.cmdRead || request.type == NBD.cmdBlockStatus)
-        writeReply(capacity: 64 + message.utf8.count, context: context) { out in
-            if chunk {
-                NBDReply.structuredError(handle: request.handle, error: error, message: message, into: &out)
-            } else {
-                NBDReply.simple(handle: request.handle, error: error, into: &out)
-            }
-        }
-    }
-
-    /// Encodes one reply (about `capacity` bytes) after the replies not flushed yet: they go to
-    /// the channel as one write when the transmission machine says flush (one buffer and one
-    /// pending write per flush, not per reply).
-    private func writeReply(capacity: Int, context: ChannelHandlerContext, _ encode: (inout ByteBuffer) -> Void) {
-        if unflushed == nil {
-            unflushed = context.channel.allocator.buffer(capacity: max(capacity, Self.replyBufferSize))
-        }
-        encode(&unflushed!)
-        perform(transmission.wrote(), context)
-    }
-
-    /// The smallest buffer replies are gathered in.
-    static let replyBufferSize = 16 << 10
-
     /// Carries out the transmission machine's actions.
     func perform(_ actions: [NBDTransmission.Action], _ context: ChannelHandlerContext) {
         for action in actions {
@@ -527,41 +474,6 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     /// The loop's monotonic clock in nanoseconds, the time ``NBDTransmission`` works in.
     static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
-
-    // MARK: Ending
-
-    private func beginShutdown(_ context: ChannelHandlerContext) {
-        perform(transmission.shutdown(), context)
-    }
-
-    /// Closes once every outstanding bio has ended or is durably queued, or when
-    /// ``Limits/closeDeadline`` has passed, whichever comes first. A bio still in flight then
-    /// (stalled in a path, say) is left to the engine: it ends as the device ends it, and its
-    /// reply has nowhere to go; a journaled one lands later.
-    private func drainThenClose(_ context: ChannelHandlerContext) {
-        abandonParked(context)
-        let bios = outstanding.values.compactMap(\.bio)
-        let tasks = Array(unaligned.values)
-        let channel = context.channel
-        if bios.isEmpty && tasks.isEmpty {
-            channel.close(promise: nil)
-            return
-        }
-        let deadline = ContinuousClock.now + limits.closeDeadline
-        let logger = self.logger
-        Task {
-            let settled = await NBDCloseDrain.settle(bios: bios, tasks: tasks, until: deadline)
-            if !settled {
-                logger.warning(
-                    "NBD connection closed at its deadline with requests still in flight",
-                    metadata: ["deadline": "\(deadline)"])
-            }
-            // Let replies written on the loop go out before closing.
-            channel.eventLoop.execute {
-                channel.flush(); channel.close(promise: nil)
-            }
-        }
-    }
 
 }
 
