@@ -13,7 +13,7 @@ public final class EngineFixture: Sendable {
     public init(
         queueLimits: QueueLimits = .defaults, store: any StateStore = InMemoryStateStore(),
         connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults,
-        thinNoSpaceTimeout: Duration = .seconds(60)
+        thinNoSpaceTimeout: Duration = .seconds(60), thinCommitPeriod: Duration = .seconds(1)
     ) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mapperd-test-\(UUID().uuidString)", isDirectory: true)
@@ -25,7 +25,8 @@ public final class EngineFixture: Sendable {
         manager = DeviceManager(
             engine: EngineServices(
                 targetTypes: registry, journal: journal, store: store, queueLimits: queueLimits, connector: connector,
-                defaultChecker: defaultChecker, thinNoSpaceTimeout: thinNoSpaceTimeout))
+                defaultChecker: defaultChecker, thinNoSpaceTimeout: thinNoSpaceTimeout,
+                thinCommitPeriod: thinCommitPeriod))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -25,6 +25,9 @@ public final class EngineServices: Sendable {
     /// How long a thin pool out of data space holds writes that need a block before failing
     /// them with ENOSPC (dm-thin's `no_space_timeout`); zero: for ever.
     public let thinNoSpaceTimeout: Duration
+    /// The longest time between a change to a thin pool's metadata and its commit (dm-thin's
+    /// `COMMIT_PERIOD`, one second).
+    public let thinCommitPeriod: Duration
 
     public init(
         targetTypes: TargetRegistry = TargetRegistry(), events: EventLog = EventLog(),
@@ -33,9 +36,10 @@ public final class EngineServices: Sendable {
         store: any StateStore = InMemoryStateStore(), logger: Logger = Logger(label: "mapperd.core"),
         queueLimits: QueueLimits = .defaults, lastBioID: UInt64 = 0,
         connector: (any RemoteConnector)? = nil, defaultChecker: CheckerConfig = .defaults,
-        thinNoSpaceTimeout: Duration = .seconds(60)
+        thinNoSpaceTimeout: Duration = .seconds(60), thinCommitPeriod: Duration = .seconds(1)
     ) {
         self.thinNoSpaceTimeout = thinNoSpaceTimeout
+        self.thinCommitPeriod = thinCommitPeriod
         self.heldIO = HeldIO(limits: queueLimits)
         self.connector = connector
         self.defaultChecker = defaultChecker

@@ -20,7 +20,7 @@ extension ThinPool {
         }
     }
 
-    /// Schedules a commit ``commitPeriod`` from now, unless one is scheduled (call after a
+    /// Schedules a commit ``EngineServices/thinCommitPeriod`` from now, unless one is scheduled (call after a
     /// change, outside the lock).
     func scheduleCommit() {
         let schedule = state.withLock { state -> Bool in
@@ -30,7 +30,7 @@ extension ThinPool {
         }
         guard schedule else { return }
         Task {
-            try? await Task.sleep(for: Self.commitPeriod)
+            try? await Task.sleep(for: self.engine.thinCommitPeriod)
             self.state.withLock { $0.commitScheduled = false }
             self.requestCommit { _ in }
         }

@@ -57,6 +57,7 @@ extension ThinPool {
                 if let mapping, !mapping.shared { return .remap(data, mapping.dataBlock * dataBlockSectors + offset) }
                 if state.arguments.readOnly { return .fail(.EIO) }
                 guard let fresh = state.metadata?.allocateDataBlock() else {
+                    state.allocationFailed = true
                     if state.arguments.errorIfNoSpace || state.noSpaceTimedOut { return .fail(.ENOSPC) }
                     return .hold
                 }
@@ -124,11 +125,13 @@ extension ThinPool {
     /// again the I/O that waited for the block.
     func provisioned(_ clone: Clone, key: Key, dataBlock: UInt64, error: Errno?) {
         var outcome = CloneOutcome(error)
+        var mapped = false
         let waiters = state.withLock { state -> [Clone] in
             state.zeroed.provisionEnded()
             if error == nil, state.failure == nil {
                 do {
                     _ = try state.metadata?.insert(device: key.device, block: key.block, dataBlock: dataBlock)
+                    mapped = true
                 } catch {
                     state.metadata?.releaseDataBlock(dataBlock)
                     outcome = .error((error as? MapperError)?.errno ?? .EIO)
@@ -138,6 +141,9 @@ extension ThinPool {
             }
             return state.provisioning.removeValue(forKey: key) ?? []
         }
+        // The commit the allocation scheduled may have run while the data was written: the
+        // new mapping needs one of its own within the period.
+        if mapped { scheduleCommit() }
         clone.end(outcome)
         for waiter in waiters { waiter.reissue() }
     }

@@ -66,7 +66,7 @@ extension ThinPool {
             let held = state.metadata?.heldRoot.map(String.init) ?? "-"
             let mode =
                 arguments.readOnly
-                ? "ro" : state.outOfSpaceSince != nil && dataUsed == dataBlocks ? "out_of_data_space" : "rw"
+                ? "ro" : state.allocationFailed && dataUsed == dataBlocks ? "out_of_data_space" : "rw"
             let discard =
                 arguments.ignoreDiscard
                 ? "ignore_discard" : arguments.noDiscardPassdown ? "no_discard_passdown" : "discard_passdown"

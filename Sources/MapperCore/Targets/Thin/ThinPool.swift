@@ -13,7 +13,9 @@ import Synchronization
 /// answered. So a commit never maps a block whose data was not written before it.
 ///
 /// **Commits** (``requestCommit(_:)``): on a flush to any thin device, after a message, and
-/// at most ``commitPeriod`` after any change. One runs at a time; a request made while one
+/// at most ``EngineServices/thinCommitPeriod`` after any change (a change made while a commit
+/// is being prepared or written asks for the next one: a mapping inserted when its data write
+/// ended, after the commit its allocation asked for had run, is committed within the period too). One runs at a time; a request made while one
 /// runs is served by the next. A commit prepares its blocks under the lock (so it holds only
 /// mappings whose data writes ended), flushes the data device, writes the blocks, flushes the
 /// metadata device, writes the superblock and flushes again. A commit that fails puts the
@@ -33,9 +35,6 @@ public final class ThinPool: @unchecked Sendable {
     let state: Mutex<State>
     /// The I/O remapped to the data device, by epoch: released blocks wait for it.
     let epochs = ThinIOEpochs()
-
-    /// The longest time between a change and its commit (dm's `COMMIT_PERIOD`).
-    static let commitPeriod = Duration.seconds(1)
 
     struct State {
         /// The latest pool line's arguments and context (dm's `bind_control_target`).
@@ -60,6 +59,10 @@ public final class ThinPool: @unchecked Sendable {
         var lowWaterAnnounced = false
         /// Out of data space since (monotonic nanoseconds), while writes are held.
         var outOfSpaceSince: Int64?
+        /// An allocation found no free data block (held or failed, as dm's pool enters
+        /// `PM_OUT_OF_DATA_SPACE` either way): the status says `out_of_data_space` while every
+        /// block is in use. Cleared when the pool grows.
+        var allocationFailed = false
         /// The no-space timeout passed: writes needing a block fail until the pool grows.
         var noSpaceTimedOut = false
         var closed = false
@@ -92,6 +95,7 @@ public final class ThinPool: @unchecked Sendable {
             state.metadata?.growData(to: arguments.dataBlocks)
             state.lowWaterAnnounced = false
             state.outOfSpaceSince = nil
+            state.allocationFailed = false
             state.noSpaceTimedOut = false
             return Array(state.thins.values)
         }
