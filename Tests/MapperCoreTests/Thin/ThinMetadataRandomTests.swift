@@ -14,15 +14,22 @@ struct ThinMetadataRandomTests {
         }
     }
 
-    @Test("provisioning, unmapping, snapshots and deletes match the model", arguments: [1, 2, 3, 4])
+    @Test(
+        "provisioning, unmapping, snapshots, deletes and metadata snapshots match the model, across a crash at every point of every commit",
+        arguments: [1, 2, 3, 4])
     func model(seed: UInt64) throws {
         var random = Generator(state: seed)
         var metadata = ThinMetadata(metadataBlocks: 1024, dataBlocks: 4096, dataBlockSectors: 128, maxEntries: 5)
         var model: [UInt64: [UInt64: UInt64]] = [:]
         var disk = ThinMetadataTests.Disk()
         var nextID: UInt64 = 0
-        /// What the last durable commit holds.
+        /// The mappings a reserved metadata snapshot holds (as they were when it was reserved).
+        var held: [UInt64: [UInt64: UInt64]]?
+        /// What the last durable commit holds: every device's mappings, and the metadata
+        /// blocks in use (unknown before the first commit).
         var committed: [UInt64: [UInt64: UInt64]] = [:]
+        var committedHeld: [UInt64: [UInt64: UInt64]]?
+        var committedMetaUsed: Int?
         for _ in 0..<12 {
             for _ in 0..<60 {
                 let ids = model.keys.sorted()
@@ -36,8 +43,19 @@ struct ThinMetadataRandomTests {
                     model[nextID] = model[origin]
                     nextID += 1
                 } else if roll < 10, ids.count > 1, let victim = ids.randomElement(using: &random) {
-                    try metadata.delete(victim)
+                    _ = try metadata.delete(victim)
                     model[victim] = nil
+                } else if roll < 12 {
+                    // reserve_metadata_snap / release_metadata_snap: the held trees keep their
+                    // nodes and the data blocks they map until released (so a tool reading the
+                    // data through them reads what they mapped).
+                    if held == nil {
+                        try metadata.reserveMetadataSnapshot()
+                        held = model
+                    } else {
+                        try metadata.releaseMetadataSnapshot()
+                        held = nil
+                    }
                 } else if let id = ids.randomElement(using: &random) {
                     let block = UInt64.random(in: 0..<64, using: &random)
                     if roll < 75 {
@@ -55,41 +73,80 @@ struct ThinMetadataRandomTests {
                 #expect(ThinMetadataTests.mappings(metadata, device: id) == expected)
                 #expect(metadata.devices[id]?.mappedBlocks == UInt64(expected.count))
             }
-            let referenced = Set(model.values.flatMap(\.values))
             let commit = try metadata.prepareCommit()
-            // A crash at any point of the commit: any subset of its blocks landed (they are
-            // written side by side) and no superblock; or all of them (the superblock is
-            // written after a flush) and a torn superblock. The pool comes back at the commit
-            // before, with the devices it had.
-            for _ in 0..<2 {
-                var crashed = disk
-                let tear = Bool.random(using: &random)
-                for (block, bytes) in commit.blocks where tear || Bool.random(using: &random) {
-                    crashed.blocks[block] = bytes
-                }
-                if tear {
-                    var torn = commit.superblockBytes
-                    let cut = Int.random(in: 1..<8, using: &random) * 512
-                    torn.replaceSubrange(cut..<4096, with: repeatElement(0xEE, count: 4096 - cut))
-                    crashed.blocks[UInt64(commit.superblock.slot)] = torn
-                }
-                let before = try crashed.load(metadataBlocks: 1024, dataBlocks: 4096, maxEntries: 5).get()
-                #expect(Set(before.devices.keys) == Set(committed.keys))
-                for (id, expected) in committed {
-                    #expect(ThinMetadataTests.mappings(before, device: id) == expected)
-                }
+            for crashed in Self.crashes(during: commit, on: disk, random: &random) {
+                Self.expectCommitBefore(
+                    crashed, committed: committed, held: committedHeld, metaUsed: committedMetaUsed)
             }
             disk.apply(commit)
             metadata.commitEnded(durable: true)
             committed = model
+            committedHeld = held
             let reloaded = try disk.load(metadataBlocks: 1024, dataBlocks: 4096, maxEntries: 5).get()
             for (id, expected) in model {
                 #expect(ThinMetadataTests.mappings(reloaded, device: id) == expected)
             }
+            #expect((reloaded.heldRoot != nil) == (held != nil))
             // Counted from the trees alone, the space maps agree with what is referenced.
-            #expect(reloaded.data.used == referenced.count)
+            #expect(reloaded.data.used == Self.referenced(model, held: held))
             #expect(reloaded.meta.used == metadata.meta.used)
             #expect(reloaded.data.used == metadata.data.used)
+            committedMetaUsed = reloaded.meta.used
+        }
+    }
+
+    /// What the metadata device may hold after a crash between any two writes of `commit` on
+    /// `disk`. Its blocks are written side by side, then flushed, then the superblock: so the
+    /// first k blocks landed for every k (in the order they are issued) and one random subset,
+    /// with no superblock; or every block and a superblock torn after each of its first 7
+    /// sectors.
+    static func crashes(
+        during commit: ThinMetadata.Commit, on disk: ThinMetadataTests.Disk, random: inout Generator
+    ) -> [ThinMetadataTests.Disk] {
+        var crashes: [ThinMetadataTests.Disk] = []
+        for landed in 0...commit.blocks.count {
+            var crashed = disk
+            for (block, bytes) in commit.blocks.prefix(landed) { crashed.blocks[block] = bytes }
+            crashes.append(crashed)
+        }
+        var subset = disk
+        for (block, bytes) in commit.blocks where Bool.random(using: &random) { subset.blocks[block] = bytes }
+        crashes.append(subset)
+        for cut in 1..<8 {
+            var crashed = disk
+            crashed.apply(commit, superblock: false)
+            var torn = commit.superblockBytes
+            torn.replaceSubrange((cut * 512)..<4096, with: repeatElement(0xEE, count: 4096 - cut * 512))
+            crashed.blocks[UInt64(commit.superblock.slot)] = torn
+            crashes.append(crashed)
+        }
+        return crashes
+    }
+
+    /// The data blocks in use: those the devices map and those a held metadata snapshot maps.
+    static func referenced(_ model: [UInt64: [UInt64: UInt64]], held: [UInt64: [UInt64: UInt64]]?) -> Int {
+        Set(model.values.flatMap(\.values)).union((held ?? [:]).values.flatMap(\.values)).count
+    }
+
+    /// The pool comes back at the commit before: the same devices and mappings, the data
+    /// blocks they (and a held metadata snapshot) reference in use and no other, the metadata
+    /// blocks it used. Before the first commit landed, a device that holds nothing of it yet
+    /// reads as never formatted.
+    static func expectCommitBefore(
+        _ crashed: ThinMetadataTests.Disk, committed: [UInt64: [UInt64: UInt64]],
+        held: [UInt64: [UInt64: UInt64]]?, metaUsed: Int?
+    ) {
+        switch crashed.load(metadataBlocks: 1024, dataBlocks: 4096, maxEntries: 5) {
+        case .success(let before):
+            #expect(Set(before.devices.keys) == Set(committed.keys))
+            for (id, expected) in committed {
+                #expect(ThinMetadataTests.mappings(before, device: id) == expected)
+            }
+            #expect(before.data.used == referenced(committed, held: held))
+            #expect((before.heldRoot != nil) == (held != nil))
+            if let metaUsed { #expect(before.meta.used == metaUsed) }
+        case .failure(let failure):
+            #expect(metaUsed == nil && crashed.blocks[0] == nil, "\(failure.reason)")
         }
     }
 }
