@@ -34,7 +34,8 @@ struct MapperctlTests {
     }
 
     private func lines(_ text: String) -> [String] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLast(text.hasSuffix("\n") ? 1 : 0)
+        text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLast(
+            text.hasSuffix("\n") ? 1 : 0)
     }
 
     @Test("create, load, suspend, resume, clear, rename, remove, with dmsetup's table, status and info lines")
@@ -82,7 +83,9 @@ struct MapperctlTests {
         #expect(lines(try await ok(ctl, ["deps", "lin0"])) == [" 1 dependencies\t: (disk0)"])
         #expect(lines(try await ok(ctl, ["targets"])).contains("linear           v1.0.2"))
         let version = lines(try await ok(ctl, ["version"]))
-        #expect(version.count == 2 && version[0].hasPrefix("Library version:   ") && version[1].hasPrefix("Driver version:    "))
+        #expect(
+            version.count == 2 && version[0].hasPrefix("Library version:   ")
+                && version[1].hasPrefix("Driver version:    "))
 
         // A staged table from a file (through the reload alias), inspected, dropped, staged again.
         let file = server.directory.deletingLastPathComponent().appendingPathComponent("mp0.table")
@@ -98,13 +101,20 @@ struct MapperctlTests {
             lines(try await ok(ctl, ["status", "--inactive", "mp0"])) == ["0 32768 multipath 1 0 0 1 1 E 0 1 0 p2 A 0"])
         try await ok(ctl, ["clear", "mp0"])
         #expect(lines(try await ok(ctl, ["info", "mp0"]))[2] == "Tables present:    LIVE")
-        try await ok(ctl, ["load", "mp0", "--table", "0 32768 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p2 1"])
+        try await ok(
+            ctl, ["load", "mp0", "--table", "0 32768 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p2 1"])
 
         try await ok(ctl, ["suspend", "mp0", "--noflush", "--nolockfs", "--timeout-ms", "5000"])
         #expect(lines(try await ok(ctl, ["info", "mp0"]))[1] == "State:             SUSPENDED")
-        #expect(lines(try await ok(ctl, ["info", "-c", "--noheadings", "mp0"])) == ["mp0              LIsw    0    1      0 "])
+        #expect(
+            lines(try await ok(ctl, ["info", "-c", "--noheadings", "mp0"])) == [
+                "mp0              LIsw    0    1      0 "
+            ])
         try await ok(ctl, ["resume", "mp0", "--noflush"])
-        #expect(lines(try await ok(ctl, ["table", "mp0"])) == ["0 32768 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p2 1"])
+        #expect(
+            lines(try await ok(ctl, ["table", "mp0"])) == [
+                "0 32768 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 p2 1"
+            ])
         #expect(lines(try await ok(ctl, ["info", "mp0"]))[1] == "State:             ACTIVE")
 
         // A message to the target; its effect shows in the path's state.
@@ -133,9 +143,10 @@ struct MapperctlTests {
                 "p1  disk0   mp0       active undef  running 0",
                 "p2  disk0   mp0       failed undef  running 1",
             ])
-        #expect(lines(try await ok(ctl, ["show", "paths", "--format", "%d %t %S"])) == [
-            "dev dm_st  size", "p1  active 16M", "p2  failed 16M",
-        ])
+        #expect(
+            lines(try await ok(ctl, ["show", "paths", "--format", "%d %t %S"])) == [
+                "dev dm_st  size", "p1  active 16M", "p2  failed 16M",
+            ])
         #expect(
             lines(try await ok(ctl, ["show", "maps"])) == [
                 "name uuid dm-st  paths size queueing path_faults write_prot",
@@ -161,6 +172,35 @@ struct MapperctlTests {
         #expect(lines(try await ok(ctl, ["backend", "list"])) == ["name kind size connected used_by source"])
     }
 
+    @Test("thin volumes as the README makes them: messages as dmsetup sends them, a snapshot, a pool grown")
+    func thinVolumes() async throws {
+        let (server, ctl) = try await setUp()
+        defer { _ = server.terminate() }
+        try await ok(ctl, ["backend", "create", "tmeta", "--file", "tmeta.img", "--size", "4194304"])
+        try await ok(ctl, ["backend", "create", "tdata", "--file", "tdata.img", "--size", "1048576"])
+        try await ok(ctl, ["create", "pool", "--table", "0 2048 thin-pool tmeta tdata 128 4"])
+        try await ok(ctl, ["message", "pool", "0", "create_thin", "0"])
+        try await ok(ctl, ["create", "vol", "--table", "0 8192 thin pool 0"])
+        let refused = try await ctl.run(["message", "pool", "0", "create_snap", "1", "0"])
+        #expect(refused.status == 1 && refused.stderr.contains("EBUSY"), "\(refused.stderr)")
+        try await ok(ctl, ["suspend", "vol"])
+        try await ok(ctl, ["message", "pool", "0", "create_snap", "1", "0"])
+        try await ok(ctl, ["resume", "vol"])
+        try await ok(ctl, ["create", "snap", "--table", "0 8192 thin pool 1"])
+        #expect(lines(try await ok(ctl, ["status", "vol"])) == ["0 8192 thin 0 -"])
+        #expect(lines(try await ok(ctl, ["table", "snap"])) == ["0 8192 thin pool 1"])
+        let pool = lines(try await ok(ctl, ["status", "pool"]))
+        #expect(pool.count == 1 && pool[0].hasPrefix("0 2048 thin-pool 0 "), "\(pool)")
+        #expect(pool.first?.contains(" 0/16 - rw discard_passdown queue_if_no_space - ") == true, "\(pool)")
+        try await ok(ctl, ["backend", "resize", "tdata", "--size", "2097152"])
+        try await ok(ctl, ["suspend", "pool", "--noflush"])
+        try await ok(ctl, ["load", "pool", "--table", "0 4096 thin-pool tmeta tdata 128 4"])
+        try await ok(ctl, ["resume", "pool"])
+        #expect(lines(try await ok(ctl, ["status", "pool"])).first?.contains(" 0/32 - rw ") == true)
+        let bad = try await ctl.run(["message", "pool", "0", "create_thin", "x"])
+        #expect(bad.status == 1 && bad.stderr.contains("EINVAL"), "\(bad.stderr)")
+    }
+
     @Test("errors: exit 1 with the problem's code and detail, exit 2 for usage")
     func errors() async throws {
         let (server, ctl) = try await setUp()
@@ -176,10 +216,11 @@ struct MapperctlTests {
         let badTarget = try await ctl.run(["load", "nosuch", "--table", "0 8 zero"])
         #expect(badTarget.stderr == "mapperctl: load nosuch: ENOENT: no device named 'nosuch'\n")
 
-        for usage in [["frobnicate"], ["info", "--bogus"], ["create", "x", "--notable", "--table", "0 8 zero"],
+        for usage in [
+            ["frobnicate"], ["info", "--bogus"], ["create", "x", "--notable", "--table", "0 8 zero"],
             ["show", "paths", "--format", "%d %q"], ["message", "mp0", "0"], ["path", "fault", "p1", "melt"],
-            ["backend", "create", "b", "--file", "f", "--uri", "nbd://h/e"], ["ls", "--url", "ftp://x"]]
-        {
+            ["backend", "create", "b", "--file", "f", "--uri", "nbd://h/e"], ["ls", "--url", "ftp://x"],
+        ] {
             let result = try await ctl.run(usage)
             #expect(result.status == 2, "\(usage): \(result.status) \(result.stderr)")
             #expect(!result.stderr.isEmpty)
@@ -299,9 +340,10 @@ struct MapperctlTests {
         let info = try JSONSerialization.jsonObject(with: Data(after.utf8)) as? [String: Any]
         #expect(info?["eventNr"] as? Int == api["eventNr"] as? Int)
         #expect((info?["tables"] as? [String: Bool]) == (api["tables"] as? [String: Bool]))
-        for verb in [["ls"], ["table", "mp0"], ["status", "mp0"], ["targets"], ["show", "paths"], ["show", "maps"],
-            ["path", "list"], ["backend", "list"], ["bio", "list"], ["events"], ["deps", "mp0"], ["version"]]
-        {
+        for verb in [
+            ["ls"], ["table", "mp0"], ["status", "mp0"], ["targets"], ["show", "paths"], ["show", "maps"],
+            ["path", "list"], ["backend", "list"], ["bio", "list"], ["events"], ["deps", "mp0"], ["version"],
+        ] {
             let text = try await ok(ctl, verb + ["--json"])
             #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil, "\(verb): \(text)")
         }
@@ -313,7 +355,8 @@ struct MapperctlTests {
         defer { _ = server.terminate() }
         try await ok(ctl, ["backend", "create", "disk1", "--file", "disk1.img", "--size", "16777216"])
         try await ok(ctl, ["create", "lin", "--table", "0 8192 linear disk0 0"])
-        let moved = lines(try await ok(ctl, ["move", "lin", "--from", "disk0", "--to", "disk1", "--region-size", "256"]))
+        let moved = lines(
+            try await ok(ctl, ["move", "lin", "--from", "disk0", "--to", "disk1", "--region-size", "256"]))
         #expect(moved.first?.split(separator: " ").first == "id", "\(moved)")
         #expect(moved.last?.hasPrefix("move-1") == true && moved.last?.contains("completed") == true, "\(moved)")
         #expect(lines(try await ok(ctl, ["table", "lin"])) == ["0 8192 linear disk1 0"])

@@ -16,17 +16,30 @@ struct ThinEndToEndTests {
     }
 
     /// Takes snapshot 1 of thin device 0 (`vol`) and makes it device `snap` of `sectors`: the
-    /// origin suspended while the pool takes it, as dm asks.
-    private func snapshot(_ server: ServerProcess, sectors: Int) async throws {
+    /// origin suspended while the pool takes it, as dm asks. `whileSuspended` runs before the
+    /// origin resumes (the snapshot device exists then).
+    private func snapshot(
+        _ server: ServerProcess, sectors: Int, whileSuspended: () async throws -> Void = {}
+    ) async throws {
         expectStatus(try await server.call("POST", "/v1/devices/vol/suspend"), 200, "suspend")
         expectStatus(
             try await server.call("POST", "/v1/devices/pool/message", json: #"{"message":"create_snap 1 0"}"#), 200,
             "create_snap")
-        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
         expectStatus(
             try await server.call(
                 "POST", "/v1/devices", json: #"{"name":"snap","table":{"text":"0 \#(sectors) thin pool 1"}}"#),
             201, "snap")
+        try await whileSuspended()
+        expectStatus(try await server.call("POST", "/v1/devices/vol/resume"), 200, "resume")
+    }
+
+    /// Copies the pool's metadata as a crash left it to the directory named by
+    /// `MAPPERD_CRASH_METADATA_DIR`, if set: CI runs `mapperd thin-check` on each copy after
+    /// the tests.
+    private func keepForCheck(_ directory: URL, as name: String) throws {
+        guard let keep = ProcessInfo.processInfo.environment["MAPPERD_CRASH_METADATA_DIR"] else { return }
+        let copy = URL(fileURLWithPath: keep).appendingPathComponent("\(name)-\(UUID().uuidString).meta")
+        try FileManager.default.copyItem(at: directory.appendingPathComponent("meta.img"), to: copy)
     }
 
     /// Grows the data backend to `blocks` 64 KiB blocks and reloads the pool that long through
@@ -49,7 +62,8 @@ struct ThinEndToEndTests {
             ServerProcess.binary.path, ["thin-check", "--metadata", directory.appendingPathComponent("meta.img").path])
     }
 
-    @Test("kill -9 with writes in flight: flushed writes and the snapshot survive, and thin-check passes")
+    @Test(
+        "kill -9 with writes answered but not flushed: flushed writes and the snapshot survive, and thin-check passes")
     func crash() async throws {
         // 8 MiB of data (128 blocks of 64 KiB) behind a 32 MiB volume.
         let server = try await poolServer(dataBlocks: 128)
@@ -69,6 +83,7 @@ struct ThinEndToEndTests {
                 "PUT", "/v1/devices/vol/data?offset=\((index * 2 + 20) << 20)", bytes: Self.pattern(9, count: 4096))
         }
         server.kill9()
+        try keepForCheck(directory, as: "crash")
 
         let check = try await thinCheck(directory)
         #expect(check.succeeded, "\(check.output)")
@@ -152,10 +167,13 @@ struct ThinEndToEndTests {
         }
     }
 
-    private func sha(_ server: ServerProcess, _ export: String, into file: URL) async throws -> Data {
+    /// Copies an export into `file` and returns its SHA-256 (`sha256sum`).
+    private func sha(_ server: ServerProcess, _ export: String, into file: URL) async throws -> String {
         let copy = try await ExternalTool.run("nbdcopy", [server.nbdURI(export), file.path])
         #expect(copy.succeeded, "\(copy.output)")
-        return try Data(contentsOf: file)
+        let sum = try await ExternalTool.run("sha256sum", [file.path])
+        #expect(sum.succeeded, "\(sum.output)")
+        return String(sum.output.prefix { !$0.isWhitespace })
     }
 
     @Test(
@@ -182,15 +200,22 @@ struct ThinEndToEndTests {
             ])
         // The snapshot is taken once fio has written some of its blocks (polled, not timed).
         try await until("fio's first writes") { try await writes(server, "vol") >= filled + 100 }
-        try await snapshot(server, sectors: 16384)
+        // The moment of the snapshot: while the origin is suspended nothing changes it, and the
+        // snapshot shares every block with it, so a copy of the snapshot taken then is the
+        // origin's data at that moment.
         let directory = server.directory
-        let atSnapshot = try await sha(server, "snap", into: directory.appendingPathComponent("snap-1.raw"))
+        var atSnapshot = ""
+        try await snapshot(server, sectors: 16384) {
+            atSnapshot = try await sha(server, "snap", into: directory.appendingPathComponent("snap-1.raw"))
+        }
+        let before = try await writes(server, "vol")
         let result = await fio.finish()
         #expect(result.succeeded, "\(result.output)")
-        #expect(try await writes(server, "vol") > filled + 2000)
+        // fio went on writing the origin after the snapshot (every block it had not reached).
+        #expect(try await writes(server, "vol") > before + 100)
         let later = try await sha(server, "snap", into: directory.appendingPathComponent("snap-2.raw"))
         let origin = try await sha(server, "vol", into: directory.appendingPathComponent("vol.raw"))
-        #expect(later == atSnapshot)
+        #expect(!atSnapshot.isEmpty && later == atSnapshot)
         #expect(origin != atSnapshot)
     }
 
@@ -210,6 +235,11 @@ struct ThinEndToEndTests {
         #expect(
             ((status["targets"] as? [[String: Any]])?.first?["status"] as? String)?.contains("out_of_data_space")
                 == true)
+        // The metrics show it held in the thin device's target, as multipath's queue is.
+        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        #expect(
+            metrics.contains(#"mapperd_device_held_bios{device="vol",location="target"} 1"#),
+            "\(metrics.split(separator: "\n").filter { $0.contains("held_bios") })")
         try await growPool(server, toBlocks: 4)
         let result = await write.finish()
         #expect(result.succeeded && !result.output.contains("error"), "\(result.output)")
@@ -247,6 +277,9 @@ struct ThinEndToEndTests {
         let state = try await server.waitUntilDurable(id)
         #expect(state["state"] as? String == "queued" && state["durable"] as? Bool == true, "\(state)")
         server.kill9()
+        try keepForCheck(directory, as: "held-write")
+        let check = try await thinCheck(directory)
+        #expect(check.succeeded, "\(check.output)")
 
         let restarted = ServerProcess(directory: directory)
         try await restarted.start()
