@@ -10,7 +10,8 @@ import MapperServer
 /// - 4 KiB random first writes that provision a 64 KiB block each (zeroing on) vs 4 KiB random
 ///   first writes on a linear device over a new sparse file, in 8 rounds of 8192 writes
 ///   (about 40 ms each on tmpfs), a new thin device and a new file each round, alternating
-///   which goes first; the medians;
+///   which goes first; the medians; and the same on a pool whose data blocks all hold old data
+///   (``reusedProvisioning(manager:in:medium:)``), where every first write zeroes its block;
 /// - the time to take a snapshot of a volume with 10 k, 100 k and 1 M mapped blocks (the pool's
 ///   data on a `zero` device, so that only the metadata is measured): the message alone, and
 ///   until the next commit is durable (a flush).
@@ -147,29 +148,8 @@ struct ThinBench {
                     name: "f\(id)", table: TableParser.parse("0 \(provisionSectors) linear fresh\(id) 0"))
                 let thin = Door(device: device, manager: manager)
                 let lin = Door(device: fresh, manager: manager)
-                var order = Array(0..<Self.provisionBlocks)
-                var random = RandomOffsets(seed: UInt64(id) * 7919, blocks: UInt64.max)
-                for index in order.indices.reversed() {
-                    order.swapAt(index, Int(random.next() % UInt64(index + 1)))
-                }
-                let time = { (door: Door) async -> Double in
-                    let start = ContinuousClock.now
-                    for block in order {
-                        // 4 KiB at a random 4 KiB slot of the block.
-                        await door.io(.write, sector: block * Self.blockSectors + (block * 5 % 16) * 8)
-                    }
-                    let elapsed = ContinuousClock.now - start
-                    return Double(order.count)
-                        / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-                }
-                let (t, l): (Double, Double)
-                if round % 2 == 0 {
-                    t = await time(thin)
-                    l = await time(lin)
-                } else {
-                    l = await time(lin)
-                    t = await time(thin)
-                }
+                let (t, l) = await Self.firstWrites(
+                    thin, lin, order: Self.shuffled(Self.provisionBlocks, seed: UInt64(id)), thinFirst: round % 2 == 0)
                 thinRates.append(t)
                 linearRates.append(l)
                 ratios.append(t / l)
@@ -185,7 +165,37 @@ struct ThinBench {
                 name, ops: Self.median(thinRates), baseline: Self.median(linearRates), ratio: Self.median(ratios),
                 extra: [("medium", medium), ("baseline", "linear, first writes"), ("blockKiB", 64), ("zeroing", "on")])
         }
+        try await reusedProvisioning(manager: manager, in: dir, medium: medium)
         await runtime.close()
+    }
+
+    /// The blocks `0..<count` in a random order (seeded).
+    static func shuffled(_ count: UInt64, seed: UInt64) -> [UInt64] {
+        var order = Array(0..<count)
+        var random = RandomOffsets(seed: seed * 7919, blocks: UInt64.max)
+        for index in order.indices.reversed() {
+            order.swapAt(index, Int(random.next() % UInt64(index + 1)))
+        }
+        return order
+    }
+
+    /// First writes of 4 KiB, one per block in `order` (at a 4 KiB slot of the block that
+    /// varies with it), through `thin` and through `lin`, one after the other (`thinFirst`
+    /// says which goes first); the writes per second of each.
+    static func firstWrites(_ thin: Door, _ lin: Door, order: [UInt64], thinFirst: Bool) async -> (Double, Double) {
+        let time = { (door: Door) async -> Double in
+            let start = ContinuousClock.now
+            for block in order {
+                await door.io(.write, sector: block * Self.blockSectors + (block * 5 % 16) * 8)
+            }
+            return Double(order.count) / Self.seconds(ContinuousClock.now - start)
+        }
+        if thinFirst {
+            let t = await time(thin)
+            return (t, await time(lin))
+        }
+        let l = await time(lin)
+        return (await time(thin), l)
     }
 
     /// Snapshots of volumes with 10 k, 100 k and 1 M mapped blocks.

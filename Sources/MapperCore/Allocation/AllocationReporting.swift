@@ -12,11 +12,21 @@ public protocol AllocationReporting: Sendable {
     /// Whether all of `sectors` sectors from `sector` read as zeros now (a run reported
     /// `zero`). Default: from ``allocation(sector:sectors:limit:)``.
     func readsAsZeros(sector: UInt64, sectors: UInt64) -> Bool
+
+    /// How many sectors from `sector` (at most `sectors`) read as zeros now: the length of the
+    /// run reported `zero` there, 0 when its first sector may hold data. Default: from
+    /// ``allocation(sector:sectors:limit:)``.
+    func zeroRun(sector: UInt64, sectors: UInt64) -> UInt64
 }
 
 extension AllocationReporting {
     public func readsAsZeros(sector: UInt64, sectors: UInt64) -> Bool {
         let extents = allocation(sector: sector, sectors: sectors, limit: 2)
         return extents.count == 1 && extents[0].zero && extents[0].sectors == sectors
+    }
+
+    public func zeroRun(sector: UInt64, sectors: UInt64) -> UInt64 {
+        guard let first = allocation(sector: sector, sectors: sectors, limit: 1).first, first.zero else { return 0 }
+        return min(first.sectors, sectors)
     }
 }

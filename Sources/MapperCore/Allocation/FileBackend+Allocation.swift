@@ -49,6 +49,17 @@ extension FileBackend: AllocationReporting {
         return data >= end
     }
 
+    /// One `lseek(SEEK_DATA)`, as ``readsAsZeros(sector:sectors:)``: the hole runs up to the
+    /// file's next data. (``allocation(sector:sectors:limit:)`` would also look for the end of
+    /// data that starts at `sector`, and `SEEK_HOLE` walks the whole run of data on some file
+    /// systems, tmpfs among them: a thin pool asks this before each first write.)
+    public func zeroRun(sector: UInt64, sectors: UInt64) -> UInt64 {
+        let start = Int64(sector << 9)
+        let data = cmapper_seek_data(fd, start)
+        if data < 0 { return errno == ENXIO ? sectors : 0 }
+        return min(UInt64(data - start) >> 9, sectors)
+    }
+
     private static func sectorsDown(_ bytes: off_t) -> UInt64 {
         max(1, UInt64(bytes) >> 9)
     }

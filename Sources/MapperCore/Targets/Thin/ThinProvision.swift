@@ -84,10 +84,8 @@ final class ThinProvision: BlockIOCompletion, @unchecked Sendable {
     private func readsAsZeroes(_ block: UInt64) -> Bool {
         guard case .ask(let generation) = zeroes else { return true }
         guard let allocation, block < dataBlocks else { return false }
-        let run = allocation.allocation(
-            sector: block * blockSectors, sectors: (dataBlocks - block) * blockSectors, limit: 1)
-        guard let first = run.first, first.zero else { return false }
-        let zeroBlocks = min(first.sectors / blockSectors, dataBlocks - block)
+        let run = allocation.zeroRun(sector: block * blockSectors, sectors: (dataBlocks - block) * blockSectors)
+        let zeroBlocks = min(run / blockSectors, dataBlocks - block)
         guard zeroBlocks > 0 else { return false }
         pool.learnedZeroes(block: block, zeroBlocks: zeroBlocks, generation: generation)
         return true
