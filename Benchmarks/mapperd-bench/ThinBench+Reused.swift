@@ -32,35 +32,20 @@ extension ThinBench {
         var thinRates: [Double] = []
         var linearRates: [Double] = []
         for round in 0..<Self.reusedRounds {
-            _ = try await pool.message("create_thin \(round)")
-            let device = try await manager.createDevice(
-                name: "r\(round)", table: TableParser.parse("0 \(sectors) thin pool2 \(round)"))
-            try await manager.createBackend(
-                name: "new\(round)", file: "new\(round).img", url: dir.appendingPathComponent("new\(round).img"),
-                sizeBytes: sectors << 9)
-            let fresh = try await manager.createDevice(
-                name: "n\(round)", table: TableParser.parse("0 \(sectors) linear new\(round) 0"))
-            let thin = Door(device: device, manager: manager)
-            let lin = Door(device: fresh, manager: manager)
-            // Commits the previous round's delete: its blocks are free again.
-            await thin.io(.flush, sector: 0, sectors: 0)
-            let (t, l) = await Self.firstWrites(
-                thin, lin, order: Self.shuffled(Self.reusedBlocks, seed: UInt64(round + 100)),
-                thinFirst: round % 2 == 0)
+            let (t, l) = try await firstWriteRound(
+                manager: manager, pool: pool, poolName: "pool2", id: round, blocks: Self.reusedBlocks, in: dir,
+                thinFirst: round % 2 == 0,
+                // Commits the previous round's delete: its blocks are free again.
+                prepare: { thin in await thin.io(.flush, sector: 0, sectors: 0) },
+                check: {
+                    let status = pool.liveTable?.targets.first?.target.status() ?? ""
+                    guard status.contains(" \(Self.reusedBlocks)/\(Self.reusedBlocks) ") else {
+                        throw MapperBenchError("round \(round) did not provision every block: \(status)")
+                    }
+                })
             thinRates.append(t)
             linearRates.append(l)
             ratios.append(t / l)
-            let status = pool.liveTable?.targets.first?.target.status() ?? ""
-            guard status.contains(" \(Self.reusedBlocks)/\(Self.reusedBlocks) ") else {
-                throw MapperBenchError("round \(round) did not provision every block: \(status)")
-            }
-            thin.close()
-            lin.close()
-            try await manager.removeDevice(named: "r\(round)")
-            try await manager.removeDevice(named: "n\(round)")
-            try await manager.removeBackend(named: "new\(round)")
-            try? FileManager.default.removeItem(at: dir.appendingPathComponent("new\(round).img"))
-            _ = try await pool.message("delete \(round)")
         }
         BenchReport.throughput(
             name, ops: Self.median(thinRates), baseline: Self.median(linearRates), ratio: Self.median(ratios),

@@ -134,32 +134,13 @@ struct ThinBench {
             var ratios: [Double] = []
             var thinRates: [Double] = []
             var linearRates: [Double] = []
-            let provisionSectors = Self.provisionBlocks * Self.blockSectors
             for round in 0..<Self.provisionRounds {
-                let id = round + 1
-                _ = try await pool.message("create_thin \(id)")
-                let device = try await manager.createDevice(
-                    name: "p\(id)", table: TableParser.parse("0 \(provisionSectors) thin pool \(id)"))
-                // The baseline's first writes too: a linear device on a new sparse file.
-                try await manager.createBackend(
-                    name: "fresh\(id)", file: "fresh\(id).img", url: dir.appendingPathComponent("fresh\(id).img"),
-                    sizeBytes: provisionSectors << 9)
-                let fresh = try await manager.createDevice(
-                    name: "f\(id)", table: TableParser.parse("0 \(provisionSectors) linear fresh\(id) 0"))
-                let thin = Door(device: device, manager: manager)
-                let lin = Door(device: fresh, manager: manager)
-                let (t, l) = await Self.firstWrites(
-                    thin, lin, order: Self.shuffled(Self.provisionBlocks, seed: UInt64(id)), thinFirst: round % 2 == 0)
+                let (t, l) = try await firstWriteRound(
+                    manager: manager, pool: pool, poolName: "pool", id: round + 1, blocks: Self.provisionBlocks,
+                    in: dir, thinFirst: round % 2 == 0)
                 thinRates.append(t)
                 linearRates.append(l)
                 ratios.append(t / l)
-                thin.close()
-                lin.close()
-                try await manager.removeDevice(named: "p\(id)")
-                try await manager.removeDevice(named: "f\(id)")
-                try await manager.removeBackend(named: "fresh\(id)")
-                try? FileManager.default.removeItem(at: dir.appendingPathComponent("fresh\(id).img"))
-                _ = try await pool.message("delete \(id)")
             }
             BenchReport.throughput(
                 name, ops: Self.median(thinRates), baseline: Self.median(linearRates), ratio: Self.median(ratios),
