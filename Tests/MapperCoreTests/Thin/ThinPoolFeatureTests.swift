@@ -77,7 +77,9 @@ struct ThinPoolFeatureTests {
         #expect(status.contains(" 1/16 "), "\(status)")
     }
 
-    @Test("with error_if_no_space, a failed allocation puts the pool in out_of_data_space until it grows")
+    @Test(
+        "a failed allocation puts the pool in out_of_data_space (with error_if_no_space too) until it grows or an allocation succeeds"
+    )
     func errorIfNoSpaceMode() async throws {
         let fixture = try EngineFixture()
         let (pool, thin) = try await ThinTargetTests.pool(
@@ -88,11 +90,21 @@ struct ThinPoolFeatureTests {
         #expect(target().contains(" 1/1 - rw "), "\(target())")
         #expect(try await fixture.write(thin, sector: 128, sectors: 8, byte: 0x66) == .ENOSPC)
         #expect(target().contains(" 1/1 - out_of_data_space "), "\(target())")
+        // A discard frees the block (once committed) and the next allocation takes it: full
+        // again, but nothing failed since.
+        let discard = fixture.manager.makeBio(op: .discard, sector: 0, sectors: 128, buffer: nil)
+        #expect(try await thin.perform(discard) == nil)
+        #expect(try await ThinTargetTests.flush(fixture, thin) == nil)
+        #expect(try await fixture.write(thin, sector: 128, sectors: 8, byte: 0x67) == nil)
+        #expect(target().contains(" 1/1 - rw "), "\(target())")
+        #expect(try await fixture.write(thin, sector: 256, sectors: 8, byte: 0x68) == .ENOSPC)
+        #expect(target().contains(" 1/1 - out_of_data_space "), "\(target())")
+        // Grown: writable again.
         try await pool.suspend(noflush: true)
         try await fixture.manager.load(device: "pool", text: "0 256 thin-pool meta data 128 2 1 error_if_no_space")
         try await pool.resume()
         #expect(target().contains(" 1/2 - rw "), "\(target())")
-        #expect(try await fixture.write(thin, sector: 128, sectors: 8, byte: 0x67) == nil)
+        #expect(try await fixture.write(thin, sector: 256, sectors: 8, byte: 0x68) == nil)
     }
 
     @Test("data block sizes run from 64 KiB to 1 GiB in multiples of 128 sectors, as dm's")

@@ -61,6 +61,7 @@ extension ThinPool {
                     if state.arguments.errorIfNoSpace || state.noSpaceTimedOut { return .fail(.ENOSPC) }
                     return .hold
                 }
+                state.allocationFailed = false
                 let free = UInt64(state.metadata?.data.free ?? 0)
                 if free <= state.arguments.lowWaterMark && !state.lowWaterAnnounced {
                     state.lowWaterAnnounced = true

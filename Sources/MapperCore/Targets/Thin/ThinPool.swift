@@ -59,9 +59,9 @@ public final class ThinPool: @unchecked Sendable {
         var lowWaterAnnounced = false
         /// Out of data space since (monotonic nanoseconds), while writes are held.
         var outOfSpaceSince: Int64?
-        /// An allocation found no free data block (held or failed, as dm's pool enters
+        /// The latest allocation found no free data block (held or failed, as dm's pool enters
         /// `PM_OUT_OF_DATA_SPACE` either way): the status says `out_of_data_space` while every
-        /// block is in use. Cleared when the pool grows.
+        /// block is in use. Cleared when the pool grows or an allocation succeeds.
         var allocationFailed = false
         /// The no-space timeout passed: writes needing a block fail until the pool grows.
         var noSpaceTimedOut = false
