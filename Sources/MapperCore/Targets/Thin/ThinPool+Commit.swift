@@ -20,8 +20,8 @@ extension ThinPool {
         }
     }
 
-    /// Schedules a commit ``EngineServices/thinCommitPeriod`` from now, unless one is scheduled (call after a
-    /// change, outside the lock).
+    /// Schedules a commit ``EngineServices/thinCommitPeriod`` from now, unless one is
+    /// scheduled (call after a change, outside the lock).
     func scheduleCommit() {
         let schedule = state.withLock { state -> Bool in
             guard !state.commitScheduled, !state.closed else { return false }

@@ -12,14 +12,15 @@ import Synchronization
 /// block's data when sharing is broken); only then is the mapping inserted and the write
 /// answered. So a commit never maps a block whose data was not written before it.
 ///
-/// **Commits** (``requestCommit(_:)``): on a flush to any thin device, after a message, and
-/// at most ``EngineServices/thinCommitPeriod`` after any change (a change made while a commit
-/// is being prepared or written asks for the next one: a mapping inserted when its data write
-/// ended, after the commit its allocation asked for had run, is committed within the period too). One runs at a time; a request made while one
-/// runs is served by the next. A commit prepares its blocks under the lock (so it holds only
-/// mappings whose data writes ended), flushes the data device, writes the blocks, flushes the
-/// metadata device, writes the superblock and flushes again. A commit that fails puts the
-/// pool in `Fail` mode: every I/O then fails with EIO until the pool is opened again.
+/// **Commits** (``requestCommit(_:)``): on a flush to any thin device, after a message, and at
+/// most ``EngineServices/thinCommitPeriod`` after any change (a change made while a commit is
+/// being prepared or written asks for the next one: a mapping inserted when its data write
+/// ended, after the commit its allocation asked for had run, is committed within the period
+/// too). One runs at a time; a request made while one runs is served by the next. A commit
+/// prepares its blocks under the lock (so it holds only mappings whose data writes ended),
+/// flushes the data device, writes the blocks, flushes the metadata device, writes the
+/// superblock and flushes again. A commit that fails puts the pool in `Fail` mode: every I/O
+/// then fails with EIO until the pool is opened again.
 ///
 /// **Out of data space**: a write that needs a block when none is free is held by its thin
 /// device (journaled like multipath's queue) until the pool grows (a reload with a longer
