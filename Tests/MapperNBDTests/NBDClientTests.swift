@@ -22,6 +22,10 @@ struct NBDClientTests {
         func result() async -> Errno?? { await stream.stream.first { _ in true } }
     }
 
+    /// nbdkit answers its handshake once the process has started: on a loaded machine (the
+    /// whole suite in parallel) that can take longer than the client's default 5 s.
+    static let configuration = NBDClientConfiguration(connectTimeout: .seconds(30))
+
     static func io(_ connection: NBDClientConnection, _ op: BioOp, sector: UInt64, sectors: UInt64, buffer: IOBuffer?) async -> Errno? {
         let done = Done()
         connection.submit(BlockRequest(op: op, sector: sector, sectors: sectors, buffer: buffer, bufferOffset: 0, completion: done))
@@ -32,7 +36,7 @@ struct NBDClientTests {
     func readWrite() async throws {
         let nbdkit = NBDKit(["memory", "1M"])
         try nbdkit.start()
-        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: .init())
+        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: Self.configuration)
         defer { connection.close() }
         #expect(connection.info.sizeBytes == 1 << 20)
         #expect(connection.info.structuredReplies)
@@ -55,7 +59,7 @@ struct NBDClientTests {
     func manyInFlight() async throws {
         let nbdkit = NBDKit(["memory", "1M"])
         try nbdkit.start()
-        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: .init())
+        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: Self.configuration)
         defer { connection.close() }
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<64 {
@@ -85,10 +89,10 @@ struct NBDClientTests {
         let fixture = try EngineFixture()
         let missing = try NBDURI("nbd+unix:///?socket=\(fixture.directory.path)/nothing.sock")
         await #expect(throws: MapperError.self) {
-            _ = try await NBDClientConnection.connect(to: missing, configuration: .init())
+            _ = try await NBDClientConnection.connect(to: missing, configuration: Self.configuration)
         }
         do {
-            _ = try await NBDClientConnection.connect(to: missing, configuration: .init())
+            _ = try await NBDClientConnection.connect(to: missing, configuration: Self.configuration)
         } catch let error as MapperError {
             #expect([Errno.ENOENT, .ECONNREFUSED].contains(error.errno))
         }
@@ -141,7 +145,7 @@ struct NBDClientTests {
         // The delay filter holds every read, so requests are in flight when the server dies.
         let nbdkit = NBDKit(["--filter=delay", "memory", "1M", "rdelay=30"])
         try nbdkit.start()
-        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: .init())
+        let connection = try await NBDClientConnection.connect(to: try NBDURI(nbdkit.uri), configuration: Self.configuration)
         let reads = (0..<4).map { _ in Done() }
         for (index, done) in reads.enumerated() {
             connection.submit(
