@@ -123,25 +123,4 @@ extension PostgresStore {
         snapshot.recentEvents = events.reversed()
         return snapshot
     }
-
-    /// The persisted move jobs, oldest first. A row that no longer decodes is EIO naming it.
-    public func moveJobs() async throws -> [MoveJob] {
-        let logger = self.logger
-        let rows = try await reader.use { db in
-            var rows: [(String, String)] = []
-            for try await row in try await db.query(
-                "SELECT id, record FROM move_job ORDER BY position", logger: logger
-            ).decode((String, String).self) {
-                rows.append(row)
-            }
-            return rows
-        }
-        return try rows.map { id, record in
-            do {
-                return try JSONDecoder().decode(MoveJob.self, from: Data(record.utf8))
-            } catch {
-                throw MapperError(.EIO, "move job '\(id)' cannot be read: \(error)")
-            }
-        }
-    }
 }

@@ -6,7 +6,7 @@ import MapperStore
 extension MapperRuntime {
     /// Claims `name` for this host (``HostOwnership/claim(device:)``: EBUSY while its owner's
     /// lease plus grace has not run out), rebuilds it from the store with its journaled bios
-    /// back where they were, and serves it (over NBD too). A device this host serves already
+    /// back where they were and its move jobs going on, and serves it (over NBD too). A device this host serves already
     /// is returned as it is (on the SQLite store every device is this host's; an unknown name
     /// is ENOENT).
     @discardableResult
@@ -23,6 +23,8 @@ extension MapperRuntime {
         let device = try manager.device(named: name)
         if leaseKeeper?.isFenced == true { device.fence() }
         for bio in report.recovered[name] ?? [] { _ = bios.register(bio, device: device) }
+        // A move the former owner left unfinished goes on here, from its phase and region log.
+        jobs.restore(try await store.moveJobs().filter { $0.device == name })
         manager.engine.events.append(
             kind: .deviceCreated, device: name, detail: "claimed by host \(ownership.hostID) at epoch \(epoch)")
         logger.notice(

@@ -52,7 +52,10 @@ public final class MapperRuntime: Sendable {
         checker = PathChecker(manager: manager, logger: logger)
         let files = BackendFiles(dataDirectory: directory)
         self.files = files
-        jobs = JobManager(manager: manager, logs: Self.moveLogs(files: files, manager: manager))
+        let store = self.store
+        jobs = JobManager(
+            manager: manager, logs: Self.moveLogs(files: files, manager: manager),
+            nextNumber: { try await store.nextMoveJobNumber() }, coreLogs: store.ownership != nil)
         bios = BioRegistry()
         let manager = self.manager
         nbd = try configuration.nbd.map { try NBDServer(configuration: $0, manager: manager, logger: logger) }

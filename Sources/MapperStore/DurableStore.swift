@@ -42,6 +42,10 @@ public protocol DurableStore: AnyObject, StateStore, Service {
     func bio(device: String, idempotencyKey: String) async throws -> StoredBio?
     /// The persisted move jobs, oldest first.
     func moveJobs() async throws -> [MoveJob]
+    /// The number of a new move job (`move-N`), when the store hands them out: a store shared
+    /// by several hosts does, so that no two hosts make the same job id. `nil`: the server
+    /// numbers its jobs itself (it is the store's only writer).
+    func nextMoveJobNumber() async throws -> Int?
     /// The names of the migrations applied to the database, in order.
     func appliedMigrations() async throws -> [String]
 
@@ -57,6 +61,8 @@ public protocol DurableStore: AnyObject, StateStore, Service {
 
 extension DurableStore {
     public var ownership: (any HostOwnership)? { nil }
+
+    public func nextMoveJobNumber() async throws -> Int? { nil }
 
     /// The whole state, with the last 1000 events.
     public func snapshot() async throws -> StoreSnapshot { try await snapshot(recentEvents: 1000) }

@@ -1,5 +1,6 @@
 import Foundation
 import MapperTestSupport
+import Synchronization
 import Testing
 
 @testable import MapperCore
@@ -132,6 +133,41 @@ struct MoveJobTests {
         #expect(try fixture.fileBytes("new", offset: 0, count: 2048 * 512).allSatisfy { $0 == 0x41 })
         // New jobs are numbered after the restored ones.
         #expect(try await again.startMove(device: "d", from: "new", to: "old").id == "move-2")
+    }
+
+    @Test("on a shared store: numbers from the store, core logs (no log backend), and a job restored twice runs once")
+    func sharedStore() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("old", sectors: 4096)
+        try await fixture.backend("new", sectors: 4096)
+        let device = try await fixture.device("d", table: "0 2048 linear old 1024")
+        #expect(try await fixture.write(device, sector: 0, sectors: 2048, byte: 0x41) == nil)
+        let numbers = Mutex(40)
+        let jobs = JobManager(
+            manager: fixture.manager, logs: fixture.moveLogs,
+            nextNumber: {
+                numbers.withLock { number in
+                    number += 1
+                    return number
+                }
+            }, coreLogs: true)
+        let service = Task { try await jobs.run() }
+        defer { service.cancel() }
+        let mark = fixture.engine.events.lastSeq
+        let job = try await jobs.startMove(device: "d", from: "old", to: "new", regionSize: 128, maxBytesPerSecond: 1)
+        #expect(job.id == "move-41" && job.coreLogs == true)
+        #expect(await Self.phase(.syncing, of: "move-41", fixture, after: mark) != nil)
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 mirror core 1 128 2 old 1024 new 0 1 handle_errors"])
+        #expect(fixture.manager.node(named: "move-41-log0") == nil)
+        // Restoring a job the manager runs already (a claim of a device it serves) changes nothing.
+        jobs.restore([try jobs.job("move-41")])
+        #expect(jobs.jobs.map(\.id) == ["move-41"])
+        _ = try await jobs.throttle("move-41", maxBytesPerSecond: 0)
+        #expect(await Self.phase(.completed, of: "move-41", fixture, after: mark) != nil)
+        #expect(device.liveTable?.lines.map(\.text) == ["0 2048 linear new 0"])
+        #expect(try fixture.fileBytes("new", offset: 0, count: 2048 * 512).allSatisfy { $0 == 0x41 })
+        // The next job takes the store's next number, whatever this manager numbered before.
+        #expect(try await jobs.startMove(device: "d", from: "new", to: "old").id == "move-42")
     }
 
     @Test("a server stopping during a swap does not fail the job: it stays in its phase for the next start")

@@ -35,6 +35,18 @@ struct MovePlanTests {
         #expect(plan.segments.map(\.logSectors) == [16, 16])
     }
 
+    @Test("without log backends the mirrors get core logs")
+    func coreLogs() throws {
+        let plan = try MovePlan(
+            table: TableParser.parse("0 2048 linear old 4096\n2048 8 zero"), from: "old", to: "new", toOffset: 0,
+            regionSize: 512, log: nil)
+        #expect(
+            plan.mirrored.map(\.text) == ["0 2048 mirror core 1 512 2 old 4096 new 0 1 handle_errors", "2048 8 zero"])
+        #expect(plan.segments.map(\.log) == [nil])
+        // The table parses as a mirror.
+        #expect(try TableParser.parse(plan.mirrored.map(\.text).joined(separator: "\n")).first?.type == "mirror")
+    }
+
     @Test("a multipath segment on paths to from is held by a device of its own, the mirror's first leg")
     func multipath() throws {
         let line = "1024 512 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 pa 1 pb 1"

@@ -14,6 +14,8 @@ struct StoreTests {
                 "0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs",
             ])
         let fixture = try await StoreFixture()
+        // One writer: the server numbers its move jobs itself.
+        #expect(try await fixture.store.nextMoveJobNumber() == nil)
         #expect(
             try await fixture.store.appliedMigrations() == [
                 "0001_initial_schema", "0002_remote_paths", "0003_bio_device_removed", "0004_move_jobs",
@@ -26,12 +28,19 @@ struct StoreTests {
         #expect(
             try await fixture.store.appliedMigrations() == [
                 "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed", "0004_event_host",
+                "0005_move_job_number",
             ])
+        // Move job numbers come from the database's sequence, one after the other, across
+        // restarts (and across hosts: each asks the same sequence).
+        #expect(try await fixture.store.nextMoveJobNumber() == 1)
+        #expect(try await fixture.store.nextMoveJobNumber() == 2)
         // Opened again (another host, or a restart): nothing applied twice.
         try await fixture.crashAndRecover()
+        #expect(try await fixture.store.nextMoveJobNumber() == 3)
         #expect(
             try await fixture.store.appliedMigrations() == [
                 "0001_initial_schema", "0002_hosts", "0003_payload_uncompressed", "0004_event_host",
+                "0005_move_job_number",
             ])
     }
 

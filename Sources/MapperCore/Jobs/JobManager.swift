@@ -18,12 +18,25 @@ public final class JobManager: Service, Sendable {
 
     private let manager: DeviceManager
     private let logs: MoveLogStorage
+    private let nextNumber: @Sendable () async throws -> Int?
+    private let coreLogs: Bool
     private let state = Mutex(State())
     private let wakeup = Wakeup()
 
-    public init(manager: DeviceManager, logs: MoveLogStorage) {
+    /// On a store shared by several hosts, `nextNumber` hands out the numbers of new jobs
+    /// (`move-N`), so that no two hosts make the same id, and `coreLogs` gives new jobs'
+    /// mirrors `core` logs (``MoveJob/coreLogs``): `logs` makes files only this host reaches,
+    /// and another host that takes a device over must be able to load its table. When
+    /// `nextNumber` returns `nil` (the store has one writer), jobs are numbered after the
+    /// highest one this manager knows.
+    public init(
+        manager: DeviceManager, logs: MoveLogStorage,
+        nextNumber: @escaping @Sendable () async throws -> Int? = { nil }, coreLogs: Bool = false
+    ) {
         self.manager = manager
         self.logs = logs
+        self.nextNumber = nextNumber
+        self.coreLogs = coreLogs
         // A job finds its device and its holder devices by name, at every step and after a
         // restart: they keep their names until it ends.
         manager.addRenameCheck { [weak self] name in self?.mover(of: name).map { "'\(name)' is being moved by \($0)" } }
@@ -63,7 +76,8 @@ public final class JobManager: Service, Sendable {
     /// Starts moving `device`'s segments on `from` to `to` (from sector `toOffset` on).
     /// Errors: ENOENT for an unknown device; EINVAL for an unknown `from` or `to`; EBUSY when
     /// the device is suspended or another job moves it; EINVAL for a plan that cannot be made
-    /// (``MovePlan``) or a `to` too small for the moved segments.
+    /// (``MovePlan``) or a `to` too small for the moved segments; the store's error (EIO) when
+    /// it hands out job numbers and cannot.
     public func startMove(
         device name: String, from: String, to: String, toOffset: UInt64 = 0, regionSize: UInt64 = 1024,
         maxBytesPerSecond: UInt64 = 0
@@ -75,16 +89,19 @@ public final class JobManager: Service, Sendable {
         }
         if device.info.suspended { throw MapperError(.EBUSY, "device '\(name)' is suspended") }
         guard let live = device.liveTable else { throw MapperError(.EINVAL, "device '\(name)' has no live table") }
+        let storeNumber = try await nextNumber()
         let job = try state.withLock { state -> MoveJob in
             if let busy = state.runners.values.first(where: { $0.job.device == name && !$0.job.machine.phase.isFinal })
             {
                 throw MapperError(.EBUSY, "device '\(name)' is being moved by \(busy.id)")
             }
-            let id = "move-\(state.lastNumber + 1)"
+            let number = storeNumber ?? state.lastNumber + 1
+            let id = "move-\(number)"
+            guard state.runners[id] == nil else { throw MapperError(.EEXIST, "a job named \(id) exists already") }
             let source = live.lines.map(\.text)
             var job = MoveJob(
                 id: id, device: name, from: from, to: to, toOffset: toOffset, regionSize: regionSize, source: source,
-                rate: maxBytesPerSecond, totalBytes: 0, started: Date())
+                rate: maxBytesPerSecond, totalBytes: 0, started: Date(), coreLogs: coreLogs)
             let plan = try job.plan(pathBackend: pathBackend)
             let toSize = manager.node(named: to)?.sizeSectors ?? 0
             guard toOffset <= toSize, plan.sectors <= toSize - toOffset else {
@@ -93,9 +110,9 @@ public final class JobManager: Service, Sendable {
             }
             job = MoveJob(
                 id: id, device: name, from: from, to: to, toOffset: toOffset, regionSize: regionSize, source: source,
-                rate: maxBytesPerSecond, totalBytes: plan.sectors << 9, started: job.started)
+                rate: maxBytesPerSecond, totalBytes: plan.sectors << 9, started: job.started, coreLogs: coreLogs)
             let runner = MoveJobRunner(job: job, plan: plan, manager: manager, logs: logs)
-            state.lastNumber += 1
+            state.lastNumber = max(state.lastNumber, number)
             state.runners[id] = runner
             return try runner.feed { $0.start() }
         }
@@ -103,10 +120,11 @@ public final class JobManager: Service, Sendable {
         return job
     }
 
-    /// Jobs made by an earlier run of the server: each is taken up where it was. A job whose
-    /// plan no longer builds is kept as failed.
+    /// Jobs made by an earlier run of the server, or by another host for a device this one
+    /// claimed: each is taken up where it was. A job whose plan no longer builds is left out
+    /// (logged as an error); one this manager has already is left as it is.
     public func restore(_ jobs: [MoveJob]) {
-        for var job in jobs {
+        for var job in jobs where state.withLock({ $0.runners[job.id] == nil }) {
             let plan: MovePlan
             do {
                 plan = try job.plan(pathBackend: pathBackend)

@@ -14,6 +14,12 @@ public struct MoveJob: Sendable, Equatable, Codable {
     public let regionSize: UInt64
     /// The device's live table when the job was made, line by line.
     public let source: [String]
+    /// `true`: the mirrors keep their region state in memory (`core` logs), as on a store
+    /// shared by hosts, where a log file in one host's data directory is out of another's
+    /// reach; a restart, or another host taking the device over, resyncs from the first
+    /// region. `nil` (records made before it existed) or `false`: a `disk` log each, in a
+    /// backend the job makes, so a restart resyncs only the regions that may differ.
+    public let coreLogs: Bool?
     public var machine: MoveJobMachine
     /// Bytes in sync so far, and in all.
     public var copiedBytes: UInt64
@@ -25,7 +31,7 @@ public struct MoveJob: Sendable, Equatable, Codable {
 
     public init(
         id: String, device: String, from: String, to: String, toOffset: UInt64, regionSize: UInt64, source: [String],
-        rate: UInt64, totalBytes: UInt64, started: Date
+        rate: UInt64, totalBytes: UInt64, started: Date, coreLogs: Bool = false
     ) {
         self.id = id
         self.device = device
@@ -34,6 +40,7 @@ public struct MoveJob: Sendable, Equatable, Codable {
         self.toOffset = toOffset
         self.regionSize = regionSize
         self.source = source
+        self.coreLogs = coreLogs
         machine = MoveJobMachine(rate: rate)
         copiedBytes = 0
         self.totalBytes = totalBytes
@@ -54,8 +61,9 @@ public struct MoveJob: Sendable, Equatable, Codable {
     /// - Parameter pathBackend: the backend a path leads to (`nil`: not a path).
     public func plan(pathBackend: (String) -> String?) throws -> MovePlan {
         let table = try TableParser.parse(source.joined(separator: "\n"))
+        let log: ((Int) -> String)? = coreLogs == true ? nil : { logName($0) }
         return try MovePlan(
-            table: table, from: from, to: to, toOffset: toOffset, regionSize: regionSize, log: logName,
+            table: table, from: from, to: to, toOffset: toOffset, regionSize: regionSize, log: log,
             holder: holderName, pathBackend: pathBackend)
     }
 

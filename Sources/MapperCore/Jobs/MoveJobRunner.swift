@@ -158,14 +158,13 @@ final class MoveJobRunner: Sendable {
                         metadata: ["job": "\(id)", "device": "\(holder.name)", "error": "\(error)"])
                 }
             }
-            for segment in plan.segments {
+            for log in plan.segments.compactMap(\.log) {
                 do {
-                    if manager.node(named: segment.log) != nil { try await manager.removeBackend(named: segment.log) }
-                    try await logs.remove(segment.log)
+                    if manager.node(named: log) != nil { try await manager.removeBackend(named: log) }
+                    try await logs.remove(log)
                 } catch {
                     manager.engine.logger.warning(
-                        "move job log not removed",
-                        metadata: ["job": "\(id)", "log": "\(segment.log)", "error": "\(error)"])
+                        "move job log not removed", metadata: ["job": "\(id)", "log": "\(log)", "error": "\(error)"])
                 }
             }
         case .persist:
@@ -205,8 +204,9 @@ final class MoveJobRunner: Sendable {
                 }
             }
             if kind == .mirrored {
-                for segment in plan.segments where manager.node(named: segment.log) == nil {
-                    try await logs.create(segment.log, segment.logSectors)
+                for segment in plan.segments {
+                    guard let log = segment.log, manager.node(named: log) == nil else { continue }
+                    try await logs.create(log, segment.logSectors)
                 }
                 for holder in plan.segments.compactMap(\.holder) where manager.node(named: holder.name) == nil {
                     let made = try await manager.createDevice(name: holder.name, table: holder.table)

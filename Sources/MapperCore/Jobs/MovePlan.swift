@@ -1,6 +1,7 @@
 /// How a move job rewrites a device's live table (lvm2's `pvmove`): every segment that maps
 /// onto `from` becomes a `mirror` of its `from` area (the default mirror, which serves reads)
-/// and an area of `to`, with a `disk` log of its own and `handle_errors`; once the mirrors are
+/// and an area of `to`, with a `disk` log of its own (or a `core` log, when no log backend is
+/// named) and `handle_errors`; once the mirrors are
 /// in sync the segments become `linear` on `to` alone. Segments that do not touch `from` stay
 /// as they are. Pure: table lines in, table lines out.
 ///
@@ -30,8 +31,9 @@ public struct MovePlan: Sendable, Equatable {
         /// Where its data lives on `from`, and where it goes on `to`.
         public let fromOffset: UInt64
         public let toOffset: UInt64
-        /// The backend that holds its region log, and that log's size in sectors.
-        public let log: String
+        /// The backend that holds its region log (`nil`: a `core` log, in memory), and that
+        /// log's size in sectors.
+        public let log: String?
         public let logSectors: UInt64
         /// For a multipath segment, the device that holds it while it is mirrored.
         public let holder: Holder?
@@ -52,11 +54,12 @@ public struct MovePlan: Sendable, Equatable {
     /// when the table already holds a mirror (a move under way).
     ///
     /// - Parameters:
-    ///   - log: the name of segment `n`'s log backend.
+    ///   - log: the name of segment `n`'s log backend; `nil`: the mirrors keep their region
+    ///     state in memory (`core`), and a restart resyncs them from the first region.
     ///   - holder: the name of segment `n`'s holder device (multipath segments).
     ///   - pathBackend: the backend a path leads to (`nil`: not a path).
     public init(
-        table: [TableLine], from: String, to: String, toOffset: UInt64, regionSize: UInt64, log: (Int) -> String,
+        table: [TableLine], from: String, to: String, toOffset: UInt64, regionSize: UInt64, log: ((Int) -> String)?,
         holder: (Int) -> String = { "holder\($0)" }, pathBackend: (String) -> String? = { _ in nil }
     ) throws {
         guard from != to else { throw MapperError(.EINVAL, "from and to are both '\(from)'") }
@@ -100,16 +103,14 @@ public struct MovePlan: Sendable, Equatable {
             let regions = (line.length + regionSize - 1) / regionSize
             let format = RegionLogFormat(regionSize: regionSize, regionCount: Int(min(regions, UInt64(Int32.max))))
             let segment = Segment(
-                index: index, length: line.length, fromOffset: fromOffset, toOffset: next, log: log(segments.count),
+                index: index, length: line.length, fromOffset: fromOffset, toOffset: next, log: log?(segments.count),
                 logSectors: format.sectors, holder: holderDevice)
             segments.append(segment)
             mirrored.append(
                 TableLine(
                     start: line.start, length: line.length, type: MirrorTarget.type.name,
-                    args: [
-                        "disk", "2", segment.log, "\(regionSize)", "2", holderDevice?.name ?? from, "\(fromOffset)", to,
-                        "\(next)", "1", "handle_errors",
-                    ]))
+                    args: (segment.log.map { ["disk", "2", $0, "\(regionSize)"] } ?? ["core", "1", "\(regionSize)"])
+                        + ["2", holderDevice?.name ?? from, "\(fromOffset)", to, "\(next)", "1", "handle_errors"]))
             destination.append(
                 TableLine(start: line.start, length: line.length, type: LinearTarget.type.name, args: [to, "\(next)"]))
             next = end
