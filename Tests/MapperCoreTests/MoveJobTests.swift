@@ -10,14 +10,17 @@ import Testing
 @Suite("move jobs", .timeLimit(.minutes(1)))
 struct MoveJobTests {
     /// A device `d` of 2,048 sectors on `old` (from sector 1,024), filled with 0x41, and a
-    /// running job manager.
-    static func setUp() async throws -> (EngineFixture, JobManager, Task<Void, any Error>) {
+    /// running job manager (with `nextNumber` and `coreLogs` as a shared store's server gives).
+    static func setUp(
+        nextNumber: @escaping @Sendable () async throws -> Int? = { nil }, coreLogs: Bool = false
+    ) async throws -> (EngineFixture, JobManager, Task<Void, any Error>) {
         let fixture = try EngineFixture()
         try await fixture.backend("old", sectors: 4096)
         try await fixture.backend("new", sectors: 4096)
         let device = try await fixture.device("d", table: "0 2048 linear old 1024")
         #expect(try await fixture.write(device, sector: 0, sectors: 2048, byte: 0x41) == nil)
-        let jobs = JobManager(manager: fixture.manager, logs: fixture.moveLogs)
+        let jobs = JobManager(
+            manager: fixture.manager, logs: fixture.moveLogs, nextNumber: nextNumber, coreLogs: coreLogs)
         let service = Task { try await jobs.run() }
         return (fixture, jobs, service)
     }
@@ -137,22 +140,16 @@ struct MoveJobTests {
 
     @Test("on a shared store: numbers from the store, core logs (no log backend), and a job restored twice runs once")
     func sharedStore() async throws {
-        let fixture = try EngineFixture()
-        try await fixture.backend("old", sectors: 4096)
-        try await fixture.backend("new", sectors: 4096)
-        let device = try await fixture.device("d", table: "0 2048 linear old 1024")
-        #expect(try await fixture.write(device, sector: 0, sectors: 2048, byte: 0x41) == nil)
         let numbers = Mutex(40)
-        let jobs = JobManager(
-            manager: fixture.manager, logs: fixture.moveLogs,
+        let (fixture, jobs, service) = try await Self.setUp(
             nextNumber: {
                 numbers.withLock { number in
                     number += 1
                     return number
                 }
             }, coreLogs: true)
-        let service = Task { try await jobs.run() }
         defer { service.cancel() }
+        let device = try fixture.manager.device(named: "d")
         let mark = fixture.engine.events.lastSeq
         let job = try await jobs.startMove(device: "d", from: "old", to: "new", regionSize: 128, maxBytesPerSecond: 1)
         #expect(job.id == "move-41" && job.coreLogs == true)
