@@ -1,9 +1,9 @@
 /// How a move job rewrites a device's live table (lvm2's `pvmove`): every segment that maps
 /// onto `from` becomes a `mirror` of its `from` area (the default mirror, which serves reads)
 /// and an area of `to`, with a `disk` log of its own (or a `core` log, when no log backend is
-/// named) and `handle_errors`; once the mirrors are
-/// in sync the segments become `linear` on `to` alone. Segments that do not touch `from` stay
-/// as they are. Pure: table lines in, table lines out.
+/// named) and `handle_errors`; once the mirrors are in sync the segments become `linear` on
+/// `to` alone. Segments that do not touch `from` stay as they are. Pure: table lines in, table
+/// lines out.
 ///
 /// A `linear` segment on `from` is mirrored as it is. A `multipath` segment whose paths lead
 /// to the backend `from` keeps its paths and its queue in a device of its own (``Segment/
