@@ -23,7 +23,9 @@ public struct NBDConfiguration: Sendable {
     public var closeDeadline: Duration
     /// How long a connection that falls idle keeps its event loop polling for the client's
     /// next request before the loop may sleep (zero: never). Adaptive: only while the client
-    /// came back within twice this the last time. Trades CPU for latency at low queue depth.
+    /// came back within twice this the last time, and only while the connection's own
+    /// measurement (``NBDBusyPollTuner``) finds that polling shortens its round trips. Trades
+    /// CPU for latency at low queue depth.
     public var busyPoll: Duration
 
     public init(

@@ -135,7 +135,11 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        transmission.burstBegan(now: Self.now)
+        if let trial = transmission.burstBegan(now: Self.now) {
+            logger.debug(
+                "busy polling \(transmission.tuner.polls ? "pays" : "does not pay"): median idle gap \(trial.polling / 1000) µs polling, \(trial.sleeping / 1000) µs sleeping",
+                metadata: ["connection": "\(stats.id)"])
+        }
         var bytes = unwrapInboundIn(data)
         if var held = leftover {
             leftover = nil

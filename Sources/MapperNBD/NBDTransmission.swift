@@ -20,7 +20,9 @@
 /// client in lockstep is polled for: one request between idle periods (queue depth 1; a
 /// deeper queue keeps the connection busy on its own, and polling would only take CPU from
 /// the client), and back within twice the window the last time (a client that pauses longer
-/// costs no spinning; the first idle period polls, to find out). Times are the event loop's
+/// costs no spinning; the first idle period polls, to find out). Whether polling pays at all
+/// is measured per connection by ``NBDBusyPollTuner`` on those lockstep gaps: it depends on
+/// the machine, and where it does not pay the connection sleeps. Times are the event loop's
 /// monotonic clock in nanoseconds, read only when a decision needs them (never while a
 /// connection has requests in flight, nor with busy polling off).
 ///
@@ -82,6 +84,10 @@ struct NBDTransmission: Sendable, Equatable {
     private(set) var lastIdleGap: UInt64 = 0
     /// Requests served since the connection last fell idle.
     private(set) var requestsSinceIdle = 0
+    /// The current idle period follows a busy period of one request (its gap is a sample).
+    private(set) var idleIsLockstep = false
+    /// Whether polling pays on this connection, measured on its lockstep gaps.
+    private(set) var tuner = NBDBusyPollTuner()
 
     init(limits: Limits = Limits()) { self.limits = limits }
 
@@ -114,7 +120,8 @@ struct NBDTransmission: Sendable, Equatable {
         idleSince = now
         let lockstep = requestsSinceIdle == 1
         requestsSinceIdle = 0
-        guard lockstep, lastIdleGap <= 2 * limits.busyPollNanos else { return [] }
+        idleIsLockstep = lockstep
+        guard lockstep, tuner.polls, lastIdleGap <= 2 * limits.busyPollNanos else { return [] }
         pollDeadline = now &+ limits.busyPollNanos
         guard !pollScheduled else { return [] }
         pollScheduled = true
@@ -145,12 +152,26 @@ struct NBDTransmission: Sendable, Equatable {
         return [.read]
     }
 
-    /// A read burst begins (bytes arrived) at `now`.
-    mutating func burstBegan(now: @autoclosure () -> UInt64) {
+    /// A read burst begins (bytes arrived) at `now`. Returns the tuner's trial when this gap
+    /// completed one (for the logs).
+    @discardableResult
+    mutating func burstBegan(now: @autoclosure () -> UInt64) -> NBDBusyPollTuner.Trial? {
         inReadBurst = true
-        if let since = idleSince {
-            lastIdleGap = now() &- since
-            idleSince = nil
+        guard let since = idleSince else { return nil }
+        let gap = now() &- since
+        lastIdleGap = gap
+        idleSince = nil
+        guard idleIsLockstep else { return nil }
+        idleIsLockstep = false
+        switch tuner.observe(gap: gap) {
+        case .trialBegan:
+            // A trial of polling starts afresh: its first idle period polls, to find out.
+            lastIdleGap = 0
+            return nil
+        case .decided(let trial):
+            if tuner.polls { lastIdleGap = 0 }
+            return trial
+        case nil: return nil
         }
     }
 

@@ -120,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("nbd-busy-poll-us"),
         help:
-            "Microseconds an NBD connection that falls idle keeps polling for its client's next request before its thread may sleep; 0 = never (env MAPPERD_NBD_BUSY_POLL_US)."
+            "Microseconds an NBD connection that falls idle may keep polling for its client's next request before its thread may sleep, where the connection measures that polling pays; 0 = never (env MAPPERD_NBD_BUSY_POLL_US)."
     )
     var nbdBusyPollUs: Int = environment["MAPPERD_NBD_BUSY_POLL_US"].flatMap(Int.init) ?? 50
 

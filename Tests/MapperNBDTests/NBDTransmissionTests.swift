@@ -174,4 +174,34 @@ struct NBDTransmissionTests {
         machine.started(bytes: 512)
         #expect(machine.ended(bytes: 512, now: 2) == [], "draining: no polling")
     }
+
+    @Test("busy poll is measured: a connection whose gaps are shorter asleep stops polling, and says why")
+    func busyPollMeasured() {
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        var now: UInt64 = 0
+        // Polling, the client takes 80 µs to come back; sleeping, 30 µs.
+        #expect(Self.serveInline(&machine, at: now) == [.flush, .pollTick])
+        for _ in 0..<NBDBusyPollTuner.trialSamples {
+            #expect(machine.pollTick(now: now + 60_000) == [], "the window closed before the client came back")
+            now += 80_000
+            let actions = Self.serveInline(&machine, at: now)
+            #expect(actions == (machine.tuner.polls ? [.flush, .pollTick] : [.flush]))
+        }
+        #expect(!machine.tuner.polls, "the trial's second half sleeps")
+        for i in 0..<NBDBusyPollTuner.trialSamples {
+            now += 30_000
+            let trial = machine.burstBegan(now: now)
+            let last = i == NBDBusyPollTuner.trialSamples - 1
+            #expect(trial == (last ? .init(polling: 80_000, sleeping: 30_000) : nil), "the trial ends, for the log")
+            #expect(machine.burstBegan(now: now) == nil, "the gap is counted once per idle period")
+            #expect(machine.requestArrived(isDisconnect: false) == .serve)
+            machine.started(bytes: 4096)
+            #expect(machine.wrote() == [])
+            #expect(machine.ended(bytes: 4096, now: now) == [])
+            #expect(machine.burstEnded(now: now) == [.flush], "sleeping: no polling")
+        }
+        #expect(machine.tuner.lastTrial == .init(polling: 80_000, sleeping: 30_000))
+        #expect(!machine.tuner.polls)
+        #expect(Self.serveInline(&machine, at: now + 10_000) == [.flush], "settled on sleeping")
+    }
 }
