@@ -4,8 +4,12 @@ import NIOCore
 // Replies: encoded into the buffer of replies not flushed yet, handed to the channel on flush.
 extension NBDConnectionHandler {
     /// Replies to a request that ended: its error, a read's `data` (the request's length of
-    /// bytes), or success; then ends the request in ``transmission`` (which may flush and read on).
-    func replyEnded(_ request: NBDRequest, error: Errno?, data: UnsafeRawPointer?, context: ChannelHandlerContext) {
+    /// bytes), or success; then ends the request in ``transmission`` (which may flush and read
+    /// on) at `endedNanos` (``MonotonicClock``; `nil`: now).
+    func replyEnded(
+        _ request: NBDRequest, error: Errno?, data: UnsafeRawPointer?, endedNanos: UInt64? = nil,
+        context: ChannelHandlerContext
+    ) {
         if let error {
             reply(request, error: NBDErrno.code(error), message: "\(error.name)", context: context)
         } else if request.type == NBD.cmdRead, let data {
@@ -24,7 +28,7 @@ extension NBDConnectionHandler {
             if request.type == NBD.cmdWrite { stats.bytesWritten.add(UInt64(request.length), ordering: .relaxed) }
             reply(request, error: 0, message: "", context: context)
         }
-        perform(transmission.ended(bytes: Int(request.length), now: Self.now), context)
+        perform(transmission.ended(bytes: Int(request.length), now: endedNanos ?? Self.now), context)
     }
 
     /// An error or data-less reply. Reads get a structured error chunk once structured

@@ -433,14 +433,18 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         stats.inFlight.add(-1, ordering: .relaxed)
         var bio = pending.bio
         pending.bio = nil
+        // The clock reading the bio's end was counted with, if it has one.
+        let endedNanos = bio?.completedNanos.map(UInt64.init) ?? Self.now
         guard let context, !closed else {
-            _ = transmission.ended(bytes: Int(request.length), now: Self.now)
+            _ = transmission.ended(bytes: Int(request.length), now: endedNanos)
             return
         }
         // The buffer lives until the reply has copied it.
         let buffer = bio?.buffer
         withExtendedLifetime(buffer) {
-            replyEnded(request, error: error, data: buffer.map { UnsafeRawPointer($0.base) }, context: context)
+            replyEnded(
+                request, error: error, data: buffer.map { UnsafeRawPointer($0.base) }, endedNanos: endedNanos,
+                context: context)
         }
         bios?.recycle(&bio)
     }
@@ -476,8 +480,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         perform(transmission.pollTick(now: Self.now), context)
     }
 
-    /// The loop's monotonic clock in nanoseconds, the time ``NBDTransmission`` works in.
-    static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
+    /// The engine's monotonic clock in nanoseconds, the time ``NBDTransmission`` works in (the
+    /// same as a bio's ``Bio/completedNanos``, which a request's end reuses).
+    static var now: UInt64 { UInt64(MonotonicClock.now()) }
 
 }
 

@@ -139,6 +139,10 @@ public final class Bio: CloneStorage, @unchecked Sendable {
     public var error: Errno? { end?.error }
     /// When the bio ended (`nil` while it has not), to within 64 ns.
     public var completedAt: Date? { end.map { MonotonicClock.date($0.completedNanos) } }
+    /// ``MonotonicClock`` when the bio ended (`nil` while it has not), to within 64 ns: the
+    /// reading its latency was counted with, so a caller that needs the time of the end (an
+    /// NBD connection's idle clock) need not read the clock again.
+    public var completedNanos: Int64? { end?.completedNanos }
     /// State, durability, error and end time read together. `durable` is true only while the
     /// bio sits in a queue (target queue, pushback, deferred) whose journal entry has been
     /// committed (``isDurablyQueued``); an ended bio is never `durable` (its outcome is final).
