@@ -6,10 +6,21 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/sysinfo.h>
+#include <sys/uio.h>
 #include "CMapperSys.h"
 
 int cmapper_punch_hole(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
+
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080
+#endif
+
+int64_t cmapper_transfer_dontcache(int fd, void *buffer, size_t count, int64_t offset, int write) {
+    struct iovec vector = {buffer, count};
+    return write ? (int64_t)pwritev2(fd, &vector, 1, (off_t)offset, RWF_DONTCACHE)
+                 : (int64_t)preadv2(fd, &vector, 1, (off_t)offset, RWF_DONTCACHE);
 }
 
 int64_t cmapper_seek_data(int fd, int64_t offset) {

@@ -1,3 +1,4 @@
+import Foundation
 import MapperTestSupport
 import Testing
 
@@ -39,6 +40,26 @@ struct MirrorTargetTests {
         let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
         #expect(target.status() == "2 d0 d1 4/4 1 AA 1 core")
         #expect(try fixture.fileBytes("d1", offset: 0, count: 64 * 512).allSatisfy { $0 == 0x11 })
+    }
+
+    @Test("a resync's copies leave the page cache as they found it: the source's read folios are dropped")
+    func resyncLeavesCache() async throws {
+        let fixture = try EngineFixture()
+        let d0 = try await fixture.backend("d0", sectors: 2048)
+        try await fixture.backend("d1", sectors: 2048)
+        let source = try await fixture.device("src", table: "0 2048 linear d0 0")
+        #expect(try await fixture.write(source, sector: 0, sectors: 2048, byte: 0x3C) == nil)
+        try await fixture.manager.removeDevice(named: "src")
+        let files = ["d0", "d1"].map { fixture.directory.appendingPathComponent("\($0).img") }
+        for file in files { try FileBackendDontCacheTests.dropCache(file) }
+        let mark = fixture.engine.events.lastSeq
+        _ = try await fixture.device("m", table: "0 2048 mirror core 2 256 sync 2 d0 0 d1 0")
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: mark)?.device == "m")
+        #expect(try fixture.fileBytes("d1", offset: 0, count: 2048 * 512).allSatisfy { $0 == 0x3C })
+        guard !d0.dontCacheWasRefused else { return }  // a file system without RWF_DONTCACHE
+        let pages = (2048 * 512) / Int(sysconf(Int32(_SC_PAGESIZE)))
+        let left = try FileBackendDontCacheTests.residentPages(files[0], at: 0, count: 2048 * 512)
+        #expect(left < pages / 4, "\(left) of \(pages) pages of the source left cached by the resync's reads")
     }
 
     @Test("a read the default mirror fails is served by the next; a write it fails puts its region out of sync")

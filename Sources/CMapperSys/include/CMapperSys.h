@@ -20,6 +20,13 @@
 /// fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE.
 int cmapper_punch_hole(int fd, int64_t offset, int64_t length);
 
+/// pread(2) or pwrite(2) (`write` non-zero) through preadv2(2)/pwritev2(2) with RWF_DONTCACHE:
+/// buffered I/O whose folios the kernel drops once the I/O (for a write, its writeback) is
+/// done, so that a bulk copy does not fill the page cache; folios already cached stay. Fails
+/// with EOPNOTSUPP where the file system does not support it (tmpfs, for one) and with
+/// EINVAL on kernels before 6.14, which do not know the flag.
+int64_t cmapper_transfer_dontcache(int fd, void *buffer, size_t count, int64_t offset, int write);
+
 /// lseek(2) with SEEK_DATA.
 int64_t cmapper_seek_data(int fd, int64_t offset);
 

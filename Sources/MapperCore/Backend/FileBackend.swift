@@ -187,10 +187,54 @@ public final class FileBackend: Backend, PathTransport {
     /// Runs the request synchronously and returns its error.
     public func perform(_ request: BlockRequest) -> Errno? {
         withExtendedLifetime(request.buffer) {
-            perform(
-                op: request.op, sector: request.sector, sectors: request.sectors,
-                data: request.buffer.map { $0.base + request.bufferOffset })
+            let data = request.buffer.map { $0.base + request.bufferOffset }
+            if request.dontCache, let data, request.op == .read || request.op == .write,
+                let error = performUncached(
+                    write: request.op == .write, sector: request.sector, sectors: request.sectors, data: data)
+            {
+                return error
+            }
+            return perform(op: request.op, sector: request.sector, sectors: request.sectors, data: data)
         }
+    }
+
+    /// Whether the file system refused `RWF_DONTCACHE` once (then no copy asks again).
+    private let dontCacheRefused = Atomic<Bool>(false)
+    /// Whether copies to this file have gone through the page cache as plain I/O since the
+    /// file system refused `RWF_DONTCACHE` (tests).
+    var dontCacheWasRefused: Bool { dontCacheRefused.load(ordering: .relaxed) }
+
+    /// A copy's read or write with `RWF_DONTCACHE` (``BlockRequest/dontCache``): as
+    /// ``perform(op:sector:sectors:data:)``, except that the folios it brings into the page
+    /// cache are dropped once it is done (a read), or once written back (a write), so that a
+    /// copy of a whole device neither evicts what the host had cached nor leaves folios as
+    /// large as its pieces, into which every later 4 KiB write on ext4 costs a walk of the
+    /// folio's blocks. Returns `nil` when the file system cannot (tmpfs; kernels before 6.14):
+    /// the caller does the plain I/O then. Either way the data is the same: both go through
+    /// the page cache, so foreground I/O to the same file sees the copy.
+    private func performUncached(write: Bool, sector: UInt64, sectors: UInt64, data: UnsafeMutableRawPointer)
+        -> Errno??
+    {
+        guard !dontCacheRefused.load(ordering: .relaxed) else { return nil }
+        let end = sector &+ sectors
+        guard end >= sector, end <= sizeSectors else { return .some(.EIO) }
+        let fd = shardFDs[Int(truncatingIfNeeded: cmapper_current_cpu()) & shardMask]
+        let offset = off_t(sector << 9)
+        let count = Int(sectors) << 9
+        // The first call tells whether the file system takes the flag.
+        let first = cmapper_transfer_dontcache(fd, data, count, Int64(offset), write ? 1 : 0)
+        if first < 0 {
+            if errno == EOPNOTSUPP || errno == EINVAL {
+                dontCacheRefused.store(true, ordering: .relaxed)
+                return nil
+            }
+            if errno != EINTR { return .some(.EIO) }
+        }
+        let done = max(0, Int(first))
+        return .some(
+            transfer(data + done, count: count - done, offset: offset + off_t(done)) { pointer, n, at in
+                Int(cmapper_transfer_dontcache(fd, pointer, n, Int64(at), write ? 1 : 0))
+            })
     }
 
     /// The I/O on `data` (the request's bytes, `nil` for flush and discard), which the caller

@@ -9,6 +9,11 @@ public struct BlockRequest: Sendable {
     public var buffer: IOBuffer?
     /// Byte offset of this request's data inside ``buffer``.
     public var bufferOffset: Int
+    /// A bulk copy's read or write (a mirror's resync, as dm-kcopyd's), which nothing is
+    /// likely to read again soon: a file backend that receives it directly does it without
+    /// leaving its data in the page cache (``FileBackend``), where the file system can. Other
+    /// receivers ignore it.
+    public var dontCache = false
     /// Told the outcome exactly once, through ``endIO(_:)``.
     let completer: BlockCompleter
 

@@ -1,7 +1,8 @@
 import Synchronization
 
 /// Resync of one region: read it from the default mirror, write it to the others, then tell
-/// the target.
+/// the target. Its reads and writes are ``BlockRequest/dontCache``: like dm-kcopyd's, which
+/// bypass the page cache, a copy leaves the cache as it found it.
 ///
 /// The writes go out in pieces of ``writePiece`` (as dm-kcopyd splits a copy into sub-jobs): a
 /// file's writes hold its inode lock, and foreground writes to the same leg wait at most for
@@ -40,10 +41,11 @@ final class MirrorCopy: MirrorLegReceiver {
             return
         }
         let source = target.legs[source]
-        source.device.submit(
-            BlockRequest(
-                op: .read, sector: source.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
-                completion: MirrorLegEnd(self, leg: self.source)))
+        var read = BlockRequest(
+            op: .read, sector: source.offset + sector, sectors: sectors, buffer: buffer, bufferOffset: 0,
+            completion: MirrorLegEnd(self, leg: self.source))
+        read.dontCache = true
+        source.device.submit(read)
     }
 
     /// Leg `leg`'s answer (the source's read, or a destination's write): a failure is a sync
@@ -72,10 +74,11 @@ final class MirrorCopy: MirrorLegReceiver {
                 var offset: UInt64 = 0
                 while offset < sectors {
                     let piece = min(Self.writePiece, sectors - offset)
-                    leg.device.submit(
-                        BlockRequest(
-                            op: .write, sector: leg.offset + sector + offset, sectors: piece, buffer: buffer,
-                            bufferOffset: Int(offset) << 9, completion: end))
+                    var write = BlockRequest(
+                        op: .write, sector: leg.offset + sector + offset, sectors: piece, buffer: buffer,
+                        bufferOffset: Int(offset) << 9, completion: end)
+                    write.dontCache = true
+                    leg.device.submit(write)
                     offset += piece
                 }
             }
