@@ -22,9 +22,10 @@
 /// the client), and back within twice the window the last time (a client that pauses longer
 /// costs no spinning; the first idle period polls, to find out). Whether polling pays at all
 /// is measured per connection by ``NBDBusyPollTuner`` on those lockstep gaps: it depends on
-/// the machine, and where it does not pay the connection sleeps. Times are the event loop's
-/// monotonic clock in nanoseconds, read only when a decision needs them (never while a
-/// connection has requests in flight, nor with busy polling off).
+/// the machine, and where it does not pay the connection sleeps. Times are the engine's
+/// monotonic clock (`MonotonicClock`) in nanoseconds, read only when a decision needs them
+/// (never while a connection has requests in flight, nor with busy polling off); a request's
+/// end is the time its bio's end was counted with, not a new reading.
 ///
 /// Ending: `DISC` and a server shutdown both drain (parked requests are answered `ESHUTDOWN`,
 /// in-flight ones settle until the close deadline, then the connection closes); after a
