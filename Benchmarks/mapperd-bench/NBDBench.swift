@@ -10,7 +10,9 @@ import ServiceLifecycle
 /// Cases: 4 KiB randread and randwrite at iodepth 1 and 16, and 4 jobs × iodepth 16 (four
 /// connections). Prints one JSON line per case: both IOPS (the best of three rounds), the
 /// ratio mapperd / nbdkit, and for that best round each server's CPU time (user and system)
-/// and context switches per I/O. nbdkit runs in the foreground for each round, so that what
+/// and context switches per I/O, and what fio itself used: CPU per I/O and the share of a CPU
+/// each of its jobs kept busy over the run (near 1.0, that job's own work bounds the IOPS,
+/// whichever server answers it). nbdkit runs in the foreground for each round, so that what
 /// all its threads used is known when it exits. Needs `fio` and `nbdkit` on the PATH.
 struct NBDBench {
     let options: BenchOptions
@@ -66,13 +68,17 @@ struct NBDBench {
             let run = { (uri: String) in
                 try Self.fio(fio, uri: uri, rw: rw, depth: depth, jobs: jobs, seconds: seconds, size: size)
             }
-            var mine = Round(iops: 0, ios: 1, usage: ServerUsage(cpuSeconds: 0, contextSwitches: 0))
+            var mine = Round(
+                iops: 0, ios: 1, usage: ServerUsage(cpuSeconds: 0, contextSwitches: 0), clientCpuSeconds: 0)
             var theirs = mine
             for _ in 0..<3 {
                 // mapperd serves from this process: its usage over the run is this process's.
                 let before = ServerUsage.thisProcess
-                let (iops, ios) = try run(mapperdURI)
-                if iops > mine.iops { mine = Round(iops: iops, ios: ios, usage: ServerUsage.thisProcess - before) }
+                let (iops, ios, client) = try run(mapperdURI)
+                if iops > mine.iops {
+                    mine = Round(
+                        iops: iops, ios: ios, usage: ServerUsage.thisProcess - before, clientCpuSeconds: client)
+                }
                 // nbdkit runs in the foreground for this run alone, so that `wait4` gives what
                 // all its threads used, the per-connection ones that exit included.
                 unlink(nbdkitSocket)
@@ -82,14 +88,21 @@ struct NBDBench {
                 let result = Result { try run(nbdkitURI) }
                 kill(pid, SIGTERM)
                 let (_, usage) = Spawn.reap(pid)
-                let (theirIOPS, theirIOs) = try result.get()
-                if theirIOPS > theirs.iops { theirs = Round(iops: theirIOPS, ios: theirIOs, usage: ServerUsage(usage)) }
+                let (theirIOPS, theirIOs, theirClient) = try result.get()
+                if theirIOPS > theirs.iops {
+                    theirs = Round(
+                        iops: theirIOPS, ios: theirIOs, usage: ServerUsage(usage), clientCpuSeconds: theirClient)
+                }
             }
             BenchReport.emit([
                 ("bench", label), ("iops", Int(mine.iops)), ("baselineIops", Int(theirs.iops)),
                 ("baseline", "nbdkit file"), ("ratio", mine.iops / max(theirs.iops, 1)),
                 ("cpuMicrosPerIO", mine.cpuMicrosPerIO), ("baselineCpuMicrosPerIO", theirs.cpuMicrosPerIO),
                 ("switchesPerIO", mine.switchesPerIO), ("baselineSwitchesPerIO", theirs.switchesPerIO),
+                ("clientCpuMicrosPerIO", mine.clientCpuMicrosPerIO),
+                ("baselineClientCpuMicrosPerIO", theirs.clientCpuMicrosPerIO),
+                ("clientCpuShare", mine.clientCpuSeconds / Double(seconds * jobs)),
+                ("baselineClientCpuShare", theirs.clientCpuSeconds / Double(seconds * jobs)),
             ])
         }
         await group.triggerGracefulShutdown()
@@ -101,7 +114,10 @@ struct NBDBench {
         var iops: Double
         var ios: Int
         var usage: ServerUsage
+        /// What fio used over the run, all its jobs.
+        var clientCpuSeconds: Double
 
+        var clientCpuMicrosPerIO: Double { clientCpuSeconds * 1e6 / Double(max(ios, 1)) }
         var cpuMicrosPerIO: Double { usage.cpuSeconds * 1e6 / Double(max(ios, 1)) }
         var switchesPerIO: Double { Double(usage.contextSwitches) / Double(max(ios, 1)) }
     }
@@ -130,11 +146,12 @@ struct NBDBench {
         return configuration
     }
 
-    /// Runs fio's nbd engine and returns the IOPS and the I/Os of the whole group.
+    /// Runs fio's nbd engine and returns the IOPS and the I/Os of the whole group, and the CPU
+    /// time fio used (all its jobs, their set-up included).
     static func fio(
         _ fio: String, uri: String, rw: String, depth: Int, jobs: Int, seconds: Int, size: UInt64
-    ) throws -> (iops: Double, ios: Int) {
-        let output = try runTool(
+    ) throws -> (iops: Double, ios: Int, clientCpuSeconds: Double) {
+        let (status, output, usage) = try Spawn.measured(
             fio,
             [
                 "--name=bench", "--ioengine=nbd", "--uri=\(uri)", "--rw=\(rw)", "--bs=4k", "--iodepth=\(depth)",
@@ -142,6 +159,7 @@ struct NBDBench {
                 "--time_based", "--runtime=\(seconds)", "--group_reporting", "--output-format=json", "--norandommap",
                 "--randrepeat=0",
             ])
+        guard status == 0 else { throw MapperBenchError("\(fio) exited with \(status):\n\(output)") }
         guard let start = output.firstIndex(of: "{"),
             let json = try JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any],
             let job = (json["jobs"] as? [[String: Any]])?.first,
@@ -149,7 +167,7 @@ struct NBDBench {
             let ios = side["total_ios"] as? Int
         else { throw MapperError(.EIO, "cannot read fio output:\n\(output)") }
         if let error = job["error"] as? Int, error != 0 { throw MapperError(.EIO, "fio failed:\n\(output)") }
-        return (iops, ios)
+        return (iops, ios, ServerUsage(usage).cpuSeconds)
     }
 
     @discardableResult

@@ -13,6 +13,15 @@ enum Spawn {
     static func run(
         _ path: String, _ arguments: [String], capture: Bool = true, wait: Bool = true
     ) throws -> (Int32, String) {
+        let (status, output, _) = try measured(path, arguments, capture: capture, wait: wait)
+        return (status, output)
+    }
+
+    /// ``run(_:_:capture:wait:)``, also returning what the child used (`wait4`; zero with
+    /// `wait: false`).
+    static func measured(
+        _ path: String, _ arguments: [String], capture: Bool = true, wait: Bool = true
+    ) throws -> (Int32, String, rusage) {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }
         var actions = posix_spawn_file_actions_t()
@@ -40,10 +49,10 @@ enum Spawn {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
         guard spawned == 0 else { throw MapperBenchError("cannot start \(path): errno \(spawned)") }
-        if !wait { return (pid, "") }
-        let (exit, _) = reap(pid)
+        if !wait { return (pid, "", rusage()) }
+        let (exit, usage) = reap(pid)
         let text = capture ? ((try? String(contentsOf: output, encoding: .utf8)) ?? "") : ""
-        return (exit, text)
+        return (exit, text, usage)
     }
 
     /// Starts `path` with `arguments` (output to nowhere) and returns its pid without waiting.
