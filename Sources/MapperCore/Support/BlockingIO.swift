@@ -12,9 +12,9 @@ import Synchronization
 /// `pread` and `pwrite` stay on the submitting thread: on a page-cache hit they take about a
 /// microsecond on tmpfs, less than the two thread switches a hop would add. (On ext4 with large
 /// folios, Linux 6.18, a 4 KiB `pwrite` into a file written earlier in large pieces was
-/// measured at about 16 µs: the kernel walks every block of the folio. Handing a mirror's
-/// second-leg writes to a dispatch queue, measured, lost 5 % of foreground IOPS on tmpfs and won
-/// 0 to 16 % on ext4, so writes stay inline.)
+/// measured at about 16 µs: the kernel walks every block of the folio. A mirror, which writes
+/// every leg, times its legs' writes and hands a leg that slow to a queue of its own, so that
+/// its `pwrite` runs beside the other leg's: ``MirrorLegWriter``.)
 enum BlockingIO {
     /// How many such calls may run at once.
     static let width = 4

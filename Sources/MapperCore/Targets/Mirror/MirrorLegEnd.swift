@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What one I/O the mirror sends to several legs is told, leg by leg (a write, a flush, a
 /// resync copy).
 protocol MirrorLegReceiver: AnyObject, Sendable {
@@ -10,17 +12,23 @@ protocol MirrorLegReceiver: AnyObject, Sendable {
 }
 
 /// The completion of one leg's part of a ``MirrorLegReceiver``'s I/O: tells it which leg
-/// answered.
+/// answered, after noting when (``endedAt``).
 final class MirrorLegEnd: BlockIOCompletion {
     private let receiver: any MirrorLegReceiver
     private let leg: Int
+    /// When the leg answered (``MonotonicClock``; 0 until then): a ``MirrorLegWriter`` times a
+    /// `submit` that ended inline up to here, without what the receiver does next.
+    let endedAt = Atomic<Int64>(0)
 
     init(_ receiver: any MirrorLegReceiver, leg: Int) {
         self.receiver = receiver
         self.leg = leg
     }
 
-    func endIO(_ error: Errno?) { receiver.legEnded(leg, error) }
+    func endIO(_ error: Errno?) {
+        endedAt.store(MonotonicClock.now(), ordering: .relaxed)
+        receiver.legEnded(leg, error)
+    }
 
     var issuingDevice: MappedDevice? { receiver.issuingDevice }
 }

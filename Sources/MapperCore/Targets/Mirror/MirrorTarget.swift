@@ -71,6 +71,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     let context: TargetContext
     let arguments: MirrorArguments
     let legs: [(device: any BlockNode, offset: UInt64)]
+    /// Each leg's writer (``MirrorLegWriter``): where its writes run.
+    let legWriters: [MirrorLegWriter]
     let regionSize: UInt64
     let regionCount: Int
     let state: Mutex<State>
@@ -105,6 +107,7 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         self.arguments = arguments
         log = arguments.logDevice.map { DiskRegionLog(device: $0.device, format: $0.format) }
         legs = arguments.legs
+        legWriters = arguments.legs.map { MirrorLegWriter(name: $0.device.name, logger: context.engine.logger) }
         regionSize = arguments.regionSize
         let count = Int((context.length + arguments.regionSize - 1) / arguments.regionSize)
         regionCount = count
@@ -270,14 +273,37 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     }
 
     private func issue(_ clone: Clone, to indices: [Int]) {
+        guard !indices.isEmpty else {
+            // No live leg (not reached: a write failing on every leg kills none).
+            writeEnded(clone, failedLegs: [], issued: 0, error: .EIO)
+            return
+        }
         let group = MirrorWrite(target: self, clone: clone, count: indices.count)
         let bio = clone.bio
-        for index in indices {
-            let leg = legs[index]
-            leg.device.submit(
-                BlockRequest(
-                    op: clone.op, sector: leg.offset + clone.targetOffset, sectors: clone.sectors, buffer: bio.buffer,
-                    bufferOffset: clone.bufferOffset, completion: MirrorLegEnd(group, leg: index)))
+        func request(_ index: Int, _ end: MirrorLegEnd) -> BlockRequest {
+            BlockRequest(
+                op: clone.op, sector: legs[index].offset + clone.targetOffset, sectors: clone.sectors,
+                buffer: bio.buffer, bufferOffset: clone.bufferOffset, completion: end)
+        }
+        guard clone.op == .write else {
+            for index in indices { legs[index].device.submit(request(index, MirrorLegEnd(group, leg: index))) }
+            return
+        }
+        // A slow leg's writes on its own queue first (``MirrorLegWriter``), to run while this
+        // thread writes the others.
+        let queued = LegWritePlacement.plan(indices.map { legWriters[$0].placement })
+        var inline: [(index: Int, request: BlockRequest, end: MirrorLegEnd)] = []
+        for (index, queue) in zip(indices, queued) {
+            let end = MirrorLegEnd(group, leg: index)
+            let request = request(index, end)
+            if queue {
+                legWriters[index].queue(request, end: end, to: legs[index].device)
+            } else {
+                inline.append((index, request, end))
+            }
+        }
+        for (index, request, end) in inline {
+            legWriters[index].writeInline(request, end: end, to: legs[index].device)
         }
     }
 
