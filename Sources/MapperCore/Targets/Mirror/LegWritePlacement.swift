@@ -10,7 +10,7 @@
 /// leg of a mirror in sync took foreground writes over NBD from 0.90 to 0.60 of a linear
 /// device's. On ext4 with large folios (Linux 6.18) the same `pwrite` takes 12–16 µs (the
 /// kernel walks every block of the folio) and the mapping thread was the bottleneck with a
-/// CPU left a third idle: queueing took the mirror from 0.45–0.56 to 0.60–0.77 of linear. So a leg
+/// CPU left a third idle: queueing took the mirror from 0.45–0.56 to 0.57–0.77 of linear. So a leg
 /// goes to its queue when the moving average of its writes' submit time reaches
 /// ``queueAtNanos`` and comes back inline when it falls below ``inlineBelowNanos`` (the gap
 /// keeps it from flapping on a cost near the line). A time counts for at most
