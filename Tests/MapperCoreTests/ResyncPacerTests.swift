@@ -41,13 +41,13 @@ struct ResyncPacerTests {
     }
 
     @Test(
-        "foreground I/O seen within the window: one copy at a time, each followed by a pause of five times its length",
+        "foreground I/O seen within the window: one copy at a time, each followed by a pause of twenty times its length",
         arguments: [
             // (last foreground I/O, copies at once, next start after a 1 ms copy ending at 10 s)
             (Int64.min, 4, Int64(10_000_000_000)),
             (9_700_000_000, 4, 10_000_000_000),
-            (9_800_000_000, 1, 10_005_000_000),
-            (10_000_000_000, 1, 10_005_000_000),
+            (9_800_000_000, 1, 10_020_000_000),
+            (10_000_000_000, 1, 10_020_000_000),
         ])
     func yields(lastForeground: Int64, copies: Int, next: Int64) {
         let now: Int64 = 10_000_000_000
@@ -63,12 +63,12 @@ struct ResyncPacerTests {
         var pacer = ResyncPacer(bytesPerSecond: 1 << 20)
         #expect(pacer.copiesAtOnce(idle: 4, now: 10 * second, lastForeground: .min) == 1)
         pacer.copyStarts(now: 10 * second)
-        // The pace (a quarter second for 256 KiB) is later than five times a 1 ms copy.
+        // The pace (a quarter second for 256 KiB) is later than twenty times a 1 ms copy.
         #expect(
             pacer.copied(256 << 10, took: 1_000_000, now: 10 * second, lastForeground: 10 * second) == 10 * second
                 + second / 4)
-        // A copy that took a second: the pause (five seconds) is later than the pace.
+        // A copy that took a second: the pause (twenty seconds) is later than the pace.
         pacer.copyStarts(now: 11 * second)
-        #expect(pacer.copied(256 << 10, took: second, now: 12 * second, lastForeground: 12 * second) == 17 * second)
+        #expect(pacer.copied(256 << 10, took: second, now: 12 * second, lastForeground: 12 * second) == 32 * second)
     }
 }

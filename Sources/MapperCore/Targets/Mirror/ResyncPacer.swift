@@ -3,12 +3,20 @@
 ///
 /// Yielding: while the mirror's own I/O was seen within ``foregroundWindow``, one copy runs at
 /// a time and each is followed by a pause ``yieldFactor`` times as long as it took (resync then
-/// has at most a sixth of the legs' time, and of a CPU). Measured with `mapperd-bench move`
-/// (4 KiB random writes at QD16 over NBD during an unlimited move, against the same alone):
-/// with half the time for resync, 0.3 to 0.4; a quarter, 0.55 on tmpfs and 0.45 on ext4; a
-/// sixth, 0.57 and 0.53. A mirror in sync costs writes a quarter by itself (two legs). The signal is the time of the latest foreground I/O, not whether any came
-/// since the last copy: foreground I/O stalled behind copies would otherwise read as none, and
-/// resync would copy more at once just when it should copy less.
+/// has at most a twenty-first of the legs' time, and of a CPU). Measured with `mapperd-bench
+/// move` (4 KiB random writes at QD16 over NBD during an unlimited move, against the same
+/// alone): with half the time for resync, 0.3 to 0.4; a quarter, 0.55 on tmpfs and 0.45 on
+/// ext4; a sixth, 0.55-0.65 on tmpfs (three runs) and 0.33-0.55 on ext4 (five); an eleventh,
+/// 0.72-0.82 (four) and 0.50-0.69 (six); a twenty-first, 0.84-0.90 and 0.66-0.75 (three
+/// each). A 1 GiB move under those writes took 2.9-3.9 s on ext4 and 2.2-2.3 s on tmpfs with
+/// a twenty-first, 3.0-3.6 s and 1.6-2.3 s with an eleventh, 2.3-3.3 s and 0.9-1.6 s with a
+/// sixth: the copies are short, and so are their pauses. Paced, the later of the pace and the
+/// pause wins (a move at 50 MiB/s under those writes still took 21-22 s for 1 GiB): a copy
+/// that takes more than a twenty-first of the time its bytes get at the rate holds resync
+/// below the rate. A mirror in sync costs writes a quarter or more by itself (two legs). The
+/// signal is the time of the latest foreground I/O, not whether any came since the last copy:
+/// foreground I/O stalled behind copies would otherwise read as none, and resync would copy
+/// more at once just when it should copy less.
 ///
 /// The pace is kept over the whole run since the last change of rate or restart: after `B`
 /// bytes the next copy may start no earlier than `start + B / rate`. A copy that took longer
@@ -41,7 +49,7 @@ struct ResyncPacer: Sendable, Equatable {
     /// How recent foreground I/O makes resync yield (nanoseconds).
     static let foregroundWindow: Int64 = 250_000_000
     /// While yielding, a copy is followed by a pause this many times as long as it took.
-    static let yieldFactor: Int64 = 5
+    static let yieldFactor: Int64 = 20
 
     /// Whether foreground I/O seen at `lastForeground` is recent at `now`.
     static func yielding(now: Int64, lastForeground: Int64) -> Bool {
