@@ -7,7 +7,7 @@
 /// move` (4 KiB random writes at QD16 over NBD during an unlimited move, against the same
 /// alone): with half the time for resync, 0.3 to 0.4; a quarter, 0.55 on tmpfs and 0.45 on
 /// ext4; a sixth, 0.55-0.65 on tmpfs (three runs) and 0.33-0.55 on ext4 (five); an eleventh,
-/// 0.72-0.82 (four) and 0.50-0.69 (six); a twenty-first, 0.84-0.90 and 0.66-0.75 (three
+/// 0.72-0.82 (four) and 0.50-0.69 (six); a twenty-first, 0.84-0.90 and 0.65-0.75 (four
 /// each). A 1 GiB move under those writes took 2.9-3.9 s on ext4 and 2.2-2.3 s on tmpfs with
 /// a twenty-first, 3.0-3.6 s and 1.6-2.3 s with an eleventh, 2.3-3.3 s and 0.9-1.6 s with a
 /// sixth: the copies are short, and so are their pauses. Paced, the later of the pace and the
