@@ -53,7 +53,9 @@ struct OwnershipTests {
         } catch let error as MapperError {
             #expect(error.errno == .EEXIST && error.message.contains("host 'a'"))
         }
-        // a's lease holds: refused, naming the owner.
+        // a's lease holds: refused, naming the owner. Renewed just before, so that the time the
+        // steps above took on a loaded machine cannot have run the lease out.
+        _ = try await a.renew()
         do {
             _ = try await b.claim(device: "d")
             Issue.record("claimed while the owner's lease held")
