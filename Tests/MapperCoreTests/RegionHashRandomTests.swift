@@ -9,7 +9,8 @@ import Testing
 /// - a region not in sync is dirty in the log;
 /// - a copy starts only when no write to its region is in flight, and no write is issued to
 ///   a region being copied;
-/// - every write is in exactly one place: held, in flight, or ended.
+/// - every write is in exactly one place: held, in flight, or ended;
+/// - a two-step clean pass marks clean no region written or copied after it began.
 @Suite("Region hash, random sequences")
 struct RegionHashRandomTests {
     typealias Hash = RegionHash<Int>
@@ -27,6 +28,10 @@ struct RegionHashRandomTests {
         var ended = 0
         var submitted = 0
         var regionOf: [Int: Int] = [:]
+        /// A two-step clean pass begun and not ended, and the regions written or copied since
+        /// it began.
+        var pass: Hash.CleanPass?
+        var touchedSincePass: Set<Int> = []
 
         init(regions: Int, inSync: [Bool]) {
             hash = Hash(regionCount: regions) { inSync[$0] }
@@ -93,6 +98,7 @@ struct RegionHashRandomTests {
                 nextWrite += 1
                 model.regionOf[nextWrite] = region
                 model.submitted += 1
+                model.touchedSincePass.insert(region)
                 model.carryOut(model.hash.write(nextWrite, region: region))
             case 35..<60:
                 guard let (id, write) = model.inFlight.randomElement(using: &random) else { continue }
@@ -120,10 +126,27 @@ struct RegionHashRandomTests {
             case 85..<93:
                 guard let region = model.copying.randomElement(using: &random) else { continue }
                 model.copying.remove(region)
+                model.touchedSincePass.insert(region)
                 model.carryOut(
                     model.hash.copyEnded(region: region, success: Int.random(in: 0..<5, using: &random) != 0))
             default:
-                model.carryOut(model.hash.flushClean())
+                if let pass = model.pass, Bool.random(using: &random) {
+                    // The legs' flush ended: only regions nothing reached since it began are
+                    // marked clean.
+                    model.pass = nil
+                    let before = (0..<regions).map { model.hash.state($0) }
+                    model.carryOut(model.hash.endCleanPass(pass))
+                    for region in pass.regions where before[region] != .clean && model.hash.state(region) == .clean {
+                        #expect(
+                            !model.touchedSincePass.contains(region),
+                            "region \(region) marked clean though written or copied during the pass (\(context))")
+                    }
+                } else if model.pass == nil && Bool.random(using: &random) {
+                    model.pass = model.hash.beginCleanPass()
+                    model.touchedSincePass = []
+                } else if model.pass == nil {
+                    model.carryOut(model.hash.flushClean())
+                }
             }
             model.check(context)
         }

@@ -129,6 +129,43 @@ struct RegionHashTests {
         #expect(copied.flushClean(idleOnly: true) == [.flushLog(generation: 1, dirty: [], clean: [1])])
     }
 
+    @Test(
+        "a clean pass in two steps: regions idle when it begins and untouched until it ends are marked; the log stays free meanwhile"
+    )
+    func twoStepClean() {
+        var hash = Self.allInSync()
+        for (region, generation) in [(0, 1), (1, 2), (2, 3)] {
+            Self.markAndWrite(&hash, "w\(region)", region: region, generation: UInt64(generation))
+        }
+        _ = hash.writeEnded(region: 0, failedOnSome: false)
+        _ = hash.writeEnded(region: 1, failedOnSome: false)
+        // All three were written in this period (and region 2's write is in flight).
+        #expect(hash.beginCleanPass() == nil, "nothing idle for a whole period")
+        _ = hash.writeEnded(region: 2, failedOnSome: false)
+        let pass = hash.beginCleanPass()
+        #expect(pass == Hash.CleanPass(period: 2, regions: [0, 1, 2]))
+        // While the mirrors flush: region 1 is written again (dirty already: no mark), and a
+        // write to clean region 3 gets its mark committed without waiting for the pass.
+        #expect(hash.write("again", region: 1) == [.writeAll("again")])
+        _ = hash.writeEnded(region: 1, failedOnSome: false)
+        #expect(hash.write("new", region: 3) == [.flushLog(generation: 4, dirty: [3], clean: [])])
+        #expect(hash.logFlushed(generation: 4) == [.writeAll("new")])
+        // The flush ended: regions 0 and 2 are marked clean, not region 1 (its new data came
+        // after the flush began).
+        #expect(hash.endCleanPass(pass!) == [.flushLog(generation: 5, dirty: [], clean: [0, 2])])
+        #expect(hash.state(0) == .clean && hash.state(1) == .dirty && hash.state(2) == .clean)
+        #expect(hash.logFlushed(generation: 5) == [])
+        // A pass that ends while a commit is in flight sends its marks after it.
+        _ = hash.writeEnded(region: 3, failedOnSome: false)
+        _ = hash.beginCleanPass()
+        let next = hash.beginCleanPass()
+        #expect(next == Hash.CleanPass(period: 4, regions: [1, 3]))
+        #expect(hash.write("x", region: 0) == [.flushLog(generation: 6, dirty: [0], clean: [])])
+        #expect(hash.endCleanPass(next!) == [])
+        #expect(
+            hash.logFlushed(generation: 6) == [.writeAll("x"), .flushLog(generation: 7, dirty: [], clean: [1, 3])])
+    }
+
     @Test("a write after a clean mark was sent marks again; before it was sent, it takes it back")
     func writeAndCleanMarks() {
         var hash = Self.allInSync()

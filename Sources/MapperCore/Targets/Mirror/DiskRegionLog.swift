@@ -4,12 +4,12 @@ import Synchronization
 /// mirrors, kept on a log device in ``RegionLogFormat`` so that a restart (or `kill -9`)
 /// resyncs only those regions.
 ///
-/// **Durability contract.** ``commit(dirty:clean:flushingFirst:)`` returns `true`
-/// only once the blocks holding the changed bits and the header are written and the log
-/// device has been flushed: the mirror issues a write to a region that was clean only after
-/// the commit marking it dirty returned `true`. A commit that clears bits first flushes the
-/// mirrors it is given, so that a region is never clean on disk while its mirrors' equal data
-/// is still in a volatile cache.
+/// **Durability contract.** ``commit(dirty:clean:)`` returns `true` only once the blocks
+/// holding the changed bits and the header are written and the log device has been flushed:
+/// the mirror issues a write to a region that was clean only after the commit marking it
+/// dirty returned `true`. The mirror asks to clear a region's bit only after flushing its
+/// mirrors with no write to the region since (``RegionHash/beginCleanPass()``), so that a
+/// region is never clean on disk while its mirrors' equal data is still in a volatile cache.
 ///
 /// **Threading.** One commit at a time (the mirror's ``RegionHash`` asks for one flush at a
 /// time, and waits for it before a suspend ends); ``load(sync:)`` runs before any commit, from
@@ -28,8 +28,6 @@ final class DiskRegionLog: Sendable {
         var mayDiffer: [Bool]
         var generation: UInt64 = 0
         var failed = false
-        /// How long the last flush of the legs before a clean took (nanoseconds).
-        var legFlushNanos: Int64 = 0
     }
 
     init(device: any BlockNode, format: RegionLogFormat) {
@@ -43,10 +41,6 @@ final class DiskRegionLog: Sendable {
 
     /// The generation of the last commit (or load) written.
     var generation: UInt64 { state.withLock { $0.generation } }
-
-    /// How long the last flush of the legs that a clean mark waited for took: what the next
-    /// clean pass will cost the legs, roughly (``MirrorTarget/cleanInterval(base:legFlush:)``).
-    var legFlushCost: Duration { .nanoseconds(state.withLock { $0.legFlushNanos }) }
 
     /// Reads the log and returns which regions are in sync, then writes the whole log back as
     /// that (dm's `disk_resume`): `sync` makes every region out of sync, `nosync` every region
@@ -98,18 +92,8 @@ final class DiskRegionLog: Sendable {
     }
 
     /// Makes `dirty` regions dirty and `clean` regions clean, durably, as the log's next
-    /// generation; first flushes `flushingFirst` when `clean` is not empty. Returns whether
-    /// all of it succeeded.
-    func commit(dirty: [Int], clean: [Int], flushingFirst legs: [any BlockDevice]) async -> Bool {
-        if !clean.isEmpty {
-            let started = MonotonicClock.now()
-            if await AwaitedIO.all(legs.map { AwaitedIO.start(.flush, on: $0) }) != nil {
-                state.withLock { $0.failed = true }
-                return false
-            }
-            let took = MonotonicClock.now() - started
-            state.withLock { $0.legFlushNanos = took }
-        }
+    /// generation. Returns whether all of it succeeded.
+    func commit(dirty: [Int], clean: [Int]) async -> Bool {
         var blocks = Set<Int>()
         state.withLock { state in
             for region in dirty {

@@ -64,33 +64,78 @@ extension MirrorTarget {
     }
 
     /// Schedules the lazy clean pass of a `disk` log (``cleanInterval(base:legFlush:)`` from
-    /// now), unless one is scheduled, the mirror is suspending or the delay is `nil`.
+    /// now), unless one is scheduled or under way, the mirror is suspending or the delay is
+    /// `nil`.
     func scheduleClean() {
-        guard let log else { return }
-        let base = state.withLock { state -> Duration? in
-            guard state.active, !state.cleanScheduled, let delay = state.cleanDelay else { return nil }
+        guard log != nil else { return }
+        let delay = state.withLock { state -> Duration? in
+            guard state.active, !state.cleanScheduled, let base = state.cleanDelay else { return nil }
             state.cleanScheduled = true
-            return delay
+            return Self.cleanInterval(base: base, legFlush: state.legFlush)
         }
-        guard let base else { return }
-        let delay = Self.cleanInterval(base: base, legFlush: log.legFlushCost)
+        guard let delay else { return }
         Task { [self] in
             try? await Task.sleep(for: delay)
             cleanNow()
         }
     }
 
-    /// Marks clean the regions in sync with no write in flight and none since the last pass
-    /// (``RegionHash/flushClean(idleOnly:)``),
+    /// Marks clean the regions in sync with no write in flight and none since the last pass,
     /// unless the mirror is suspending (presuspend stops it; a suspended mirror's log stays as
-    /// it is, dirty regions resyncing after a restart).
+    /// it is, dirty regions resyncing after a restart). With a `disk` log, in two steps
+    /// (``RegionHash/beginCleanPass()``): the live legs are flushed first, so that a region is
+    /// never clean on disk while its mirrors' equal data is still in a volatile cache, and only
+    /// then are the regions that no write reached meanwhile marked. The flush does not hold the
+    /// log: writes to clean regions get their dirty marks committed while it runs (a flush of
+    /// two 1 GiB files full of dirty pages takes seconds on a disk, and writes that waited for
+    /// it stalled foreground I/O during moves).
     func cleanNow() {
-        let actions = state.withLock { state -> [RegionHash<Clone>.Action] in
-            state.cleanScheduled = false
-            guard state.active else { return [] }
-            return state.hash.flushClean(idleOnly: true)
+        guard log != nil else {
+            let actions = state.withLock { state -> [RegionHash<Clone>.Action] in
+                state.cleanScheduled = false
+                guard state.active else { return [] }
+                return state.hash.flushClean(idleOnly: true)
+            }
+            carryOut(actions)
+            return
         }
-        carryOut(actions)
+        let pass = state.withLock { state -> RegionHash<Clone>.CleanPass? in
+            guard state.active, let pass = state.hash.beginCleanPass() else {
+                state.cleanScheduled = false
+                return nil
+            }
+            // Counted as a commit: a suspend waits for the pass to end.
+            state.commitsInFlight += 1
+            return pass
+        }
+        guard let pass else { return }
+        let live = liveLegs
+        Task { [self] in
+            let started = ContinuousClock.now
+            let flushes = live.map { (leg: $0, io: AwaitedIO.start(.flush, on: legs[$0].device)) }
+            var failed = false
+            for flush in flushes where await flush.io.outcome() != nil {
+                recordFailure(.flush, on: flush.leg)
+                failed = true
+            }
+            let took = ContinuousClock.now - started
+            let actions = state.withLock { state -> [RegionHash<Clone>.Action] in
+                state.legFlush = took
+                state.cleanScheduled = false
+                guard state.active, !failed else { return [] }
+                return state.hash.endCleanPass(pass)
+            }
+            // The commit it asks for counts before the pass stops counting: an idle waiter
+            // never sees the gap between them.
+            carryOut(actions)
+            let waiters = state.withLock { state in
+                state.commitsInFlight -= 1
+                return state.takeIdleWaiters()
+            }
+            for waiter in waiters { waiter.resume() }
+            // Regions written during the flush wait for the next pass, even if no write comes.
+            scheduleClean()
+        }
     }
 
     public func destroy() {

@@ -35,8 +35,11 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         /// The end of resync was announced (`mirror.in-sync`) and no region fell out of sync
         /// since.
         var inSyncAnnounced = false
-        /// Log commits asked for and not ended (a `disk` log).
+        /// Log commits asked for and not ended, and clean passes flushing the legs (a `disk`
+        /// log).
         var commitsInFlight = 0
+        /// How long the last clean pass's flush of the legs took.
+        var legFlush = Duration.zero
         /// A clean pass is scheduled.
         var cleanScheduled = false
         /// Copies in flight at most when resync is not paced.
@@ -247,9 +250,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
                     continue
                 }
                 state.withLock { $0.commitsInFlight += 1 }
-                let flushFirst = clean.isEmpty ? [] : liveLegs.map { legs[$0].device as any BlockDevice }
                 Task { [self] in
-                    let ok = await log.commit(dirty: dirty, clean: clean, flushingFirst: flushFirst)
+                    let ok = await log.commit(dirty: dirty, clean: clean)
                     let (actions, waiters) = state.withLock { state in
                         let actions =
                             ok

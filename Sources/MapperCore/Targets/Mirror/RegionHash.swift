@@ -17,7 +17,11 @@
 /// - Recovery of a region starts (``Action/copy(region:)``) only once no write is in flight to
 ///   it; writes that arrive meanwhile wait, so the copy reads what every mirror will hold.
 /// - A region goes back to clean **lazily**: ``flushClean()`` clears the dirty bits of regions
-///   that are in sync with nothing in flight, in one log flush.
+///   that are in sync with nothing in flight, in one log flush. With a log whose clean marks
+///   must wait for the mirrors to be flushed, a clean pass comes in two steps
+///   (``beginCleanPass()``, then ``endCleanPass(_:)`` once the mirrors are flushed) and marks
+///   clean only the regions that nothing reached in between; the log stays free for dirty
+///   marks while the mirrors flush.
 /// - A write that succeeded on some mirrors and failed on others (without `handle_errors`)
 ///   leaves its region out of sync: resync repairs it.
 ///
@@ -225,6 +229,47 @@ public struct RegionHash<Write> {
             toClear.insert(region)
         }
         if idleOnly { cleanPass &+= 1 }
+        return flushIfIdle()
+    }
+
+    /// Regions chosen by ``beginCleanPass()``: the owner flushes the mirrors, then hands the
+    /// pass to ``endCleanPass(_:)``.
+    public struct CleanPass: Equatable, Sendable {
+        /// The clean period that ended when the pass began.
+        public let period: UInt32
+        /// The regions idle then (in sync, dirty, no write in flight, none written or copied
+        /// in that period), in order.
+        public let regions: [Int]
+    }
+
+    /// The first step of a two-step clean pass: ends the current period (as
+    /// ``flushClean(idleOnly:)`` does) and returns the regions that may be marked clean once
+    /// the mirrors have been flushed, or `nil` if there are none (the owner flushes nothing).
+    /// Every write to them has ended, so a flush of the mirrors that starts after this call
+    /// makes their data durable on every mirror.
+    public mutating func beginCleanPass() -> CleanPass? {
+        let period = cleanPass
+        cleanPass &+= 1
+        let regions = dirty.filter { region in
+            inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil
+                && touchedInPass[region] < period
+        }
+        return regions.isEmpty ? nil : CleanPass(period: period, regions: regions.sorted())
+    }
+
+    /// The second step, once the mirrors were flushed after ``beginCleanPass()``: the pass's
+    /// regions that are still in sync and dirty with nothing in flight, and that no write or
+    /// copy reached since the pass began, are marked clean in one log flush (asked for now, or
+    /// after the flush in flight). A region written in between keeps its dirty mark: its new
+    /// data may not be durable on every mirror.
+    public mutating func endCleanPass(_ pass: CleanPass) -> [Action] {
+        for region in pass.regions
+        where dirty.contains(region) && inSync[region] && pending[region] == 0 && !recovering.contains(region)
+            && markedIn[region] == nil && touchedInPass[region] < pass.period
+        {
+            dirty.remove(region)
+            toClear.insert(region)
+        }
         return flushIfIdle()
     }
 
