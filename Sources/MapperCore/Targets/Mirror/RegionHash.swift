@@ -221,10 +221,7 @@ public struct RegionHash<Write> {
     /// such pass: a region written all the time stays dirty instead of being cleaned and
     /// marked again between two of its writes (each pass starts a new period).
     public mutating func flushClean(idleOnly: Bool = false) -> [Action] {
-        for region in dirty
-        where inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil
-            && (!idleOnly || touchedInPass[region] < cleanPass)
-        {
+        for region in dirty where mayClean(region, untouchedSince: idleOnly ? cleanPass : .max) {
             dirty.remove(region)
             toClear.insert(region)
         }
@@ -250,10 +247,7 @@ public struct RegionHash<Write> {
     public mutating func beginCleanPass() -> CleanPass? {
         let period = cleanPass
         cleanPass &+= 1
-        let regions = dirty.filter { region in
-            inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil
-                && touchedInPass[region] < period
-        }
+        let regions = dirty.filter { mayClean($0, untouchedSince: period) }
         return regions.isEmpty ? nil : CleanPass(period: period, regions: regions.sorted())
     }
 
@@ -263,10 +257,7 @@ public struct RegionHash<Write> {
     /// after the flush in flight). A region written in between keeps its dirty mark: its new
     /// data may not be durable on every mirror.
     public mutating func endCleanPass(_ pass: CleanPass) -> [Action] {
-        for region in pass.regions
-        where dirty.contains(region) && inSync[region] && pending[region] == 0 && !recovering.contains(region)
-            && markedIn[region] == nil && touchedInPass[region] < pass.period
-        {
+        for region in pass.regions where dirty.contains(region) && mayClean(region, untouchedSince: pass.period) {
             dirty.remove(region)
             toClear.insert(region)
         }
@@ -285,6 +276,14 @@ public struct RegionHash<Write> {
     }
 
     // MARK: Private
+
+    /// Whether a dirty region may be marked clean: in sync, no write in flight, not being
+    /// recovered, no dirty mark on its way to the log, and not written or copied since the
+    /// clean period `period` began (`.max`: whenever).
+    private func mayClean(_ region: Int, untouchedSince period: UInt32) -> Bool {
+        inSync[region] && pending[region] == 0 && !recovering.contains(region) && markedIn[region] == nil
+            && touchedInPass[region] < period
+    }
 
     private mutating func flushIfIdle() -> [Action] {
         guard !flushing, !toMark.isEmpty || !toClear.isEmpty else { return [] }
