@@ -166,6 +166,35 @@ struct RegionHashTests {
             hash.logFlushed(generation: 6) == [.writeAll("x"), .flushLog(generation: 7, dirty: [], clean: [1, 3])])
     }
 
+    @Test(
+        "a two-step pass goes ahead only when it cleans a quarter of the dirty regions in sync: a flush of the mirrors for a few is skipped"
+    )
+    func cleanPassShare() {
+        #expect(Hash.cleanPassShare == 4)
+        // Regions 8-11 are not in sync: dirty, but never cleanable, so they do not count.
+        var hash = Hash(regionCount: 12) { $0 < 8 }
+        for region in 0..<8 { Self.markAndWrite(&hash, "w\(region)", region: region, generation: UInt64(region + 1)) }
+        for region in 0..<8 { _ = hash.writeEnded(region: region, failedOnSome: false) }
+        #expect(hash.beginCleanPass() == nil, "all eight written in the period")
+        func rewrite(_ regions: Range<Int>) {
+            for region in regions {
+                #expect(hash.write("again\(region)", region: region) == [.writeAll("again\(region)")])
+                _ = hash.writeEnded(region: region, failedOnSome: false)
+            }
+        }
+        rewrite(0..<7)
+        #expect(hash.beginCleanPass() == nil, "one idle region of eight: not worth a flush of the mirrors")
+        #expect(hash.state(7) == .dirty)
+        rewrite(0..<6)
+        let pass = hash.beginCleanPass()
+        #expect(pass == Hash.CleanPass(period: 3, regions: [6, 7]), "two of eight")
+        #expect(hash.endCleanPass(pass!) == [.flushLog(generation: 9, dirty: [], clean: [6, 7])])
+        #expect(hash.logFlushed(generation: 9) == [])
+        // Once writes stop, every dirty region in sync is idle.
+        #expect(hash.beginCleanPass() == Hash.CleanPass(period: 4, regions: Array(0..<6)))
+        #expect(hash.state(8) == .nosync)
+    }
+
     @Test("a write after a clean mark was sent marks again; before it was sent, it takes it back")
     func writeAndCleanMarks() {
         var hash = Self.allInSync()

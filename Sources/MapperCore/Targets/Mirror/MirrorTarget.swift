@@ -9,7 +9,9 @@ import Synchronization
 /// Logs: `core` keeps the region state in memory (a restart resyncs every region); `disk`
 /// keeps it on a log device (``DiskRegionLog``), read at the first activation (preresume, at a
 /// resume or at start-up), so a restart resyncs only the regions that may differ. Regions go
-/// back to clean on disk lazily, ``cleanDelay`` after their last write.
+/// back to clean on disk lazily, ``cleanDelay`` or more after their last write, in passes
+/// that flush the legs only when they clean a share of the dirty regions worth it
+/// (``RegionHash/beginCleanPass()``).
 ///
 /// Errors: without `handle_errors`, a write that failed on some legs and landed on others
 /// succeeds and its region goes out of sync (resync repairs it). With it, the failing legs

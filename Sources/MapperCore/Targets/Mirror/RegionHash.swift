@@ -21,7 +21,8 @@
 ///   must wait for the mirrors to be flushed, a clean pass comes in two steps
 ///   (``beginCleanPass()``, then ``endCleanPass(_:)`` once the mirrors are flushed) and marks
 ///   clean only the regions that nothing reached in between; the log stays free for dirty
-///   marks while the mirrors flush.
+///   marks while the mirrors flush. Such a pass goes ahead only when it cleans a share of the
+///   dirty regions (``cleanPassShare``) worth the flush.
 /// - A write that succeeded on some mirrors and failed on others (without `handle_errors`)
 ///   leaves its region out of sync: resync repairs it.
 ///
@@ -241,15 +242,35 @@ public struct RegionHash<Write> {
 
     /// The first step of a two-step clean pass: ends the current period (as
     /// ``flushClean(idleOnly:)`` does) and returns the regions that may be marked clean once
-    /// the mirrors have been flushed, or `nil` if there are none (the owner flushes nothing).
-    /// Every write to them has ended, so a flush of the mirrors that starts after this call
-    /// makes their data durable on every mirror.
+    /// the mirrors have been flushed, or `nil` (the owner flushes nothing) if there are none,
+    /// or if they are fewer than 1/``cleanPassShare`` of the dirty regions in sync. Every write
+    /// to them has ended, so a flush of the mirrors that starts after this call makes their
+    /// data durable on every mirror.
+    ///
+    /// Why a share: the flush costs the same whatever the pass cleans, since it writes back
+    /// every dirty page of the mirrors, and it costs most when writes come to the whole device,
+    /// which is also when few regions are idle for a whole period. Measured on ext4 during a
+    /// move under 4 KiB random writes: passes that cleaned 1 region of 2,048 flushed for
+    /// 1.4-1.8 s, and held foreground writes at a third of their rate meanwhile. When writes
+    /// stop or keep to part of the device, most dirty regions are idle and the pass goes ahead;
+    /// a region skipped stays dirty (a restart resyncs it), as every region does under writes
+    /// spread over the whole device.
     public mutating func beginCleanPass() -> CleanPass? {
         let period = cleanPass
         cleanPass &+= 1
-        let regions = dirty.filter { mayClean($0, untouchedSince: period) }
-        return regions.isEmpty ? nil : CleanPass(period: period, regions: regions.sorted())
+        var candidates = 0
+        var regions: [Int] = []
+        for region in dirty where inSync[region] {
+            candidates += 1
+            if mayClean(region, untouchedSince: period) { regions.append(region) }
+        }
+        guard !regions.isEmpty, regions.count * Self.cleanPassShare >= candidates else { return nil }
+        return CleanPass(period: period, regions: regions.sorted())
     }
+
+    /// A two-step clean pass goes ahead when it would mark clean at least one in this many of
+    /// the dirty regions in sync (``beginCleanPass()``).
+    public static var cleanPassShare: Int { 4 }
 
     /// The second step, once the mirrors were flushed after ``beginCleanPass()``: the pass's
     /// regions that are still in sync and dirty with nothing in flight, and that no write or
