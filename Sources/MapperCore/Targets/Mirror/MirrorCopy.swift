@@ -2,7 +2,8 @@ import Synchronization
 
 /// Resync of one region: read it from the default mirror, write it to the others, then tell
 /// the target. Its reads and writes are ``BlockRequest/dontCache``: like dm-kcopyd's, which
-/// bypass the page cache, a copy leaves the cache as it found it.
+/// bypass the page cache, a copy leaves the cache as it found it. The target starts it on its
+/// copy queue (``MirrorTarget/copyQueue``); a leg that answers inline runs the rest there too.
 ///
 /// The writes go out in pieces of ``writePiece`` (as dm-kcopyd splits a copy into sub-jobs): a
 /// file's writes hold its inode lock, and foreground writes to the same leg wait at most for

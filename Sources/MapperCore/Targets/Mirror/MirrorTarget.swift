@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// `mirror` (dm-raid1): the target's sectors on 2 to 8 devices at once. Writes go to every
@@ -78,6 +79,15 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     let legs: [(device: any BlockNode, offset: UInt64)]
     /// Each leg's writer (``MirrorLegWriter``): where its writes run.
     let legWriters: [MirrorLegWriter]
+    /// Where resync copies start (``MirrorCopy``), whoever asked for them: a file leg's copy
+    /// reads and writes inline, and those calls wait on the disk (the kernel throttles the
+    /// write-back that `RWF_DONTCACHE` starts), so they run on a thread of this queue's,
+    /// neither on an event loop (a copy can start when the last write to its region ends, on
+    /// the thread that ended it) nor on Swift concurrency's few threads. Serial: copies that
+    /// resync starts side by side run one after another there (a concurrent queue, copies on
+    /// up to four threads at once, measured worse for foreground writes during unlimited moves
+    /// on ext4: 0.58-0.59 of alone in two runs, against 0.65-0.81 before).
+    let copyQueue = DispatchQueue(label: "mapperd.mirror-resync")
     let regionSize: UInt64
     let regionCount: Int
     let state: Mutex<State>
@@ -271,7 +281,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
                 }
             case .copy(let region):
                 state.withLock { $0.pacer.copyStarts(now: MonotonicClock.now()) }
-                MirrorCopy(target: self, region: region).start()
+                let copy = MirrorCopy(target: self, region: region)
+                copyQueue.async { copy.start() }
             }
         }
     }
