@@ -43,6 +43,14 @@ struct FileBackendDontCacheTests {
         return vector.filter { $0 & 1 != 0 }.count
     }
 
+    /// Writes back the file's dirty pages and waits for them.
+    static func flush(_ url: URL) throws {
+        let fd = open(url.path, O_RDWR)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        try #require(fsync(fd) == 0)
+    }
+
     /// Drops the file's clean pages from the page cache, after writing back the dirty ones.
     static func dropCache(_ url: URL) throws {
         let fd = open(url.path, O_RDWR)
@@ -103,5 +111,49 @@ struct FileBackendDontCacheTests {
         #expect(left < pages / 4, "\(left) of \(pages) pages left cached by a copy's read")
         #expect(Self.run(backend, .read, at: 3 * mib, seen, dontCache: false) == nil)
         #expect(try Self.residentPages(url, at: 3 * mib, count: mib) == pages, "a plain read caches")
+    }
+
+    @Test("dropCachedPages drops the clean cached pages of its range only, and loses no write")
+    func dropCachedPages() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mapperd-test-dropcache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("f.img")
+        let mib = Self.mib
+        let backend = try FileBackend(name: "f", file: "f.img", url: url, createSizeBytes: UInt64(4 * mib))
+        // Written in 64 KiB pieces: the kernel drops whole folios only, and a large one reaching
+        // past the range (as a single 4 MiB write may leave) stays.
+        let piece = IOBuffer(count: 64 << 10)
+        piece.base.initializeMemory(as: UInt8.self, repeating: 0x3C, count: 64 << 10)
+        for offset in stride(from: 0, to: 4 * mib, by: 64 << 10) {
+            #expect(Self.run(backend, .write, at: offset, piece, dontCache: false) == nil)
+        }
+        let flush = BlockRequest(op: .flush, sector: 0, sectors: 0, buffer: nil, bufferOffset: 0, completion: Ignored())
+        #expect(backend.perform(flush) == nil)
+        let pages = mib / Int(sysconf(Int32(_SC_PAGESIZE)))
+        for part in 0..<4 { #expect(try Self.residentPages(url, at: part * mib, count: mib) == pages) }
+
+        // The second MiB, clean: dropped; its neighbours stay.
+        backend.dropCachedPages(sector: UInt64(mib >> 9), sectors: UInt64(mib >> 9))
+        #expect(try Self.residentPages(url, at: mib, count: mib) == 0, "the range's clean pages are dropped")
+        #expect(try Self.residentPages(url, at: 0, count: mib) == pages)
+        #expect(try Self.residentPages(url, at: 2 * mib, count: mib) == pages)
+
+        // A write not yet written back survives a drop over it (and a range past the end is
+        // clipped to the file).
+        let later = IOBuffer(count: mib)
+        later.base.initializeMemory(as: UInt8.self, repeating: 0xD7, count: mib)
+        #expect(Self.run(backend, .write, at: 3 * mib, later, dontCache: false) == nil)
+        backend.dropCachedPages(sector: UInt64((3 * mib) >> 9), sectors: UInt64((2 * mib) >> 9))
+        let seen = IOBuffer(count: mib)
+        #expect(Self.run(backend, .read, at: 3 * mib, seen, dontCache: false) == nil)
+        #expect(memcmp(seen.base, later.base, mib) == 0)
+        let reopened = try FileHandle(forReadingFrom: url)
+        defer { try? reopened.close() }
+        try reopened.seek(toOffset: UInt64(3 * mib))
+        #expect(try reopened.read(upToCount: mib)?.allSatisfy { $0 == 0xD7 } == true)
+        // Past the end: nothing to do, no trap.
+        backend.dropCachedPages(sector: UInt64((8 * mib) >> 9), sectors: 8)
     }
 }

@@ -62,6 +62,71 @@ struct MirrorTargetTests {
         #expect(left < pages / 4, "\(left) of \(pages) pages of the source left cached by the resync's reads")
     }
 
+    @Test(
+        "the first write while out of sync drops the destination leg's cached pages over its range, once, and no others"
+    )
+    func firstWriteDropsDestinationCache() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 2048)
+        try await fixture.backend("d1", sectors: 4096)
+        // Both files' bytes, cached, the destination's inside the leg's range and past it,
+        // written in 64 KiB pieces: the kernel drops whole folios only, and one reaching past
+        // the range (as a single 2 MiB write may leave) would stay.
+        for (name, sectors, byte) in [("d0", UInt64(2048), UInt8(0x3C)), ("d1", 4096, 0x77)] {
+            let device = try await fixture.device("fill", table: "0 \(sectors) linear \(name) 0")
+            for sector in stride(from: UInt64(0), to: sectors, by: 128) {
+                #expect(try await fixture.write(device, sector: sector, sectors: 128, byte: byte) == nil)
+            }
+            try await fixture.manager.removeDevice(named: "fill")
+        }
+        let files = ["d0", "d1"].map { fixture.directory.appendingPathComponent("\($0).img") }
+        for file in files { try FileBackendDontCacheTests.flush(file) }
+        let bytes = 2048 * 512
+        let pages = bytes / Int(sysconf(Int32(_SC_PAGESIZE)))
+        func resident(_ file: Int, at byte: Int) throws -> Int {
+            try FileBackendDontCacheTests.residentPages(files[file], at: byte, count: bytes)
+        }
+        #expect(try resident(1, at: 0) == pages)
+
+        // In sync from the start: a write drops nothing.
+        let insync = try await fixture.device("m", table: "0 2048 mirror core 2 256 nosync 2 d0 0 d1 0")
+        let quiet = try #require(insync.liveTable?.targets.first?.target as? MirrorTarget)
+        #expect(try await fixture.write(insync, sector: 1024, sectors: 8, byte: 0x3C) == nil)
+        quiet.copyQueue.sync {}
+        #expect(try resident(1, at: 0) == pages)
+        try await fixture.manager.removeDevice(named: "m")
+        // Its write is a dirty page on both legs, which a drop writes back and keeps.
+        for file in files { try FileBackendDontCacheTests.flush(file) }
+
+        // Out of sync, resync frozen: nothing dropped until a write; then the destination's
+        // range, on the copy queue (before any copy queued after it).
+        let mirror = try await fixture.device("m", table: "0 2048 zero")
+        try await fixture.manager.load(device: "m", text: "0 2048 mirror core 2 256 sync 2 d0 0 d1 0")
+        let target = try #require(mirror.inactiveTable?.targets.first?.target as? MirrorTarget)
+        _ = try target.message(["frozen"])
+        try await mirror.resume(noflush: true)
+        target.copyQueue.sync {}
+        #expect(try resident(1, at: 0) == pages, "no write yet")
+        #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x5A) == nil)
+        target.copyQueue.sync {}
+        #expect(try resident(1, at: 0) == 0, "the destination's range is dropped")
+        #expect(try resident(1, at: bytes) == pages, "past the leg's range the cache stays")
+        #expect(try resident(0, at: 0) == pages, "the source's cache stays")
+        // Once: cached again, a later write leaves it.
+        _ = try fixture.fileBytes("d1", offset: 0, count: bytes)
+        #expect(try await fixture.write(mirror, sector: 512, sectors: 8, byte: 0x5A) == nil)
+        target.copyQueue.sync {}
+        #expect(try resident(1, at: 0) == pages, "dropped once only")
+
+        let mark = fixture.engine.events.lastSeq
+        _ = try target.message(["resync"])
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: mark)?.device == "m")
+        let copied = try fixture.fileBytes("d1", offset: 0, count: bytes)
+        #expect(copied.prefix(4096).allSatisfy { $0 == 0x5A })
+        #expect(copied.dropFirst(4096).prefix(256 * 1024 - 4096).allSatisfy { $0 == 0x3C })
+        #expect(try fixture.fileBytes("d1", offset: bytes, count: bytes).allSatisfy { $0 == 0x77 })
+    }
+
     @Test("a read the default mirror fails is served by the next; a write it fails puts its region out of sync")
     func readRetryAndPartialWrite() async throws {
         let fixture = try EngineFixture()

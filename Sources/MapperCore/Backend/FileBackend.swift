@@ -184,6 +184,16 @@ public final class FileBackend: Backend, PathTransport {
         clone.endIO(error)
     }
 
+    /// `posix_fadvise(POSIX_FADV_DONTNEED)` over the range, clipped to the file: the kernel
+    /// starts write-back of the dirty pages there and drops the clean ones. It drops whole
+    /// folios only: a large one that reaches outside the range stays cached.
+    public func dropCachedPages(sector: UInt64, sectors: UInt64) {
+        let size = sizeSectors
+        guard sector < size else { return }
+        let count = min(sectors, size - sector)
+        _ = posix_fadvise(fd, off_t(sector << 9), off_t(count << 9), POSIX_FADV_DONTNEED)
+    }
+
     /// Runs the request synchronously and returns its error.
     public func perform(_ request: BlockRequest) -> Errno? {
         withExtendedLifetime(request.buffer) {

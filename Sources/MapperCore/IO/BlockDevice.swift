@@ -14,12 +14,21 @@ public protocol BlockDevice: AnyObject, Sendable {
     /// inline (a file backend, a path in front of one) may do without building the request.
     /// The clone's I/O completion runs exactly once, as for a request.
     func submit(remapped clone: Clone, to sector: UInt64)
+    /// Drops what the host caches of `sectors` sectors from `sector` and holds no unwritten
+    /// data (a file backend's clean page-cache pages over that range): a hint for a range
+    /// whose bytes are about to be replaced wholesale, such as a mirror leg that resync will
+    /// write. Never loses a write (dirty pages stay and are written back as usual), and what is
+    /// dropped is read from the file again when asked for; slow (it may start write-back), so
+    /// never on an event loop. The default does nothing.
+    func dropCachedPages(sector: UInt64, sectors: UInt64)
 }
 
 extension BlockDevice {
     public func submit(remapped clone: Clone, to sector: UInt64) {
         submit(clone.request(to: sector))
     }
+
+    public func dropCachedPages(sector: UInt64, sectors: UInt64) {}
 }
 
 /// The kinds of object that share the block-device namespace.

@@ -55,10 +55,13 @@ extension MirrorTarget {
         resume()
     }
 
+    /// Restarts resync. At the first resume with every region in sync, the legs have nothing
+    /// to drop from their caches (``dropLegCaches()``).
     public func resume() {
         state.withLock { state in
             state.resyncing = true
             state.active = true
+            if !state.legCachesDropped && state.hash.inSyncCount == regionCount { state.legCachesDropped = true }
         }
         pumpResyncLater()
     }
