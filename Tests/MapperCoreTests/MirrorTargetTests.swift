@@ -127,6 +127,28 @@ struct MirrorTargetTests {
         #expect(try fixture.fileBytes("d1", offset: bytes, count: bytes).allSatisfy { $0 == 0x77 })
     }
 
+    @Test("a write after resync ended drops no leg's cache: nothing is stale any more")
+    func noDropOnceInSync() async throws {
+        let fixture = try EngineFixture()
+        try await fixture.backend("d0", sectors: 2048)
+        try await fixture.backend("d1", sectors: 2048)
+        let mark = fixture.engine.events.lastSeq
+        let mirror = try await fixture.device("m", table: "0 2048 mirror core 2 256 sync 2 d0 0 d1 0")
+        #expect(await fixture.waitForEvent(.mirrorInSync, after: mark)?.device == "m")
+        let target = try #require(mirror.liveTable?.targets.first?.target as? MirrorTarget)
+        // The destination's copied bytes, written back and cached again (in 64 KiB pieces).
+        let file = fixture.directory.appendingPathComponent("d1.img")
+        try FileBackendDontCacheTests.flush(file)
+        for offset in stride(from: 0, to: 2048 * 512, by: 64 << 10) {
+            _ = try fixture.fileBytes("d1", offset: offset, count: 64 << 10)
+        }
+        let pages = (2048 * 512) / Int(sysconf(Int32(_SC_PAGESIZE)))
+        #expect(try FileBackendDontCacheTests.residentPages(file, at: 0, count: 2048 * 512) == pages)
+        #expect(try await fixture.write(mirror, sector: 0, sectors: 8, byte: 0x5A) == nil)
+        target.copyQueue.sync {}
+        #expect(try FileBackendDontCacheTests.residentPages(file, at: 0, count: 2048 * 512) == pages)
+    }
+
     @Test("a read the default mirror fails is served by the next; a write it fails puts its region out of sync")
     func readRetryAndPartialWrite() async throws {
         let fixture = try EngineFixture()

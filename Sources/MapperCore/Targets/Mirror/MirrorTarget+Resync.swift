@@ -18,6 +18,8 @@ extension MirrorTarget {
                 guard let started = state.hash.startRecovery() else {
                     guard state.recoveries == 0 else { return false }
                     state.resyncing = false
+                    // Nothing left to copy: no leg's cache is stale any more.
+                    state.legCachesDropped = true
                     state.pacer.restart()
                     defer { state.inSyncAnnounced = true }
                     return !state.inSyncAnnounced

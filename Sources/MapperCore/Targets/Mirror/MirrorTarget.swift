@@ -36,8 +36,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         /// Recoveries started whose copies have not ended.
         var recoveries = 0
         /// Whether the legs resync writes have dropped their cached pages, or need not: set by
-        /// the first write while a region is out of sync (``dropLegCaches()``), or at the first
-        /// resume with every region in sync.
+        /// the first write while a region is out of sync (``dropLegCaches()``), at the first
+        /// resume with every region in sync, or when resync finds nothing left to copy.
         var legCachesDropped = false
         /// The end of resync was announced (`mirror.in-sync`) and no region fell out of sync
         /// since.
