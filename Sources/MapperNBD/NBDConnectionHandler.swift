@@ -10,7 +10,8 @@ import NIOCore
 /// request, replies written out of order as bios end.
 ///
 /// Threading: everything runs on the channel's event loop; bios end on any thread and hop
-/// here (``NBDPendingRequest``). Reads and writes are submitted inline from the loop, so a
+/// here (``NBDPendingRequest``; ends from other threads are gathered in ``NBDEndInbox`` and
+/// replied to in one task and one flush for each run of them). Reads and writes are submitted inline from the loop, so a
 /// request served from the page cache costs no thread hop; a stalled or queued bio just
 /// waits; a file backend's `fsync` and `fallocate` run off the loop (the engine's
 /// `BlockingIO`). The engine is reached only through the connection's ``ExportSession``.
@@ -66,6 +67,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     /// The connection's bios: made without a lock, renewed once a reply has been sent.
     var bios: BioCache?
     var outstanding: [ObjectIdentifier: NBDPendingRequest] = [:]
+    /// Ends of ``outstanding`` requests' bios that came from other threads (``takeEnds()``).
+    let endInbox = NBDEndInbox()
     /// Unaligned requests being served by read-modify-write (``NBDUnalignedIO``), by number.
     var unaligned: [UInt64: Task<Void, Never>] = [:]
     var unalignedCount: UInt64 = 0
@@ -321,7 +324,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         stage: NBDPendingRequest.Stage, device: MappedDevice, context: ChannelHandlerContext
     ) {
         let pending = NBDPendingRequest(
-            request: request, connection: NIOLoopBound(self, eventLoop: context.eventLoop), stage: stage)
+            request: request, connection: NIOLoopBound(self, eventLoop: context.eventLoop), inbox: endInbox,
+            stage: stage)
         outstanding[ObjectIdentifier(pending)] = pending
         transmission.started(bytes: Int(request.length))
         stats.inFlight.add(1, ordering: .relaxed)
@@ -401,6 +405,15 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             perform(transmission.ended(bytes: Int(submission.pending.request.length), now: Self.now), context)
             stats.inFlight.add(-1, ordering: .relaxed)
         }
+    }
+
+    /// Carries out the ends posted to ``endInbox`` (on the event loop), their replies flushed
+    /// together.
+    func takeEnds() {
+        transmission.endBatchBegan()
+        for end in endInbox.take() { bioEnded(end.request, error: end.error) }
+        let actions = transmission.endBatchEnded(now: Self.now)
+        if let context, !closed { perform(actions, context) }
     }
 
     /// A bio of `pending` ended (on the event loop).

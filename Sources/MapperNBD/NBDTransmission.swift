@@ -7,8 +7,9 @@
 /// ``Limits/maxInFlightBytes`` bytes are in flight, while any request is parked at the
 /// engine's queue limits, while the socket is not writable, and once draining; a read the
 /// channel asked for meanwhile is remembered and made when all of those clear. Replies are
-/// flushed at the end of each read burst, and at once when one is written outside a burst or
-/// while draining.
+/// flushed at the end of each read burst and of each batch of ends that came from other
+/// threads (``endBatchBegan()``), and at once when one is written outside both or while
+/// draining.
 ///
 /// Busy polling: when the connection falls idle (nothing in flight, its replies flushed), it
 /// keeps its event loop polling for ``Limits/busyPollNanos`` before the loop may sleep: one
@@ -71,6 +72,8 @@ struct NBDTransmission: Sendable, Equatable {
     private(set) var writable = true
     private(set) var readPending = false
     private(set) var inReadBurst = false
+    /// A batch of bio ends that arrived from other threads is being replied to.
+    private(set) var inEndBatch = false
     private(set) var needsFlush = false
     private(set) var draining = false
     private(set) var shuttingDown = false
@@ -111,6 +114,7 @@ struct NBDTransmission: Sendable, Equatable {
 
     private var isIdle: Bool {
         transmitting && !draining && !shuttingDown && inFlight == 0 && parked == 0 && !needsFlush && !inReadBurst
+            && !inEndBatch
     }
 
     /// Opens the busy-poll window if the connection falls idle at `now` (it was not already)
@@ -184,6 +188,20 @@ struct NBDTransmission: Sendable, Equatable {
         return flush + pollIfIdle(now: now)
     }
 
+    /// The handler begins replying to a batch of bio ends that other threads posted (a mirror
+    /// leg's queue, a remote backend): their replies are flushed together at
+    /// ``endBatchEnded(now:)``, one write to the socket for the batch, as a read burst's are.
+    mutating func endBatchBegan() { inEndBatch = true }
+
+    /// The batch of ends was replied to at `now`: flush (and poll, if that left the connection
+    /// idle), unless a read burst under way will flush.
+    mutating func endBatchEnded(now: @autoclosure () -> UInt64) -> [Action] {
+        inEndBatch = false
+        guard !inReadBurst else { return [] }
+        let flush = flushIfNeeded()
+        return flush + pollIfIdle(now: now)
+    }
+
     /// A request arrived (`isDisconnect` for `DISC`).
     mutating func requestArrived(isDisconnect: Bool) -> Decision {
         if isDisconnect {
@@ -215,10 +233,10 @@ struct NBDTransmission: Sendable, Equatable {
         return readIfPending()
     }
 
-    /// A reply was written: flush it now unless the read burst will.
+    /// A reply was written: flush it now unless the read burst or the batch of ends will.
     mutating func wrote() -> [Action] {
         needsFlush = true
-        return draining || !inReadBurst ? flushIfNeeded() : []
+        return draining || !(inReadBurst || inEndBatch) ? flushIfNeeded() : []
     }
 
     /// A request in flight ended at `now` (its reply, if any, is written with ``wrote()``

@@ -68,6 +68,31 @@ struct NBDTransmissionTests {
         #expect(machine.wrote() == [.flush], "a bio ending outside a burst is flushed at once")
     }
 
+    @Test("flushes: once per batch of ends from other threads; a burst under way flushes for it")
+    func endBatchFlush() {
+        var machine = Self.transmitting(.init(maxInFlight: 4, maxInFlightBytes: 1 << 20, busyPollNanos: 50_000))
+        machine.started(bytes: 4096)
+        machine.started(bytes: 4096)
+        machine.endBatchBegan()
+        #expect(machine.wrote() == [], "inside a batch the batch's end flushes")
+        #expect(machine.ended(bytes: 4096, now: 0) == [], "one still in flight")
+        #expect(machine.wrote() == [])
+        #expect(machine.ended(bytes: 4096, now: 0) == [], "inside the batch: not idle yet")
+        #expect(machine.endBatchEnded(now: 0) == [.flush], "one flush for the batch; no lockstep client to poll for")
+        #expect(machine.endBatchEnded(now: 0) == [], "nothing written since")
+
+        // A batch replied to while a read burst is open leaves the flush to the burst.
+        machine.burstBegan(now: 0)
+        machine.started(bytes: 4096)
+        machine.endBatchBegan()
+        #expect(machine.wrote() == [])
+        #expect(machine.ended(bytes: 4096, now: 0) == [])
+        #expect(machine.endBatchEnded(now: 0) == [], "the burst flushes")
+        #expect(machine.needsFlush)
+        #expect(machine.burstEnded(now: 0) == [.flush])
+        #expect(machine.wrote() == [.flush], "outside both: at once")
+    }
+
     @Test("DISC with requests in flight: flush, drain, refuse what follows; a second DISC does nothing")
     func disconnect() {
         var machine = Self.transmitting()
