@@ -4,8 +4,9 @@
 /// each `submit` of the leg's writes (wherever it ran) and reports it with
 /// ``observe(nanos:)``; the answer says where the next writes go.
 ///
-/// The choice is by cost. Handing a write to another thread costs the mapping thread about
-/// 5 µs of its time (the queue's wake-up, the end coming back from another thread): on tmpfs,
+/// The choice is by cost. Handing a write to another thread cost the mapping thread about
+/// 5 µs of its time when each write woke the queue and each end came back on its own (before
+/// ``MirrorLegWriter`` gathered them into runs and NBD its replies into one flush): on tmpfs,
 /// where a 4 KiB `pwrite` of a page-cache hit takes about a microsecond, queueing the second
 /// leg of a mirror in sync took foreground writes over NBD from 0.90 to 0.60 of a linear
 /// device's. On ext4 with large folios (Linux 6.18) the same `pwrite` takes 12–16 µs (the
@@ -21,12 +22,15 @@
 /// mirror in sync from 77,000-81,000 IOPS inline to 54,000-64,000: the hand-over costs more
 /// than the write it moves.
 ///
-/// One leg of each write stays inline (``plan(_:)``): when every leg is slow, the mapping
-/// thread writes the first while the queues write the others, and a write to one leg alone (a
-/// region not in sync) is not handed over at all. During a move the source, written earlier in
-/// large pieces, goes to its queue, and the destination, whose page cache resync leaves with
-/// small folios, stays inline. (Choosing the cheapest leg instead flapped between two legs of
-/// the same cost and measured worse.)
+/// The default mirror (the first leg of each write) stays inline (``plan(_:)``); only the
+/// other legs go to their queues. Writes to regions not in sync go to the default mirror
+/// alone, inline, and ext4 takes a file's inode lock exclusively for every buffered write:
+/// with the default mirror's in-sync writes on its queue, the mapping thread and the queue
+/// waited for each other on that lock (a sampling profile of the event loop during a move at
+/// 50 MiB/s: 12% of its time spinning in `rwsem_spin_on_owner` with the source's in-sync
+/// writes queued, none with the destination's queued instead). A
+/// write to one leg alone is not handed over at all. (Choosing the cheapest leg instead
+/// flapped between two legs of the same cost and measured worse.)
 ///
 /// Not thread-safe: the mirror keeps one per leg behind a lock.
 struct LegWritePlacement: Equatable {
@@ -54,13 +58,11 @@ struct LegWritePlacement: Equatable {
     /// Times reported before the first move.
     static let warmUp = 16
 
-    /// For one write to the legs whose placements are `legs`, in order: whether each goes to
-    /// its leg's queue. Each leg goes where its place says, except that when every leg says
-    /// queued, the first is written inline.
+    /// For one write to the legs whose placements are `legs`, in order (the default mirror
+    /// first): whether each goes to its leg's queue. The first is written inline; each other
+    /// leg goes where its place says.
     static func plan(_ legs: [LegWritePlacement]) -> [Bool] {
-        var queued = legs.map { $0.place == .queued }
-        if !queued.isEmpty && !queued.contains(false) { queued[0] = false }
-        return queued
+        legs.indices.map { $0 > 0 && legs[$0].place == .queued }
     }
 
     /// Reports how long one `submit` of a write to the leg took; returns the new place when it

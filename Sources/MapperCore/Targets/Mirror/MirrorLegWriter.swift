@@ -12,9 +12,26 @@ import Synchronization
 ///
 /// The mirror hands the queued legs their writes first, then writes the inline ones: a queued
 /// leg's `pwrite` runs while the mapping thread writes the others (or maps the next request).
+///
+/// Queued writes wait in a list of the writer's own, and one run on the queue takes them in
+/// order until the list is empty: a write handed over while that run is under way costs the
+/// mapping thread an append under a lock, not a block, a closure and a thread's wake-up each.
 final class MirrorLegWriter: Sendable {
     private let queue: DispatchQueue
     private let state = Mutex(LegWritePlacement())
+    /// Writes handed over and not taken yet, and whether a run on ``queue`` is under way (it
+    /// takes them; set by the hand-over that found none, cleared by the run that found the
+    /// list empty).
+    private let waiting = Mutex<(writes: [QueuedWrite], running: Bool)>(([], false))
+
+    /// Runs started on ``queue`` so far (tests: writes handed over during a run join it).
+    let runsStarted = Atomic<Int>(0)
+
+    private struct QueuedWrite {
+        let request: BlockRequest
+        let end: MirrorLegEnd
+        let device: any BlockNode
+    }
     private let name: String
     private let logger: Logger
 
@@ -30,7 +47,28 @@ final class MirrorLegWriter: Sendable {
     /// Submits `request` (whose completion is `end`) to `device` on the leg's queue, timed
     /// there.
     func queue(_ request: BlockRequest, end: MirrorLegEnd, to device: any BlockNode) {
-        queue.async { self.timed(request, end: end, to: device) }
+        let start = waiting.withLock { waiting in
+            waiting.writes.append(QueuedWrite(request: request, end: end, device: device))
+            guard !waiting.running else { return false }
+            waiting.running = true
+            return true
+        }
+        if start { queue.async { self.run() } }
+    }
+
+    /// Submits the writes handed over, in order, until none is left.
+    private func run() {
+        runsStarted.add(1, ordering: .relaxed)
+        while true {
+            let writes = waiting.withLock { waiting in
+                if waiting.writes.isEmpty { waiting.running = false }
+                var taken: [QueuedWrite] = []
+                swap(&taken, &waiting.writes)
+                return taken
+            }
+            guard !writes.isEmpty else { return }
+            for write in writes { timed(write.request, end: write.end, to: write.device) }
+        }
     }
 
     /// Submits `request` (whose completion is `end`) to `device` on this thread, timed.
