@@ -11,10 +11,11 @@ import NIOCore
 ///
 /// Threading: everything runs on the channel's event loop; bios end on any thread and hop
 /// here (``NBDPendingRequest``; ends from other threads are gathered in ``NBDEndInbox`` and
-/// replied to in one task and one flush for each run of them). Reads and writes are submitted inline from the loop, so a
-/// request served from the page cache costs no thread hop; a stalled or queued bio just
-/// waits; a file backend's `fsync` and `fallocate` run off the loop (the engine's
-/// `BlockingIO`). The engine is reached only through the connection's ``ExportSession``.
+/// replied to in one task and one flush for each run of them). Reads and writes are
+/// submitted inline from the loop, so a request served from the page cache costs no thread
+/// hop; a stalled or queued bio just waits; a file backend's `fsync` and `fallocate` run off
+/// the loop (the engine's `BlockingIO`). The engine is reached only through the connection's
+/// ``ExportSession``.
 ///
 /// When to read the socket, when to flush, whether a request is served, parked or refused,
 /// and when the connection ends are ``NBDTransmission``'s decisions; this handler keeps the

@@ -28,9 +28,9 @@
 /// with the default mirror's in-sync writes on its queue, the mapping thread and the queue
 /// waited for each other on that lock (a sampling profile of the event loop during a move at
 /// 50 MiB/s: 12% of its time spinning in `rwsem_spin_on_owner` with the source's in-sync
-/// writes queued, none with the destination's queued instead). A
-/// write to one leg alone is not handed over at all. (Choosing the cheapest leg instead
-/// flapped between two legs of the same cost and measured worse.)
+/// writes queued, none with the destination's queued instead). A write to one leg alone is
+/// not handed over at all. (Choosing the cheapest leg instead flapped between two legs of the
+/// same cost and measured worse.)
 ///
 /// Not thread-safe: the mirror keeps one per leg behind a lock.
 struct LegWritePlacement: Equatable {
