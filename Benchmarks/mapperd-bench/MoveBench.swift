@@ -16,7 +16,8 @@ import Synchronization
 ///   of the device, alone and while the device is moved back and forth without a limit and at
 ///   50 MiB/s (over the length of one whole move at that rate); the ratios are the IOPS during
 ///   the moves over the IOPS alone in a window of the same length, measured in the same round
-///   (≥ 0.5 unlimited, ≥ 0.9 at 50 MiB/s are the goals). Best of three each. Needs `fio`.
+///   (≥ 0.5 unlimited, ≥ 0.9 at 50 MiB/s are the goals). Best of three each; `rounds` lists
+///   every window's IOPS in order. Needs `fio`.
 /// - `move.mirror.insync.*`: the same writes on a mirror in sync against a linear device
 ///   (``mirrorInSync(manager:directory:socket:medium:fio:size:)``). Needs `fio`.
 struct MoveBench {
@@ -95,17 +96,27 @@ struct MoveBench {
             let fioRun = { @Sendable (seconds: Int) throws -> Double in
                 try NBDBench.fio(fio, uri: uri, rw: "randwrite", depth: 16, jobs: 1, seconds: seconds, size: size).iops
             }
+            // Every window's IOPS, in order, and the backend the device was on when it began:
+            // the spread between rounds is as wide as the effects looked for.
+            var rounds: [String] = []
+            func window(_ iops: Double) -> Double {
+                rounds.append("\(Int(iops))")
+                return iops
+            }
             for _ in 0..<3 {
-                alone = max(alone, try fioRun(seconds))
-                unlimited = max(unlimited, try await moves.during(rate: 0) { try fioRun(seconds) })
-                aloneWhole = max(aloneWhole, try fioRun(limitedSeconds))
-                limited = max(limited, try await moves.during(rate: limitedRate) { try fioRun(limitedSeconds) })
+                rounds.append(moves.onA ? "a" : "b")
+                alone = max(alone, window(try fioRun(seconds)))
+                unlimited = max(unlimited, window(try await moves.during(rate: 0) { try fioRun(seconds) }))
+                rounds.append(moves.onA ? "a" : "b")
+                aloneWhole = max(aloneWhole, window(try fioRun(limitedSeconds)))
+                limited = max(limited, window(try await moves.during(rate: limitedRate) { try fioRun(limitedSeconds) }))
             }
             BenchReport.emit([
                 ("bench", "move.foreground.randwrite.4k.qd16.\(medium)"), ("iopsAlone", Int(alone)),
                 ("iopsDuringMove", Int(unlimited)), ("ratio", unlimited / max(alone, 1)),
                 ("seconds", seconds), ("iopsAloneWhole", Int(aloneWhole)), ("iopsDuringMove50MiB", Int(limited)),
                 ("ratio50MiB", limited / max(aloneWhole, 1)), ("secondsWhole", limitedSeconds),
+                ("rounds", rounds.joined(separator: " ")),
             ])
         }
         // Last: its writes to both files leave dirty pages that the moves' flushes would write
@@ -186,13 +197,19 @@ struct MoveBench {
         )
     }
 
-    /// A fully allocated file of `size` bytes of `byte`.
+    /// A fully allocated file of `size` bytes of `byte`, on disk and out of the page cache, as
+    /// an image is after a boot. Its pages written here would stay cached in large folios (1 MiB
+    /// writes), into which a 4 KiB `pwrite` on ext4 costs several times what it costs into a
+    /// page not cached; the first windows would pay that and the later ones not (each file's
+    /// cache is dropped when it is first a move's destination), so the figures would depend on
+    /// the order of the windows.
     static func fill(_ url: URL, size: UInt64, byte: UInt8) throws {
         _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         let chunk = Data(repeating: byte, count: 1 << 20)
         for _ in 0..<(size >> 20) { handle.write(chunk) }
         try handle.synchronize()
+        _ = posix_fadvise(handle.fileDescriptor, 0, 0, POSIX_FADV_DONTNEED)
         try handle.close()
     }
 
