@@ -99,7 +99,13 @@ struct RegionHashRandomTests {
                 model.regionOf[nextWrite] = region
                 model.submitted += 1
                 model.touchedSincePass.insert(region)
-                model.carryOut(model.hash.write(nextWrite, region: region))
+                // Half the writes come as the mirror sends them: to the default mirror without
+                // a token when the region is not in sync (``RegionHash/writeIfNotInSync(region:)``).
+                if Bool.random(using: &random), model.hash.writeIfNotInSync(region: region) {
+                    model.carryOut([.writeDefault(nextWrite)])
+                } else {
+                    model.carryOut(model.hash.write(nextWrite, region: region))
+                }
             case 35..<60:
                 guard let (id, write) = model.inFlight.randomElement(using: &random) else { continue }
                 model.inFlight[id] = nil

@@ -44,6 +44,42 @@ struct RegionHashTests {
         #expect(!hash.anyMirrorMayRead(2) && hash.anyMirrorMayRead(1))
     }
 
+    @Test(
+        "a write counted without a token goes where write(_:region:) would send it to the default mirror alone",
+        arguments: [
+            // region 0 clean, 1 dirty (both in sync), 2 not in sync, 3 being recovered
+            (0, false), (1, false), (2, true), (3, false),
+        ])
+    func writeIfNotInSync(region: Int, counted: Bool) {
+        var hash = Hash(regionCount: 4) { $0 < 2 }
+        _ = hash.write("dirty", region: 1)
+        _ = hash.logFlushed(generation: 1)
+        _ = hash.writeEnded(region: 1, failedOnSome: false)
+        #expect(hash.startRecovery() == [.copy(region: 2)])
+        _ = hash.copyEnded(region: 2, success: false)
+        #expect(hash.startRecovery() == [.copy(region: 3)])
+        let states = (0..<4).map { hash.state($0) }
+        #expect(states == [.clean, .dirty, .nosync, .recovering])
+        var twin = hash
+        let answer = hash.writeIfNotInSync(region: region)
+        #expect(answer == counted)
+        #expect(hash.pendingWrites(region) == (counted ? 1 : 0))
+        #expect((0..<4).map { hash.state($0) } == states, "it marks nothing")
+        let routed = twin.write("w", region: region)
+        #expect((routed == [.writeDefault("w")]) == counted)
+    }
+
+    @Test("a write counted without a token holds back its region's recovery until it ends")
+    func countedWriteQuiescesRecovery() {
+        var hash = Hash(regionCount: 2) { $0 == 0 }
+        let counted = hash.writeIfNotInSync(region: 1)
+        #expect(counted)
+        #expect(hash.startRecovery() == [])
+        let again = hash.writeIfNotInSync(region: 1)
+        #expect(!again, "a region being recovered takes writes through write(_:region:)")
+        #expect(hash.writeEnded(region: 1, failedOnSome: false) == [.copy(region: 1)])
+    }
+
     @Test("recovery waits for writes in flight; writes that come meanwhile wait for the copy")
     func recoveryQuiescesTheRegion() {
         var hash = Hash(regionCount: 4) { $0 != 1 }

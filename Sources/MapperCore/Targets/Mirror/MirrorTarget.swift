@@ -83,6 +83,13 @@ public final class MirrorTarget: Target, @unchecked Sendable {
     let legs: [(device: any BlockNode, offset: UInt64)]
     /// Each leg's writer (``MirrorLegWriter``): where its writes run.
     let legWriters: [MirrorLegWriter]
+    /// Every leg's index, in table order (``liveLegs`` while none is dead).
+    private let allLegs: [Int]
+    /// Whether writes to regions not in sync are remapped to the default mirror (leg 0, while
+    /// no leg is dead) as `linear` remaps them, instead of going through ``issue(_:to:)``: not
+    /// when that leg is a mapped device, which hands a write back (``Errno/requeue``) in a
+    /// noflush suspend without the target's `endIO`, where the region hash must hear of it.
+    private let defaultLegRemaps: Bool
     /// Where resync copies start (``MirrorCopy``), whoever asked for them: a file leg's copy
     /// reads and writes inline, and those calls wait on the disk (the kernel throttles the
     /// write-back that `RWF_DONTCACHE` starts), so they run on a thread of this queue's,
@@ -126,6 +133,8 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         self.arguments = arguments
         log = arguments.logDevice.map { DiskRegionLog(device: $0.device, format: $0.format) }
         legs = arguments.legs
+        allLegs = Array(arguments.legs.indices)
+        defaultLegRemaps = arguments.legs.first.map { $0.device.kind != .device } ?? false
         legWriters = arguments.legs.map { MirrorLegWriter(name: $0.device.name, logger: context.engine.logger) }
         regionSize = arguments.regionSize
         let count = Int((context.length + arguments.regionSize - 1) / arguments.regionSize)
@@ -161,14 +170,22 @@ public final class MirrorTarget: Target, @unchecked Sendable {
             return .submitted
         default:
             let region = region(of: clone)
-            let (actions, dropCaches) = state.withLock { state in
-                let actions = state.hash.write(clone, region: region)
-                guard !state.legCachesDropped else { return (actions, false) }
+            let (direct, actions, dropCaches) = state.withLock { state in
+                let direct = defaultLegRemaps && state.dead.isEmpty && state.hash.writeIfNotInSync(region: region)
+                let actions = direct ? [] : state.hash.write(clone, region: region)
+                guard !state.legCachesDropped else { return (direct, actions, false) }
                 state.legCachesDropped = true
-                return (actions, true)
+                return (direct, actions, true)
             }
             if dropCaches { dropLegCaches() }
-            carryOut(actions)
+            if direct {
+                // The default mirror alone: remapped there as `linear` remaps, its end reported
+                // by ``endIO(_:error:)``.
+                let leg = legs[0]
+                leg.device.submit(remapped: clone, to: leg.offset + clone.targetOffset)
+            } else {
+                carryOut(actions)
+            }
             return .submitted
         }
     }
@@ -194,8 +211,14 @@ public final class MirrorTarget: Target, @unchecked Sendable {
 
     /// A read that failed on the default mirror is tried on the other live ones while its
     /// region is in sync (dm-raid1's read retry); dead legs are skipped.
+    /// A write remapped by ``map(_:)`` (to the default mirror alone, its region not in sync)
+    /// ends here too.
     public func endIO(_ clone: Clone, error: Errno?) -> EndIOResult {
-        guard clone.op == .read, error != nil else { return .done }
+        guard clone.op == .read else {
+            remappedWriteEnded(clone, error: error)
+            return .done
+        }
+        guard error != nil else { return .done }
         recordFailure(.read, on: defaultLeg)
         guard legs.count > 1 else { return .done }
         let region = region(of: clone)
@@ -205,13 +228,28 @@ public final class MirrorTarget: Target, @unchecked Sendable {
         return read.tryNext() ? .incomplete : .done
     }
 
+    /// A write that ``map(_:)`` remapped to the default mirror (leg 0: no leg was dead) ended:
+    /// the region hash is told, as for a write to one leg that ``issue(_:to:)`` sent, and the
+    /// clone keeps the leg's result.
+    private func remappedWriteEnded(_ clone: Clone, error: Errno?) {
+        let region = region(of: clone)
+        let actions = state.withLock { state in
+            if error != nil { state.health[0].record(.write) }
+            return state.hash.writeEnded(region: region, failedOnSome: false)
+        }
+        carryOut(actions)
+        scheduleClean()
+    }
+
     /// Records what went wrong on a leg (its status character).
     func recordFailure(_ failure: LegHealth.Failure, on leg: Int) {
         state.withLock { $0.health[leg].record(failure) }
     }
 
     /// The legs not dead, in table order.
-    var liveLegs: [Int] { state.withLock { state in legs.indices.filter { !state.dead.contains($0) } } }
+    var liveLegs: [Int] {
+        state.withLock { state in state.dead.isEmpty ? allLegs : legs.indices.filter { !state.dead.contains($0) } }
+    }
 
     /// The default mirror: the first leg not dead (reads and resync copies come from it).
     var defaultLeg: Int { state.withLock { state in legs.indices.first { !state.dead.contains($0) } ?? 0 } }

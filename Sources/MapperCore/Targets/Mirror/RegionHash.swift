@@ -143,6 +143,19 @@ public struct RegionHash<Write> {
         return flushIfIdle()
     }
 
+    /// A write to `region` that goes to the default mirror alone, without a token or an action:
+    /// if the region is not in sync and not being recovered, the write counts as in flight
+    /// (exactly as ``write(_:region:)`` would count it before answering
+    /// ``Action/writeDefault(_:)``), the owner issues it to the default mirror itself and
+    /// reports its end with ``writeEnded(region:failedOnSome:)``; otherwise nothing changes,
+    /// the answer is `false`, and the owner goes through ``write(_:region:)``.
+    public mutating func writeIfNotInSync(region: Int) -> Bool {
+        guard !inSync[region], !recovering.contains(region) else { return false }
+        pending[region] += 1
+        touchedInPass[region] = cleanPass
+        return true
+    }
+
     /// A write issued by ``Action/writeAll(_:)`` or ``Action/writeDefault(_:)`` ended;
     /// `failedOnSome`: it failed on some mirror but not all (the region is then out of sync).
     public mutating func writeEnded(region: Int, failedOnSome: Bool) -> [Action] {
