@@ -64,7 +64,8 @@ enum BenchMain {
                            (needs fio and nbdkit)
                   move     a move job of a 1 GiB linear device between two files vs dd conv=fsync, and
                            4 KiB randwrite QD16 over NBD alone vs during moves, unlimited and at 50 MiB/s
-                           (the latter needs fio)
+                           (the latter needs fio), and the same writes during qemu's blockdev-mirror at
+                           50 MiB/s (needs qemu-storage-daemon)
                   thin     4 KiB random I/O to provisioned thin blocks and first writes that provision
                            64 KiB blocks vs a linear device, NBD's way; snapshot time at 10k/100k/1M
                            mapped blocks

@@ -20,6 +20,9 @@ import Synchronization
 ///   every window's IOPS in order. Needs `fio`.
 /// - `move.mirror.insync.*`: the same writes on a mirror in sync against a linear device
 ///   (``mirrorInSync(manager:directory:socket:medium:fio:size:)``). Needs `fio`.
+/// - `move.peer.qemu-mirror.*`: the same writes, windows and throttle against qemu's
+///   `blockdev-mirror` in its two copy modes (``qemuMirror(directory:medium:fio:size:)``).
+///   Needs `fio` and `qemu-storage-daemon`.
 struct MoveBench {
     let options: BenchOptions
 
@@ -75,17 +78,17 @@ struct MoveBench {
                 ("baselineSeconds", baseline), ("baselineMibPerSec", 1024 / baseline), ("baseline", "dd conv=fsync"),
                 ("ratio", baseline / best),
             ])
+            // dd left the destination cached in large folios: the cases after start from disk.
+            try Self.dropCache(source)
+            try Self.dropCache(destination)
         }
 
         // Foreground randwrite through NBD, alone and under moves.
         if let fio, options.filter.map({ "move.foreground.randwrite.4k.qd16.\(medium)".contains($0) }) ?? true {
             let uri = "nbd+unix:///d?socket=\(socket)"
-            let seconds = max(2, Int((options.seconds * 5).rounded()))
-            // A move at 50 MiB/s takes about 21 s: fio runs that long, so that the figure covers
-            // every phase of the move (its start, the resync as more and more regions are in
-            // sync and written to both legs, the swap to the destination), not its start alone.
-            let limitedRate: UInt64 = 50 << 20
-            let limitedSeconds = max(seconds, Int((Double(size) / Double(limitedRate)).rounded(.up)) + 1)
+            let seconds = windowSeconds
+            let limitedRate = Self.limitedRate
+            let limitedSeconds = limitedWindowSeconds(size: size)
             // Each figure during a move is set against fio alone over a window of the same
             // length, in the same round: the best of three short windows is higher than the
             // best of three long ones on a busy machine, whatever runs on it.
@@ -127,6 +130,9 @@ struct MoveBench {
         }
         await group.triggerGracefulShutdown()
         _ = try? await running.value
+        if let fio, options.filter.map({ "move.peer.qemu-mirror.randwrite.4k.qd16.\(medium)".contains($0) }) ?? true {
+            try qemuMirror(directory: directory, medium: medium, fio: fio, size: size)
+        }
     }
 
     /// Moves the device between `a` and `b`, one job after another (never two at once: its
@@ -208,9 +214,30 @@ struct MoveBench {
         let handle = try FileHandle(forWritingTo: url)
         let chunk = Data(repeating: byte, count: 1 << 20)
         for _ in 0..<(size >> 20) { handle.write(chunk) }
+        try handle.close()
+        try dropCache(url)
+    }
+
+    /// Writes the file's dirty pages and drops it from the page cache.
+    static func dropCache(_ url: URL) throws {
+        let handle = try FileHandle(forUpdating: url)
         try handle.synchronize()
         _ = posix_fadvise(handle.fileDescriptor, 0, 0, POSIX_FADV_DONTNEED)
         try handle.close()
+    }
+
+    /// The throttle of the limited moves.
+    static let limitedRate: UInt64 = 50 << 20
+
+    /// fio's window alone and during unlimited moves.
+    var windowSeconds: Int { max(2, Int((options.seconds * 5).rounded())) }
+
+    /// fio's window around a move at ``limitedRate``: a move of `size` bytes at that rate takes
+    /// about 21 s for 1 GiB, and fio runs that long, so that the figure covers every phase of
+    /// the move (its start, the resync as more and more regions are in sync and written to
+    /// both legs, the swap to the destination), not its start alone.
+    func limitedWindowSeconds(size: UInt64) -> Int {
+        max(windowSeconds, Int((Double(size) / Double(Self.limitedRate)).rounded(.up)) + 1)
     }
 
     static func seconds(_ duration: Duration) -> Double {
